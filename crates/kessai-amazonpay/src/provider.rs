@@ -1,0 +1,62 @@
+//! The payment provider as the gateway sees it.
+
+use crate::error::AmazonPayError;
+use crate::wire::*;
+use async_trait::async_trait;
+
+/// Amazon Pay operations the gateway uses. [`crate::AmazonPayClient`] implements it over HTTP;
+/// any other implementation (another region, a recording proxy) can stand in.
+///
+/// `idempotency_key` is chosen by the caller and stored before the call, so a retried or
+/// recovered call can never do the same thing twice at Amazon.
+#[async_trait]
+pub trait AmazonPay: Send + Sync {
+    async fn create_checkout_session(
+        &self,
+        request: &CreateCheckoutSessionRequest,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSession, AmazonPayError>;
+
+    async fn get_checkout_session(&self, id: &str) -> Result<CheckoutSession, AmazonPayError>;
+
+    async fn update_checkout_session(
+        &self,
+        id: &str,
+        request: &UpdateCheckoutSessionRequest,
+    ) -> Result<CheckoutSession, AmazonPayError>;
+
+    async fn complete_checkout_session(
+        &self,
+        id: &str,
+        request: &CompleteCheckoutSessionRequest,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSession, AmazonPayError>;
+
+    async fn get_charge_permission(&self, id: &str) -> Result<ChargePermission, AmazonPayError>;
+
+    async fn get_charge(&self, id: &str) -> Result<Charge, AmazonPayError>;
+
+    async fn capture_charge(
+        &self,
+        id: &str,
+        request: &CaptureChargeRequest,
+        idempotency_key: &str,
+    ) -> Result<Charge, AmazonPayError>;
+
+    async fn cancel_charge(
+        &self,
+        id: &str,
+        request: &CancelChargeRequest,
+    ) -> Result<Charge, AmazonPayError>;
+
+    async fn create_refund(
+        &self,
+        request: &CreateRefundRequest,
+        idempotency_key: &str,
+    ) -> Result<Refund, AmazonPayError>;
+
+    async fn get_refund(&self, id: &str) -> Result<Refund, AmazonPayError>;
+
+    /// Where the buyer's browser goes to sign in for a checkout session.
+    fn sign_in_url(&self, checkout_session_id: &str) -> String;
+}

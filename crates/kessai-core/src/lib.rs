@@ -1,0 +1,14 @@
+//! The domain of Kessai: money, identifiers, the one-time order state machine and result codes.
+//!
+//! This crate does no I/O, knows no wire format and has no async code. Every function takes values
+//! and returns values, so the rules of an order can be tested exhaustively without a server.
+
+pub mod ids;
+pub mod money;
+pub mod order;
+pub mod result_code;
+
+pub use ids::{IdError, MerchantCcid, OrderId};
+pub use money::{AmountError, Currency, Money, MoneyError, Yen};
+pub use order::{Event, Order, OrderState, Refusal};
+pub use result_code::{Field, ResultCode};

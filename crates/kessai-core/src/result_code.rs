@@ -1,0 +1,486 @@
+//! Kessai's `vResultCode` table.
+//!
+//! A code is 16 characters in 4 blocks of 4: `KKKK FFFF 0000 0000`.
+//! - block 1 (`KKKK`) is the outcome: `S000` success, `E1xx` request refused before it was read,
+//!   `E2xx` a field is invalid, `E3xx` the order does not allow the command, `E4xx` Amazon Pay
+//!   declined or refused, `E5xx` the outcome at Amazon Pay is unknown or the gateway failed;
+//! - block 2 (`FFFF`) names the field at fault (`F001` orderId, …) or is `0000`;
+//! - blocks 3 and 4 are reserved and `0000`.
+//!
+//! Every distinct failure has its own block 1, so a merchant can branch on the first four
+//! characters alone. `docs/result-codes.md` lists the table; a test keeps it in step with [`Kind::ALL`].
+
+use crate::order::Refusal;
+
+/// The outcome part of a result code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Success,
+    // E1xx: the request as a whole
+    AuthHashMismatch,
+    UnknownMerchant,
+    DummyModeMismatch,
+    MalformedBody,
+    MissingParams,
+    BodyTooLarge,
+    UnknownCommand,
+    MissingAuthHash,
+    NotSupportedYet,
+    // E2xx: one field
+    FieldMissing,
+    FieldDecimal,
+    FieldNegative,
+    FieldNonAsciiDigits,
+    FieldNotANumber,
+    FieldBelowMinimum,
+    FieldAboveMaximum,
+    FieldTooLong,
+    FieldInvalidCharacters,
+    FieldInvalidValue,
+    FieldNotAllowed,
+    FieldWrongType,
+    FieldInvalidUrl,
+    // E3xx: the order
+    DuplicateOrderId,
+    UnknownOrderId,
+    AlreadyCaptured,
+    RefundBeforeCapture,
+    CancelAfterCapture,
+    CaptureExceedsAuthorized,
+    RefundExceedsRefundable,
+    NotAuthorizedYet,
+    OrderClosed,
+    CheckoutSessionMismatch,
+    AuthorizationInProgress,
+    FullyRefunded,
+    BuyerNotSignedIn,
+    ConcurrentCommand,
+    // E4xx: Amazon Pay said no
+    AmazonDeclined,
+    AmazonBuyerCanceled,
+    AmazonSoftDeclined,
+    AmazonHardDeclined,
+    AmazonRejected,
+    AmazonTransactionTimedOut,
+    AmazonProcessingFailure,
+    AmazonRefused,
+    AmazonCheckoutExpired,
+    // E5xx: unknown outcome or failure
+    AmazonUnreachable,
+    AmazonServerError,
+    AmazonAnswerNotUnderstood,
+    Internal,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 50] = [
+        Kind::Success,
+        Kind::AuthHashMismatch,
+        Kind::UnknownMerchant,
+        Kind::DummyModeMismatch,
+        Kind::MalformedBody,
+        Kind::MissingParams,
+        Kind::BodyTooLarge,
+        Kind::UnknownCommand,
+        Kind::MissingAuthHash,
+        Kind::NotSupportedYet,
+        Kind::FieldMissing,
+        Kind::FieldDecimal,
+        Kind::FieldNegative,
+        Kind::FieldNonAsciiDigits,
+        Kind::FieldNotANumber,
+        Kind::FieldBelowMinimum,
+        Kind::FieldAboveMaximum,
+        Kind::FieldTooLong,
+        Kind::FieldInvalidCharacters,
+        Kind::FieldInvalidValue,
+        Kind::FieldNotAllowed,
+        Kind::FieldWrongType,
+        Kind::FieldInvalidUrl,
+        Kind::DuplicateOrderId,
+        Kind::UnknownOrderId,
+        Kind::AlreadyCaptured,
+        Kind::RefundBeforeCapture,
+        Kind::CancelAfterCapture,
+        Kind::CaptureExceedsAuthorized,
+        Kind::RefundExceedsRefundable,
+        Kind::NotAuthorizedYet,
+        Kind::OrderClosed,
+        Kind::CheckoutSessionMismatch,
+        Kind::AuthorizationInProgress,
+        Kind::FullyRefunded,
+        Kind::BuyerNotSignedIn,
+        Kind::ConcurrentCommand,
+        Kind::AmazonDeclined,
+        Kind::AmazonBuyerCanceled,
+        Kind::AmazonSoftDeclined,
+        Kind::AmazonHardDeclined,
+        Kind::AmazonRejected,
+        Kind::AmazonTransactionTimedOut,
+        Kind::AmazonProcessingFailure,
+        Kind::AmazonRefused,
+        Kind::AmazonCheckoutExpired,
+        Kind::AmazonUnreachable,
+        Kind::AmazonServerError,
+        Kind::AmazonAnswerNotUnderstood,
+        Kind::Internal,
+    ];
+
+    /// Block 1 of the code.
+    pub fn block(self) -> &'static str {
+        match self {
+            Kind::Success => "S000",
+            Kind::AuthHashMismatch => "E101",
+            Kind::UnknownMerchant => "E102",
+            Kind::DummyModeMismatch => "E103",
+            Kind::MalformedBody => "E104",
+            Kind::MissingParams => "E105",
+            Kind::BodyTooLarge => "E106",
+            Kind::UnknownCommand => "E107",
+            Kind::MissingAuthHash => "E108",
+            Kind::NotSupportedYet => "E109",
+            Kind::FieldMissing => "E201",
+            Kind::FieldDecimal => "E202",
+            Kind::FieldNegative => "E203",
+            Kind::FieldNonAsciiDigits => "E204",
+            Kind::FieldNotANumber => "E205",
+            Kind::FieldBelowMinimum => "E206",
+            Kind::FieldAboveMaximum => "E207",
+            Kind::FieldTooLong => "E208",
+            Kind::FieldInvalidCharacters => "E209",
+            Kind::FieldInvalidValue => "E210",
+            Kind::FieldNotAllowed => "E211",
+            Kind::FieldWrongType => "E212",
+            Kind::FieldInvalidUrl => "E213",
+            Kind::DuplicateOrderId => "E301",
+            Kind::UnknownOrderId => "E302",
+            Kind::AlreadyCaptured => "E303",
+            Kind::RefundBeforeCapture => "E304",
+            Kind::CancelAfterCapture => "E305",
+            Kind::CaptureExceedsAuthorized => "E306",
+            Kind::RefundExceedsRefundable => "E307",
+            Kind::NotAuthorizedYet => "E308",
+            Kind::OrderClosed => "E309",
+            Kind::CheckoutSessionMismatch => "E310",
+            Kind::AuthorizationInProgress => "E311",
+            Kind::FullyRefunded => "E312",
+            Kind::BuyerNotSignedIn => "E313",
+            Kind::ConcurrentCommand => "E314",
+            Kind::AmazonDeclined => "E401",
+            Kind::AmazonBuyerCanceled => "E402",
+            Kind::AmazonSoftDeclined => "E403",
+            Kind::AmazonHardDeclined => "E404",
+            Kind::AmazonRejected => "E405",
+            Kind::AmazonTransactionTimedOut => "E406",
+            Kind::AmazonProcessingFailure => "E407",
+            Kind::AmazonRefused => "E408",
+            Kind::AmazonCheckoutExpired => "E409",
+            Kind::AmazonUnreachable => "E501",
+            Kind::AmazonServerError => "E502",
+            Kind::AmazonAnswerNotUnderstood => "E503",
+            Kind::Internal => "E599",
+        }
+    }
+
+    /// What the code means, in one line (the text of `docs/result-codes.md`).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Kind::Success => "Success.",
+            Kind::AuthHashMismatch => "authHash does not match SHA-256(merchantCcid + params + secret key).",
+            Kind::UnknownMerchant => "merchantCcid is not a merchant of this gateway.",
+            Kind::DummyModeMismatch => "dummyRequest does not fit the path: \"1\" only on /test-paynow, \"0\" only on /paynow.",
+            Kind::MalformedBody => "The body is not a JSON object (raw, or URL-encoded).",
+            Kind::MissingParams => "The body has no \"params\" object.",
+            Kind::BodyTooLarge => "The body is larger than 64 KiB.",
+            Kind::UnknownCommand => "No such command or service at this path.",
+            Kind::MissingAuthHash => "The body has no \"authHash\" string.",
+            Kind::NotSupportedYet => "The command or option is part of the protocol but not supported by this gateway yet.",
+            Kind::FieldMissing => "A required field is missing or empty.",
+            Kind::FieldDecimal => "An amount has a decimal point; yen amounts are whole numbers.",
+            Kind::FieldNegative => "An amount is negative.",
+            Kind::FieldNonAsciiDigits => "An amount uses non-ASCII (for example full-width) digits.",
+            Kind::FieldNotANumber => "A number field is not written with the digits 0-9.",
+            Kind::FieldBelowMinimum => "A number is below its minimum.",
+            Kind::FieldAboveMaximum => "A number is above its maximum.",
+            Kind::FieldTooLong => "A field is longer than its maximum length.",
+            Kind::FieldInvalidCharacters => "A field has characters it may not contain.",
+            Kind::FieldInvalidValue => "A field's value is not one of the allowed values.",
+            Kind::FieldNotAllowed => "A field may not be given in this combination.",
+            Kind::FieldWrongType => "A field is not a JSON string.",
+            Kind::FieldInvalidUrl => "A URL field is not an absolute http(s) URL.",
+            Kind::DuplicateOrderId => "The orderId was already used by this merchant.",
+            Kind::UnknownOrderId => "No order with this orderId exists for this merchant.",
+            Kind::AlreadyCaptured => "The order was already captured; only one capture is allowed.",
+            Kind::RefundBeforeCapture => "The order is authorized but not captured; refund needs a capture (use Cancel).",
+            Kind::CancelAfterCapture => "The order was captured; cancel is possible only before capture (use Refund).",
+            Kind::CaptureExceedsAuthorized => "The capture amount exceeds the authorized amount.",
+            Kind::RefundExceedsRefundable => "The refund amount exceeds refundableAmount.",
+            Kind::NotAuthorizedYet => "The buyer has not completed checkout; the order is not authorized.",
+            Kind::OrderClosed => "The order is closed (canceled, declined, expired or canceled by the buyer).",
+            Kind::CheckoutSessionMismatch => "The buyer returned with an Amazon Pay checkout session that is not this order's.",
+            Kind::AuthorizationInProgress => "The authorization is in progress; try again when it has a result.",
+            Kind::FullyRefunded => "The order is fully refunded; refundableAmount is 0.",
+            Kind::BuyerNotSignedIn => "The buyer has not signed in at Amazon Pay yet.",
+            Kind::ConcurrentCommand => "Another command on the same order changed it at the same time; read the order and retry.",
+            Kind::AmazonDeclined => "Amazon Pay declined the payment at checkout.",
+            Kind::AmazonBuyerCanceled => "The buyer canceled at Amazon Pay.",
+            Kind::AmazonSoftDeclined => "Amazon Pay declined the authorization (SoftDeclined); a retry may succeed.",
+            Kind::AmazonHardDeclined => "Amazon Pay declined the authorization (HardDeclined); the buyer must change the payment method.",
+            Kind::AmazonRejected => "Amazon Pay rejected the transaction (AmazonRejected).",
+            Kind::AmazonTransactionTimedOut => "Amazon Pay timed out the authorization (TransactionTimedOut).",
+            Kind::AmazonProcessingFailure => "Amazon Pay failed to process the transaction (ProcessingFailure); retry later.",
+            Kind::AmazonRefused => "Amazon Pay refused the request; the message carries its reasonCode.",
+            Kind::AmazonCheckoutExpired => "The Amazon Pay checkout session expired before the buyer finished.",
+            Kind::AmazonUnreachable => "Amazon Pay could not be reached or did not answer in time; the outcome is unknown.",
+            Kind::AmazonServerError => "Amazon Pay answered with a server error; the outcome is unknown.",
+            Kind::AmazonAnswerNotUnderstood => "Amazon Pay's answer could not be read; the outcome is unknown.",
+            Kind::Internal => "An internal error of the gateway; nothing was changed.",
+        }
+    }
+
+    pub fn mstatus(self) -> &'static str {
+        match self {
+            Kind::Success => "success",
+            _ => "failure",
+        }
+    }
+}
+
+/// A request or order field that a result code can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    OrderId,
+    Amount,
+    WithCapture,
+    AccountingType,
+    PayConfirmScreenType,
+    SuccessUrl,
+    CancelUrl,
+    ErrorUrl,
+    NoteToBuyer,
+    AuthorizePushUrl,
+    CapturePushUrl,
+    CancelPushUrl,
+    CancellationReason,
+    AddInfoRespFlag,
+    MerchantCcid,
+    TxnVersion,
+    DummyRequest,
+    AuthHash,
+    Params,
+    AmazonCheckoutSessionId,
+    ConsentAuthType,
+    FrequencyUnit,
+    FrequencyValue,
+    SuppressShippingAddressView,
+    PlatformId,
+    AddressRestrictions,
+    PayConfirmScreenUrl,
+    ExtendExpiration,
+    OriginalOrderId,
+    ClosureReason,
+}
+
+impl Field {
+    pub const ALL: [Field; 30] = [
+        Field::OrderId,
+        Field::Amount,
+        Field::WithCapture,
+        Field::AccountingType,
+        Field::PayConfirmScreenType,
+        Field::SuccessUrl,
+        Field::CancelUrl,
+        Field::ErrorUrl,
+        Field::NoteToBuyer,
+        Field::AuthorizePushUrl,
+        Field::CapturePushUrl,
+        Field::CancelPushUrl,
+        Field::CancellationReason,
+        Field::AddInfoRespFlag,
+        Field::MerchantCcid,
+        Field::TxnVersion,
+        Field::DummyRequest,
+        Field::AuthHash,
+        Field::Params,
+        Field::AmazonCheckoutSessionId,
+        Field::ConsentAuthType,
+        Field::FrequencyUnit,
+        Field::FrequencyValue,
+        Field::SuppressShippingAddressView,
+        Field::PlatformId,
+        Field::AddressRestrictions,
+        Field::PayConfirmScreenUrl,
+        Field::ExtendExpiration,
+        Field::OriginalOrderId,
+        Field::ClosureReason,
+    ];
+
+    /// The field's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::OrderId => "orderId",
+            Field::Amount => "amount",
+            Field::WithCapture => "withCapture",
+            Field::AccountingType => "accountingType",
+            Field::PayConfirmScreenType => "payConfirmScreenType",
+            Field::SuccessUrl => "successUrl",
+            Field::CancelUrl => "cancelUrl",
+            Field::ErrorUrl => "errorUrl",
+            Field::NoteToBuyer => "noteToBuyer",
+            Field::AuthorizePushUrl => "authorizePushUrl",
+            Field::CapturePushUrl => "capturePushUrl",
+            Field::CancelPushUrl => "cancelPushUrl",
+            Field::CancellationReason => "cancellationReason",
+            Field::AddInfoRespFlag => "addInfoRespFlag",
+            Field::MerchantCcid => "merchantCcid",
+            Field::TxnVersion => "txnVersion",
+            Field::DummyRequest => "dummyRequest",
+            Field::AuthHash => "authHash",
+            Field::Params => "params",
+            Field::AmazonCheckoutSessionId => "amazonCheckoutSessionId",
+            Field::ConsentAuthType => "consentAuthType",
+            Field::FrequencyUnit => "frequencyUnit",
+            Field::FrequencyValue => "frequencyValue",
+            Field::SuppressShippingAddressView => "suppressShippingAddressView",
+            Field::PlatformId => "platformId",
+            Field::AddressRestrictions => "addressRestrictions",
+            Field::PayConfirmScreenUrl => "payConfirmScreenUrl",
+            Field::ExtendExpiration => "extendExpiration",
+            Field::OriginalOrderId => "originalOrderId",
+            Field::ClosureReason => "closureReason",
+        }
+    }
+
+    /// Block 2 of the code: `F` and the 1-based position in [`Field::ALL`].
+    pub fn block(self) -> String {
+        let index = Field::ALL.iter().position(|f| *f == self).unwrap_or(0) + 1;
+        format!("F{index:03}")
+    }
+}
+
+/// A complete result: the kind, the field at fault if any, and the message for `merrMsg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultCode {
+    pub kind: Kind,
+    pub field: Option<Field>,
+    pub message: String,
+}
+
+impl ResultCode {
+    pub fn success() -> ResultCode {
+        ResultCode {
+            kind: Kind::Success,
+            field: None,
+            message: "Success".to_owned(),
+        }
+    }
+
+    pub fn new(kind: Kind, message: impl Into<String>) -> ResultCode {
+        ResultCode {
+            kind,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A failure naming a field; the message starts with the field's name.
+    pub fn field(kind: Kind, field: Field, detail: impl std::fmt::Display) -> ResultCode {
+        ResultCode {
+            kind,
+            field: Some(field),
+            message: format!("{} {}", field.name(), detail),
+        }
+    }
+
+    /// The 16-character `vResultCode`.
+    pub fn code(&self) -> String {
+        let field = self.field.map(Field::block);
+        format!(
+            "{}{}00000000",
+            self.kind.block(),
+            field.as_deref().unwrap_or("0000")
+        )
+    }
+
+    pub fn mstatus(&self) -> &'static str {
+        self.kind.mstatus()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.kind == Kind::Success
+    }
+}
+
+impl From<Refusal> for ResultCode {
+    fn from(refusal: Refusal) -> ResultCode {
+        let kind = match refusal {
+            Refusal::NotAuthorizedYet(_) => Kind::NotAuthorizedYet,
+            Refusal::BuyerNotSignedIn => Kind::BuyerNotSignedIn,
+            Refusal::AuthorizationInProgress => Kind::AuthorizationInProgress,
+            Refusal::AlreadyCaptured => Kind::AlreadyCaptured,
+            Refusal::CaptureExceedsAuthorized { .. } => {
+                return ResultCode::field(
+                    Kind::CaptureExceedsAuthorized,
+                    Field::Amount,
+                    format!("is invalid: {refusal}"),
+                )
+            }
+            Refusal::CancelAfterCapture => Kind::CancelAfterCapture,
+            Refusal::RefundBeforeCapture => Kind::RefundBeforeCapture,
+            Refusal::RefundExceedsRefundable { .. } => {
+                return ResultCode::field(
+                    Kind::RefundExceedsRefundable,
+                    Field::Amount,
+                    format!("is invalid: {refusal}"),
+                )
+            }
+            Refusal::FullyRefunded => Kind::FullyRefunded,
+            Refusal::Closed(_) => Kind::OrderClosed,
+            Refusal::InvalidTransition { .. } => Kind::Internal,
+        };
+        ResultCode::field(kind, Field::OrderId, format!("cannot be used now: {refusal}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_sixteen_characters_and_blocks_are_unique() {
+        let mut seen = HashSet::new();
+        for kind in Kind::ALL {
+            seen.insert(kind.block());
+            let code = ResultCode::field(kind, Field::ClosureReason, "x").code();
+            assert_eq!(code.len(), 16, "{kind:?}");
+        }
+        let distinct_kinds: HashSet<_> = Kind::ALL.iter().collect();
+        assert_eq!(seen.len(), distinct_kinds.len());
+        let fields: HashSet<_> = Field::ALL.iter().map(|f| f.block()).collect();
+        assert_eq!(fields.len(), Field::ALL.len());
+    }
+
+    #[test]
+    fn amount_below_minimum_names_the_field() {
+        let r = ResultCode::field(Kind::FieldBelowMinimum, Field::Amount, "is below the minimum of 1");
+        assert_eq!(r.code(), "E206F00200000000");
+        assert_eq!(r.mstatus(), "failure");
+        assert!(r.message.starts_with("amount "));
+        assert_eq!(ResultCode::success().code(), "S000000000000000");
+    }
+
+    #[test]
+    fn the_documented_table_lists_every_code() {
+        let doc = include_str!("../../../docs/result-codes.md");
+        for kind in Kind::ALL {
+            let row = format!("| `{}` |", kind.block());
+            assert!(doc.contains(&row), "docs/result-codes.md lacks {row}");
+            assert!(doc.contains(kind.meaning()), "docs lack meaning of {kind:?}");
+        }
+        for field in Field::ALL {
+            let row = format!("| `{}` | `{}` |", field.block(), field.name());
+            assert!(doc.contains(&row), "docs/result-codes.md lacks {row}");
+        }
+    }
+}
