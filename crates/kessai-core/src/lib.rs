@@ -7,8 +7,10 @@ pub mod ids;
 pub mod money;
 pub mod order;
 pub mod result_code;
+pub mod secret;
 
 pub use ids::{IdError, MerchantCcid, OrderId};
 pub use money::{AmountError, Currency, Money, MoneyError, Yen};
 pub use order::{Event, Order, OrderState, Refusal};
-pub use result_code::{Field, ResultCode};
+pub use result_code::{Field, Kind, ResultCode};
+pub use secret::Secret;

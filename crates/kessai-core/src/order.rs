@@ -295,7 +295,9 @@ impl Order {
                     S::PartiallyRefunded
                 };
             }
-            (S::Started | S::PreAuth | S::Authorized, Event::Expired) => next.state = S::Expired,
+            (S::Started | S::PreAuth | S::Authorizing | S::Authorized, Event::Expired) => {
+                next.state = S::Expired
+            }
             _ => return Err(invalid),
         }
         Ok(next)
@@ -473,6 +475,7 @@ mod tests {
             (S::Authorizing, S::Captured),
             (S::Authorizing, S::Declined),
             (S::Authorizing, S::BuyerCanceled),
+            (S::Authorizing, S::Expired),
             (S::Authorized, S::Captured),
             (S::Authorized, S::Canceled),
             (S::Authorized, S::Expired),

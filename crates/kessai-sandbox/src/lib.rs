@@ -1,1 +1,21 @@
+//! The Amazon Pay emulator: a stateful HTTP server that speaks Amazon Pay Checkout v2.
+//!
+//! It verifies every request's signature against the public keys registered with it, keeps its
+//! objects in its own SQLite file, serves the buyer's sign-in and confirmation pages as plain HTML
+//! forms, and moves on its own clock, which tests can advance. It shares no code path with the
+//! gateway beyond the wire model and signing of `kessai-amazonpay`: the gateway reaches it only
+//! over HTTP.
 
+mod api;
+mod auth;
+pub mod buyers;
+mod db;
+mod error;
+mod helpers;
+mod input;
+mod pages;
+mod server;
+pub mod world;
+
+pub use error::ApiError;
+pub use server::{Sandbox, SandboxConfig, SandboxError};

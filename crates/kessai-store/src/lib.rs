@@ -1,1 +1,79 @@
+//! Persistence of the gateway: merchants, orders, their command history and refunds.
+//!
+//! The gateway sees only the [`Store`] trait. [`SqliteStore`] is the embedded backend (WAL mode,
+//! migrations applied at open); a PostgreSQL backend implements the same trait. Every write that
+//! changes an order is conditional on the version the caller read, so two writers can never both
+//! move the same order.
 
+mod model;
+mod sqlite;
+
+pub use model::{HistoryEntry, MerchantRecord, OrderRecord, RefundRecord};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use kessai_core::{MerchantCcid, OrderId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Duplicate,
+    #[error("the order changed since it was read (version conflict)")]
+    Conflict,
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// What the gateway needs from persistence.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn merchant(&self, ccid: &MerchantCcid) -> Result<Option<MerchantRecord>, StoreError>;
+    /// Adds a merchant; [`StoreError::Duplicate`] if the ccid exists.
+    async fn insert_merchant(&self, merchant: &MerchantRecord) -> Result<(), StoreError>;
+    async fn merchants(&self) -> Result<Vec<MerchantRecord>, StoreError>;
+
+    /// Inserts a new order with the history entry of the command that created it, atomically.
+    /// [`StoreError::Duplicate`] if the merchant already has this order id.
+    async fn insert_order(&self, order: &OrderRecord, entry: &HistoryEntry) -> Result<(), StoreError>;
+    async fn order(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Option<OrderRecord>, StoreError>;
+    async fn order_by_ref(&self, public_ref: &str) -> Result<Option<OrderRecord>, StoreError>;
+    /// Writes `order` (whose `version` must be one more than the stored one), its history entry
+    /// and an optional new refund, atomically. [`StoreError::Conflict`] if someone else wrote first.
+    async fn update_order(
+        &self,
+        order: &OrderRecord,
+        entry: Option<&HistoryEntry>,
+        refund: Option<&RefundRecord>,
+    ) -> Result<(), StoreError>;
+    /// Records a command attempt that changed nothing.
+    async fn append_history(&self, ccid: &MerchantCcid, order_id: &OrderId, entry: &HistoryEntry) -> Result<(), StoreError>;
+    async fn history(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    async fn refunds(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<RefundRecord>, StoreError>;
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// Now, as stored: RFC 3339 UTC.
+pub fn now_text() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

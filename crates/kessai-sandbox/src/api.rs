@@ -1,0 +1,377 @@
+//! The Checkout v2 REST operations, under `/v2`, `/sandbox/v2` and `/live/v2`.
+
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::input::{parse_object, Obj};
+use crate::server::{idempotency, AppState};
+use crate::world::{MetadataUpdate, NewSession, PaymentUpdate, SessionUpdate};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
+use kessai_core::Currency;
+use serde::Serialize;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let api = Router::new()
+        .route("/checkoutSessions", post(create_session))
+        .route("/checkoutSessions/{id}", get(get_session).patch(update_session))
+        .route("/checkoutSessions/{id}/complete", post(complete_session))
+        .route("/chargePermissions/{id}", get(get_permission))
+        .route("/charges/{id}", get(get_charge))
+        .route("/charges/{id}/capture", post(capture))
+        .route("/charges/{id}/cancel", delete(cancel))
+        .route("/refunds", post(create_refund))
+        .route("/refunds/{id}", get(get_refund))
+        .method_not_allowed_fallback(unsupported)
+        .fallback(not_found);
+    Router::new()
+        .nest("/v2", api.clone())
+        .nest("/sandbox/v2", api.clone())
+        .nest("/live/v2", api)
+        .route_layer(axum::middleware::from_fn_with_state(state, auth::verify))
+}
+
+async fn unsupported(method: Method, uri: Uri) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UnsupportedOperation",
+        format!("{method} is not supported on {}.", uri.path()),
+    )
+    .into_response()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        format!("No operation exists at {}.", uri.path()),
+    )
+    .into_response()
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+fn ledger(caller: &Caller) -> Currency {
+    caller.merchant.currency()
+}
+
+fn read_payment(obj: &Obj<'_>, currency: Currency) -> Result<PaymentUpdate, ApiError> {
+    obj.only(&[
+        "paymentIntent",
+        "canHandlePendingAuthorization",
+        "chargeAmount",
+        "totalOrderAmount",
+        "softDescriptor",
+        "presentmentCurrency",
+        "allowOvercharge",
+        "extendExpiration",
+    ])?;
+    Ok(PaymentUpdate {
+        payment_intent: obj
+            .opt_enum("paymentIntent", &["Confirm", "Authorize", "AuthorizeWithCapture"])?
+            .map(str::to_owned),
+        can_handle_pending_authorization: obj.opt_bool("canHandlePendingAuthorization")?,
+        charge_amount: obj.opt_price("chargeAmount", currency)?,
+        total_order_amount: obj.opt_price("totalOrderAmount", currency)?,
+        soft_descriptor: obj.opt_str("softDescriptor", 16)?.map(str::to_owned),
+        presentment_currency: obj
+            .opt_enum("presentmentCurrency", &[currency.code()])?
+            .map(str::to_owned),
+    })
+}
+
+fn read_metadata(obj: &Obj<'_>) -> Result<MetadataUpdate, ApiError> {
+    obj.only(&["merchantReferenceId", "merchantStoreName", "noteToBuyer", "customInformation"])?;
+    Ok(MetadataUpdate {
+        merchant_reference_id: obj.opt_str("merchantReferenceId", 256)?.map(str::to_owned),
+        merchant_store_name: obj.opt_str("merchantStoreName", 50)?.map(str::to_owned),
+        note_to_buyer: obj.opt_str("noteToBuyer", 255)?.map(str::to_owned),
+        custom_information: obj.opt_str("customInformation", 4096)?.map(str::to_owned),
+    })
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let idem = match idempotency(&headers, &caller.merchant, "POST", uri.path(), &body, true) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&[
+            "webCheckoutDetails",
+            "storeId",
+            "chargePermissionType",
+            "recurringMetadata",
+            "paymentDetails",
+            "merchantMetadata",
+            "platformId",
+            "providerMetadata",
+            "deliverySpecifications",
+            "addressDetails",
+            "scopes",
+        ])?;
+        let web = root.req_obj("webCheckoutDetails")?;
+        web.only(&[
+            "checkoutReviewReturnUrl",
+            "checkoutResultReturnUrl",
+            "checkoutCancelUrl",
+            "checkoutMode",
+        ])?;
+        let review = web
+            .opt_url("checkoutReviewReturnUrl")?
+            .ok_or_else(|| ApiError::missing("webCheckoutDetails.checkoutReviewReturnUrl"))?;
+        let currency = ledger(&caller);
+        Ok::<_, ApiError>(NewSession {
+            review_return_url: review.to_owned(),
+            result_return_url: web.opt_url("checkoutResultReturnUrl")?.map(str::to_owned),
+            cancel_url: web.opt_url("checkoutCancelUrl")?.map(str::to_owned),
+            store_id: root.req_str("storeId", 256)?.to_owned(),
+            charge_permission_type: root
+                .opt_enum("chargePermissionType", &["OneTime", "Recurring", "PaymentMethodOnFile"])?
+                .map(str::to_owned),
+            payment: match root.opt_obj("paymentDetails")? {
+                Some(p) => read_payment(&p, currency)?,
+                None => PaymentUpdate::default(),
+            },
+            metadata: match root.opt_obj("merchantMetadata")? {
+                Some(m) => read_metadata(&m)?,
+                None => MetadataUpdate::default(),
+            },
+            platform_id: root.opt_str("platformId", 21)?.map(str::to_owned),
+        })
+    })();
+    let new = match parsed {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    let env = caller.release_environment;
+    state
+        .mutate(idem, |world, now| {
+            let cs = world.create_session(&caller.merchant, new, env, now)?;
+            Ok((StatusCode::CREATED, to_json(&cs)?))
+        })
+        .await
+}
+
+async fn get_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    state
+        .read(|world| to_json(&world.session(&caller.merchant, &id)?.cs))
+        .await
+}
+
+async fn update_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let currency = ledger(&caller);
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&[
+            "webCheckoutDetails",
+            "paymentDetails",
+            "merchantMetadata",
+            "platformId",
+            "recurringMetadata",
+            "providerMetadata",
+        ])?;
+        let mut update = SessionUpdate::default();
+        if let Some(web) = root.opt_obj("webCheckoutDetails")? {
+            web.only(&["checkoutReviewReturnUrl", "checkoutResultReturnUrl", "checkoutCancelUrl"])?;
+            update.result_return_url = web.opt_url("checkoutResultReturnUrl")?.map(str::to_owned);
+            update.review_return_url = web.opt_url("checkoutReviewReturnUrl")?.map(str::to_owned);
+            update.cancel_url = web.opt_url("checkoutCancelUrl")?.map(str::to_owned);
+        }
+        if let Some(p) = root.opt_obj("paymentDetails")? {
+            update.payment = read_payment(&p, currency)?;
+        }
+        if let Some(m) = root.opt_obj("merchantMetadata")? {
+            update.metadata = read_metadata(&m)?;
+        }
+        update.platform_id = root.opt_str("platformId", 21)?.map(str::to_owned);
+        Ok::<_, ApiError>(update)
+    })();
+    let update = match parsed {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(None, |world, now| {
+            let cs = world.update_session(&caller.merchant, &id, update, now)?;
+            Ok((StatusCode::OK, to_json(&cs)?))
+        })
+        .await
+}
+
+async fn complete_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let idem = match idempotency(&headers, &caller.merchant, "POST", uri.path(), &body, false) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let currency = ledger(&caller);
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["chargeAmount", "totalOrderAmount"])?;
+        let amount = root.req_price("chargeAmount", currency)?;
+        root.opt_price("totalOrderAmount", currency)?;
+        Ok::<_, ApiError>(amount)
+    })();
+    let amount = match parsed {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(idem, |world, now| {
+            let cs = world.complete_session(&caller.merchant, &id, amount, now)?;
+            Ok((StatusCode::OK, to_json(&cs)?))
+        })
+        .await
+}
+
+async fn get_permission(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    state
+        .read(|world| to_json(&world.permission(&caller.merchant, &id)?.cp))
+        .await
+}
+
+async fn get_charge(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    state
+        .read(|world| to_json(&world.charge(&caller.merchant, &id)?.charge))
+        .await
+}
+
+async fn capture(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let idem = match idempotency(&headers, &caller.merchant, "POST", uri.path(), &body, false) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let currency = ledger(&caller);
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["captureAmount", "softDescriptor"])?;
+        Ok::<_, ApiError>((
+            root.req_price("captureAmount", currency)?,
+            root.opt_str("softDescriptor", 16)?.map(str::to_owned),
+        ))
+    })();
+    let (amount, soft) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(idem, |world, now| {
+            let charge = world.capture(&caller.merchant, &id, amount, soft, now)?;
+            Ok((StatusCode::OK, to_json(&charge)?))
+        })
+        .await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["cancellationReason"])?;
+        Ok::<_, ApiError>(root.opt_str("cancellationReason", 255)?.map(str::to_owned))
+    })();
+    let reason = match parsed {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(None, |world, now| {
+            let charge = world.cancel_charge(&caller.merchant, &id, reason, now)?;
+            Ok((StatusCode::OK, to_json(&charge)?))
+        })
+        .await
+}
+
+async fn create_refund(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let idem = match idempotency(&headers, &caller.merchant, "POST", uri.path(), &body, true) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let currency = ledger(&caller);
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["chargeId", "refundAmount", "softDescriptor"])?;
+        Ok::<_, ApiError>((
+            root.req_str("chargeId", 64)?.to_owned(),
+            root.req_price("refundAmount", currency)?,
+            root.opt_str("softDescriptor", 16)?.map(str::to_owned),
+        ))
+    })();
+    let (charge_id, amount, soft) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(idem, |world, now| {
+            let refund = world.create_refund(&caller.merchant, &charge_id, amount, soft, now)?;
+            Ok((StatusCode::CREATED, to_json(&refund)?))
+        })
+        .await
+}
+
+async fn get_refund(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    state
+        .read(|world| to_json(&world.refund(&caller.merchant, &id)?.refund))
+        .await
+}

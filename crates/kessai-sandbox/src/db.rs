@@ -1,0 +1,229 @@
+//! The emulator's SQLite file: loaded into a [`World`] at start, written after every change.
+
+use crate::world::{Changed, Kind, Merchant, World};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored record {kind}/{id} is unreadable: {detail}")]
+    Corrupt {
+        kind: String,
+        id: String,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: SqlitePool,
+}
+
+/// A stored public key.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub public_key_id: String,
+    pub merchant_id: String,
+    pub pem: String,
+    pub fingerprint: String,
+}
+
+/// A stored idempotent answer.
+#[derive(Debug, Clone)]
+pub struct IdemRow {
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl Db {
+    pub async fn open(path: &Path) -> Result<Db, DbError> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Db { pool })
+    }
+
+    pub async fn load(&self, world: &mut World) -> Result<(), DbError> {
+        for row in sqlx::query("SELECT merchant_id, store_id, region, ledger_currency FROM merchants")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let m = Merchant {
+                merchant_id: row.try_get(0)?,
+                store_id: row.try_get(1)?,
+                region: row.try_get(2)?,
+                ledger_currency: row.try_get(3)?,
+            };
+            world.merchants.insert(m.merchant_id.clone(), m);
+        }
+        for row in sqlx::query("SELECT kind, id, json FROM objects")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let kind: String = row.try_get(0)?;
+            let id: String = row.try_get(1)?;
+            let json: String = row.try_get(2)?;
+            let corrupt = |e: serde_json::Error| DbError::Corrupt {
+                kind: kind.clone(),
+                id: id.clone(),
+                detail: e.to_string(),
+            };
+            match Kind::parse(&kind) {
+                Some(Kind::CheckoutSession) => {
+                    world.sessions.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                }
+                Some(Kind::ChargePermission) => {
+                    world.permissions.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                }
+                Some(Kind::Charge) => {
+                    world.charges.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                }
+                Some(Kind::Refund) => {
+                    world.refunds.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                }
+                None => {}
+            }
+        }
+        world.restore_deadlines();
+        Ok(())
+    }
+
+    /// Writes the changed records in one transaction.
+    pub async fn save(&self, world: &World, changed: &[Changed]) -> Result<(), DbError> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for c in changed {
+            let (merchant, json) = match c.kind {
+                Kind::CheckoutSession => world.sessions.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+                Kind::ChargePermission => world.permissions.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+                Kind::Charge => world.charges.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+                Kind::Refund => world.refunds.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+            }
+            .unwrap_or_else(|| (String::new(), Ok(String::new())));
+            let json = json.map_err(|e| DbError::Corrupt {
+                kind: c.kind.as_str().into(),
+                id: c.id.clone(),
+                detail: e.to_string(),
+            })?;
+            sqlx::query("INSERT INTO objects(kind, id, merchant_id, json) VALUES (?, ?, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET json = excluded.json")
+                .bind(c.kind.as_str())
+                .bind(&c.id)
+                .bind(merchant)
+                .bind(json)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_merchant_and_key(
+        &self,
+        merchant: &Merchant,
+        key: &KeyRow,
+        now: &str,
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT OR IGNORE INTO merchants(merchant_id, store_id, region, ledger_currency, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&merchant.merchant_id)
+            .bind(&merchant.store_id)
+            .bind(&merchant.region)
+            .bind(&merchant.ledger_currency)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO public_keys(public_key_id, merchant_id, pem, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&key.public_key_id)
+            .bind(&key.merchant_id)
+            .bind(&key.pem)
+            .bind(&key.fingerprint)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn keys(&self) -> Result<Vec<KeyRow>, DbError> {
+        let rows = sqlx::query("SELECT public_key_id, merchant_id, pem, fingerprint FROM public_keys")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(KeyRow {
+                    public_key_id: r.try_get(0)?,
+                    merchant_id: r.try_get(1)?,
+                    pem: r.try_get(2)?,
+                    fingerprint: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn idempotent(&self, merchant_id: &str, key: &str) -> Result<Option<IdemRow>, DbError> {
+        let row = sqlx::query("SELECT fingerprint, status, body FROM idempotency WHERE merchant_id = ? AND key = ?")
+            .bind(merchant_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(IdemRow {
+                fingerprint: r.try_get(0)?,
+                status: u16::try_from(r.try_get::<i64, _>(1)?).unwrap_or(200),
+                body: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn remember(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        row: &IdemRow,
+        now: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query("INSERT OR REPLACE INTO idempotency(merchant_id, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(merchant_id)
+            .bind(key)
+            .bind(&row.fingerprint)
+            .bind(i64::from(row.status))
+            .bind(&row.body)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT OR REPLACE INTO settings(name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! Sandbox-only test helpers under `/test_helpers` (never part of Amazon's API, never signed).
+
+use crate::db::KeyRow;
+use crate::error::ApiError;
+use crate::input::{parse_object, Obj};
+use crate::pages;
+use crate::server::{AppState, KeyEntry};
+use crate::world::{timestamp, BuyerChoice, Merchant};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kessai_amazonpay::PublicKey;
+use rand::Rng;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/test_helpers/publicKeys", post(register_key))
+        .route("/test_helpers/checkoutSessions/{id}/sign_in", post(sign_in))
+        .route("/test_helpers/checkoutSessions/{id}/confirm", post(confirm))
+        .route("/test_helpers/checkoutSessions/{id}/cancel", post(cancel))
+        .route("/test_helpers/clock", get(clock))
+        .route("/test_helpers/clock/advance", post(advance))
+        .route("/health", get(|| async { "ok" }))
+}
+
+fn random_upper(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Registers a public key. Registering the same key again returns the same id. Without
+/// `merchantId` the key gets a merchant of its own (with its own `storeId`).
+async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["publicKey", "merchantId", "storeId", "ledgerCurrency", "region"])?;
+        let pem = root.req_str("publicKey", 16_384)?.to_owned();
+        let key = PublicKey::from_pem(&pem).map_err(|e| ApiError::invalid("publicKey", e))?;
+        Ok::<_, ApiError>((
+            pem,
+            key,
+            root.opt_str("merchantId", 64)?.map(str::to_owned),
+            root.opt_str("storeId", 256)?.map(str::to_owned),
+            root.opt_enum("ledgerCurrency", &["JPY", "USD", "EUR", "GBP"])?.map(str::to_owned),
+            root.opt_enum("region", &["jp", "na", "eu"])?.map(str::to_owned),
+        ))
+    })();
+    let (pem, key, merchant_id, store_id, currency, region) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Ok(spki) = key.to_pem() else {
+        return ApiError::internal("cannot encode key").into_response();
+    };
+    let fingerprint = kessai_amazonpay::signing::sha256_hex(spki.as_bytes());
+    let existing = state.keys.read().ok().and_then(|keys| {
+        keys.iter()
+            .find(|(_, e)| e.fingerprint == fingerprint)
+            .map(|(id, e)| (id.clone(), e.merchant_id.clone()))
+    });
+    let mut world = state.world.lock().await;
+    if let Some((id, merchant_id)) = existing {
+        let store_id = world.merchants.get(&merchant_id).map(|m| m.store_id.clone());
+        return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id})).into_response();
+    }
+    let merchant_id = merchant_id.unwrap_or_else(|| format!("A{}", random_upper(12)));
+    let merchant = world.merchants.get(&merchant_id).cloned().unwrap_or_else(|| Merchant {
+        merchant_id: merchant_id.clone(),
+        store_id: store_id.unwrap_or_else(|| {
+            format!("amzn1.application-oa2-client.{}", random_upper(32).to_ascii_lowercase())
+        }),
+        region: region.unwrap_or_else(|| "jp".to_owned()),
+        ledger_currency: currency.unwrap_or_else(|| "JPY".to_owned()),
+    });
+    let public_key_id = format!("SANDBOX-{}", random_upper(24));
+    let row = KeyRow {
+        public_key_id: public_key_id.clone(),
+        merchant_id: merchant_id.clone(),
+        pem,
+        fingerprint: fingerprint.clone(),
+    };
+    if let Err(e) = state
+        .db
+        .insert_merchant_and_key(&merchant, &row, &timestamp(state.now()))
+        .await
+    {
+        return ApiError::internal(e).into_response();
+    }
+    world.merchants.insert(merchant_id.clone(), merchant.clone());
+    if let Ok(mut keys) = state.keys.write() {
+        keys.insert(
+            public_key_id.clone(),
+            KeyEntry {
+                merchant_id: merchant_id.clone(),
+                key,
+                fingerprint,
+            },
+        );
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({"publicKeyId": public_key_id, "merchantId": merchant_id, "storeId": merchant.store_id})),
+    )
+        .into_response()
+}
+
+fn helper_result(result: Result<String, String>) -> Response {
+    match result {
+        Ok(url) => Json(json!({ "redirectUrl": url })).into_response(),
+        Err(message) => ApiError::unprocessable("InvalidCheckoutSessionStatus", message).into_response(),
+    }
+}
+
+fn exists(state_world: &crate::world::World, id: &str) -> Result<(), Response> {
+    if state_world.sessions.contains_key(id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("CheckoutSession", id).into_response())
+    }
+}
+
+/// Optional body: `{"buyerId", "addressId", "paymentMethod"}` (see the sign-in page's choices).
+async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    {
+        let world = state.world.lock().await;
+        if let Err(r) = exists(&world, &id) {
+            return r;
+        }
+    }
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["buyerId", "addressId", "paymentMethod"])?;
+        if map.is_empty() {
+            return Ok(None);
+        }
+        let (b, a, i) = crate::buyers::default_choice();
+        let buyer_id = root.opt_str("buyerId", 128)?.unwrap_or(b.id).to_owned();
+        let buyer = crate::buyers::buyer(&buyer_id)
+            .ok_or_else(|| ApiError::invalid("buyerId", "no such test buyer."))?;
+        let address_id = match root.opt_str("addressId", 64)? {
+            Some(a) => a.to_owned(),
+            None => buyer.addresses.first().map(|x| x.id).unwrap_or(a.id).to_owned(),
+        };
+        let instrument_id = root.opt_str("paymentMethod", 64)?.unwrap_or(i.id).to_owned();
+        if crate::buyers::instrument(&instrument_id).is_none() {
+            return Err(ApiError::invalid("paymentMethod", "no such test payment method."));
+        }
+        Ok::<_, ApiError>(Some(BuyerChoice {
+            buyer_id,
+            address_id,
+            instrument_id,
+        }))
+    })();
+    match parsed {
+        Ok(choice) => helper_result(pages::do_sign_in(&state, &id, choice).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn confirm(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    {
+        let world = state.world.lock().await;
+        if let Err(r) = exists(&world, &id) {
+            return r;
+        }
+    }
+    helper_result(pages::do_confirm(&state, &id).await)
+}
+
+async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    {
+        let world = state.world.lock().await;
+        if let Err(r) = exists(&world, &id) {
+            return r;
+        }
+    }
+    helper_result(pages::do_cancel(&state, &id).await)
+}
+
+fn clock_json(state: &AppState) -> serde_json::Value {
+    let now = state.now();
+    json!({
+        "now": timestamp(now),
+        "unix": now,
+        "offsetSeconds": state.clock_offset.load(Ordering::SeqCst),
+    })
+}
+
+async fn clock(State(state): State<AppState>) -> Response {
+    Json(clock_json(&state)).into_response()
+}
+
+/// Moves the emulator's clock forward by `seconds` (≥ 0) and fires what falls due.
+async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
+    let seconds = match parse_object(&body).and_then(|map| match map.get("seconds") {
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .filter(|s| *s >= 0 && *s <= 10 * 365 * 24 * 3600)
+            .ok_or_else(|| ApiError::invalid("seconds", "it must be a whole number from 0 to 315360000.")),
+        Some(_) => Err(ApiError::invalid("seconds", "it must be a number.")),
+        None => Err(ApiError::missing("seconds")),
+    }) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let mut world = state.world.lock().await;
+    let offset = state.clock_offset.fetch_add(seconds, Ordering::SeqCst) + seconds;
+    if let Err(e) = state.db.set_setting("clock_offset", &offset.to_string()).await {
+        return ApiError::internal(e).into_response();
+    }
+    let now = state.now();
+    world.settle(now);
+    let changed = world.take_changed();
+    if let Err(e) = state.db.save(&world, &changed).await {
+        return ApiError::internal(e).into_response();
+    }
+    drop(world);
+    Json(clock_json(&state)).into_response()
+}

@@ -1,0 +1,361 @@
+//! The buyer's pages: sign-in (buyer, address, payment method) and confirmation.
+//!
+//! Plain HTML forms that work without JavaScript; the first submit button of every page moves on
+//! with the defaults. Pages carry a strict Content-Security-Policy and load nothing from elsewhere.
+
+use crate::buyers::{self, BUYERS, INSTRUMENTS};
+use crate::server::AppState;
+use crate::world::{BuyerChoice, SessionRec};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+
+pub fn templates() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    let sources = [
+        ("base.html", include_str!("../templates/base.html")),
+        ("signin.html", include_str!("../templates/signin.html")),
+        ("confirm.html", include_str!("../templates/confirm.html")),
+        ("error.html", include_str!("../templates/error.html")),
+    ];
+    for (name, source) in sources {
+        if let Err(e) = env.add_template(name, source) {
+            tracing::error!(%e, name, "template does not parse");
+        }
+    }
+    env
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/checkout/signin", get(signin_page).post(signin_submit))
+        .route("/checkout/confirm", get(confirm_page).post(confirm_submit))
+        .route("/static/checkout.css", get(css))
+}
+
+const CSS: &str = include_str!("../static/checkout.css");
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization())
+}
+
+/// Renders a page. `return_to` are the URLs the page's forms may end up redirecting to, so
+/// `form-action` can name them and nothing else.
+fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value, return_to: &[Option<String>]) -> Response {
+    let mut form_action = String::from("'self'");
+    for origin in return_to.iter().flatten().filter_map(|u| origin_of(u)) {
+        form_action.push(' ');
+        form_action.push_str(&origin);
+    }
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let html = state
+        .templates
+        .get_template(name)
+        .and_then(|t| t.render(ctx));
+    match html {
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                (header::CONTENT_SECURITY_POLICY, csp),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                (header::REFERRER_POLICY, "no-referrer".to_owned()),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(%e, name, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+        }
+    }
+}
+
+fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
+    render(
+        state,
+        status,
+        "error.html",
+        minijinja::context! { title => "Error", message => message },
+        &[],
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionQuery {
+    #[serde(rename = "amazonCheckoutSessionId")]
+    id: Option<String>,
+}
+
+fn return_urls(rec: &SessionRec) -> Vec<Option<String>> {
+    let w = &rec.cs.web_checkout_details;
+    vec![
+        w.checkout_review_return_url.clone(),
+        w.checkout_result_return_url.clone(),
+        w.checkout_cancel_url.clone(),
+    ]
+}
+
+fn amount_text(rec: &SessionRec) -> Option<String> {
+    rec.cs
+        .payment_details
+        .charge_amount
+        .as_ref()
+        .map(|p| match p.currency_code.as_str() {
+            "JPY" => format!("￥{}", p.amount),
+            other => format!("{} {other}", p.amount),
+        })
+}
+
+async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
+    let Some(id) = q.id else {
+        return error_page(&state, StatusCode::BAD_REQUEST, "amazonCheckoutSessionId is missing.");
+    };
+    let now = state.now();
+    let rec = {
+        let mut world = state.world.lock().await;
+        world.settle(now);
+        world.sessions.get(&id).cloned()
+    };
+    let Some(rec) = rec else {
+        return error_page(&state, StatusCode::NOT_FOUND, "This checkout session does not exist.");
+    };
+    if rec.cs.status_details.state != "Open" {
+        return error_page(
+            &state,
+            StatusCode::CONFLICT,
+            &format!("This checkout session is {}.", rec.cs.status_details.state),
+        );
+    }
+    let addresses: Vec<minijinja::Value> = BUYERS
+        .iter()
+        .flat_map(|b| {
+            b.addresses.iter().map(move |a| {
+                minijinja::context! {
+                    value => format!("{}|{}", b.id, a.id),
+                    buyer => b.name,
+                    postal => a.postal_code,
+                    text => format!("{}{}{} {}", a.state_or_region, a.city, a.line1, a.line2),
+                }
+            })
+        })
+        .collect();
+    let instruments: Vec<minijinja::Value> = INSTRUMENTS
+        .iter()
+        .map(|i| minijinja::context! { id => i.id, label => i.label })
+        .collect();
+    render(
+        &state,
+        StatusCode::OK,
+        "signin.html",
+        minijinja::context! {
+            title => "Sign in",
+            id => id,
+            amount => amount_text(&rec),
+            note => rec.cs.merchant_metadata.note_to_buyer,
+            addresses => addresses,
+            instruments => instruments,
+        },
+        &return_urls(&rec),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SigninForm {
+    #[serde(rename = "amazonCheckoutSessionId")]
+    id: String,
+    address: Option<String>,
+    instrument: Option<String>,
+    action: Option<String>,
+}
+
+/// Appends `amazonCheckoutSessionId` to a merchant URL, keeping its own query.
+pub fn with_session(url: &str, id: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().append_pair("amazonCheckoutSessionId", id);
+            u.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+fn see_other(url: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_owned())]).into_response()
+}
+
+/// Where the buyer goes after canceling: `checkoutCancelUrl`, else the review URL.
+pub fn cancel_redirect(rec: &SessionRec) -> Option<String> {
+    let w = &rec.cs.web_checkout_details;
+    w.checkout_cancel_url
+        .clone()
+        .or_else(|| w.checkout_review_return_url.clone())
+        .map(|u| with_session(&u, &rec.cs.checkout_session_id))
+}
+
+/// Signs the buyer in with a choice (or the defaults); returns where the browser goes next.
+pub async fn do_sign_in(state: &AppState, id: &str, choice: Option<BuyerChoice>) -> Result<String, String> {
+    let choice = choice.unwrap_or_else(|| {
+        let (b, a, i) = buyers::default_choice();
+        BuyerChoice {
+            buyer_id: b.id.into(),
+            address_id: a.id.into(),
+            instrument_id: i.id.into(),
+        }
+    });
+    let now = state.now();
+    let mut world = state.world.lock().await;
+    world.settle(now);
+    world.sign_in(id, choice, now)?;
+    let changed = world.take_changed();
+    state.db.save(&world, &changed).await.map_err(|e| e.to_string())?;
+    let rec = world.sessions.get(id).ok_or("gone")?;
+    rec.cs
+        .web_checkout_details
+        .checkout_review_return_url
+        .as_deref()
+        .map(|u| with_session(u, id))
+        .ok_or_else(|| "The checkout session has no checkoutReviewReturnUrl.".to_owned())
+}
+
+/// The buyer cancels; returns where the browser goes next.
+pub async fn do_cancel(state: &AppState, id: &str) -> Result<String, String> {
+    let now = state.now();
+    let mut world = state.world.lock().await;
+    world.settle(now);
+    world.buyer_cancel(id, now)?;
+    let changed = world.take_changed();
+    state.db.save(&world, &changed).await.map_err(|e| e.to_string())?;
+    let rec = world.sessions.get(id).ok_or("gone")?;
+    cancel_redirect(rec).ok_or_else(|| "The checkout session has no return URL.".to_owned())
+}
+
+/// The buyer confirms; returns where the browser goes next (`checkoutResultReturnUrl`).
+pub async fn do_confirm(state: &AppState, id: &str) -> Result<String, String> {
+    let now = state.now();
+    let mut world = state.world.lock().await;
+    world.settle(now);
+    world.confirm(id, now)?;
+    let changed = world.take_changed();
+    state.db.save(&world, &changed).await.map_err(|e| e.to_string())?;
+    let rec = world.sessions.get(id).ok_or("gone")?;
+    rec.cs
+        .web_checkout_details
+        .checkout_result_return_url
+        .as_deref()
+        .map(|u| with_session(u, id))
+        .ok_or_else(|| "The checkout session has no checkoutResultReturnUrl.".to_owned())
+}
+
+async fn signin_submit(State(state): State<AppState>, Form(form): Form<SigninForm>) -> Response {
+    let result = if form.action.as_deref() == Some("cancel") {
+        do_cancel(&state, &form.id).await
+    } else {
+        let default = buyers::default_choice();
+        let (buyer_id, address_id) = form
+            .address
+            .as_deref()
+            .and_then(|v| v.split_once('|'))
+            .map(|(b, a)| (b.to_owned(), a.to_owned()))
+            .unwrap_or_else(|| (default.0.id.into(), default.1.id.into()));
+        let choice = BuyerChoice {
+            buyer_id,
+            address_id,
+            instrument_id: form.instrument.unwrap_or_else(|| default.2.id.into()),
+        };
+        do_sign_in(&state, &form.id, Some(choice)).await
+    };
+    match result {
+        Ok(url) => see_other(&url),
+        Err(message) => error_page(&state, StatusCode::CONFLICT, &message),
+    }
+}
+
+async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
+    let Some(id) = q.id else {
+        return error_page(&state, StatusCode::BAD_REQUEST, "amazonCheckoutSessionId is missing.");
+    };
+    let now = state.now();
+    let rec = {
+        let mut world = state.world.lock().await;
+        world.settle(now);
+        world.sessions.get(&id).cloned()
+    };
+    let Some(rec) = rec else {
+        return error_page(&state, StatusCode::NOT_FOUND, "This checkout session does not exist.");
+    };
+    if rec.cs.status_details.state != "Open" || rec.cs.web_checkout_details.amazon_pay_redirect_url.is_none() {
+        return error_page(
+            &state,
+            StatusCode::CONFLICT,
+            &format!(
+                "This checkout session is {} and not ready for payment.",
+                rec.cs.status_details.state
+            ),
+        );
+    }
+    let payment = rec
+        .cs
+        .payment_preferences
+        .as_ref()
+        .and_then(|p| p.first())
+        .and_then(|p| p.payment_descriptor.clone())
+        .unwrap_or_default();
+    let address = rec
+        .cs
+        .shipping_address
+        .as_ref()
+        .map(|a| {
+            format!(
+                "{} 〒{} {}{}{}",
+                a.name.clone().unwrap_or_default(),
+                a.postal_code.clone().unwrap_or_default(),
+                a.state_or_region.clone().unwrap_or_default(),
+                a.city.clone().unwrap_or_default(),
+                a.address_line1.clone().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    render(
+        &state,
+        StatusCode::OK,
+        "confirm.html",
+        minijinja::context! {
+            title => "Confirm",
+            id => id,
+            amount => amount_text(&rec),
+            payment => payment,
+            address => address,
+        },
+        &return_urls(&rec),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    #[serde(rename = "amazonCheckoutSessionId")]
+    id: String,
+    action: Option<String>,
+}
+
+async fn confirm_submit(State(state): State<AppState>, Form(form): Form<ConfirmForm>) -> Response {
+    let result = if form.action.as_deref() == Some("cancel") {
+        do_cancel(&state, &form.id).await
+    } else {
+        do_confirm(&state, &form.id).await
+    };
+    match result {
+        Ok(url) => see_other(&url),
+        Err(message) => error_page(&state, StatusCode::CONFLICT, &message),
+    }
+}

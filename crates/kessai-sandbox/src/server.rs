@@ -1,0 +1,284 @@
+//! Startup as a value: [`Sandbox::bind`] opens the database, binds the port (0 for tests) and
+//! returns a handle that knows its address; [`Sandbox::serve`] runs it.
+
+use crate::db::{Db, DbError, IdemRow};
+use crate::error::ApiError;
+use crate::world::{timestamp, Changed, Merchant, World};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use kessai_amazonpay::PublicKey;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub listen: SocketAddr,
+    pub database: PathBuf,
+    /// The URL buyers' browsers use to reach this server; default `http://<bound address>`.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A registered public key and the merchant it belongs to.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    pub merchant_id: String,
+    pub key: PublicKey,
+    pub fingerprint: String,
+}
+
+pub struct Inner {
+    pub db: Db,
+    pub world: Mutex<World>,
+    pub keys: RwLock<HashMap<String, KeyEntry>>,
+    pub clock_offset: AtomicI64,
+    pub templates: minijinja::Environment<'static>,
+}
+
+pub type AppState = Arc<Inner>;
+
+impl Inner {
+    /// The emulator's clock: wall time plus the offset tests have advanced it by.
+    pub fn now(&self) -> i64 {
+        let wall = time::OffsetDateTime::now_utc().unix_timestamp();
+        wall + self.clock_offset.load(Ordering::SeqCst)
+    }
+
+    pub fn key(&self, public_key_id: &str) -> Option<KeyEntry> {
+        self.keys
+            .read()
+            .ok()
+            .and_then(|k| k.get(public_key_id).cloned())
+    }
+
+    /// Runs one change to the world under the lock: settle due transitions, apply `op`, write
+    /// every changed record, then answer. With an idempotency key, a replay returns the stored
+    /// answer and a reuse with another request is refused.
+    pub async fn mutate<F>(&self, idem: Option<Idempotency<'_>>, op: F) -> Response
+    where
+        F: FnOnce(&mut World, i64) -> Result<(StatusCode, serde_json::Value), ApiError>,
+    {
+        let mut world = self.world.lock().await;
+        if let Some(idem) = &idem {
+            match self.db.idempotent(idem.merchant_id, idem.key).await {
+                Ok(Some(row)) if row.fingerprint == idem.fingerprint => {
+                    return json_response(
+                        StatusCode::from_u16(row.status).unwrap_or(StatusCode::OK),
+                        row.body,
+                    );
+                }
+                Ok(Some(_)) => {
+                    return ApiError::bad_request(
+                        "DuplicateIdempotencyKey",
+                        format!(
+                            "The idempotency key {} was already used with a different request.",
+                            idem.key
+                        ),
+                    )
+                    .into_response()
+                }
+                Ok(None) => {}
+                Err(e) => return ApiError::internal(e).into_response(),
+            }
+        }
+        let now = self.now();
+        world.settle(now);
+        let result = op(&mut world, now);
+        let changed: Vec<Changed> = world.take_changed();
+        if let Err(e) = self.db.save(&world, &changed).await {
+            // The world in memory is ahead of the file; reload would be safest, but an emulator
+            // that cannot write its own file has no good answer: report and carry on.
+            return ApiError::internal(e).into_response();
+        }
+        match result {
+            Ok((status, value)) => {
+                let body = value.to_string();
+                if let Some(idem) = &idem {
+                    let row = IdemRow {
+                        fingerprint: idem.fingerprint.clone(),
+                        status: status.as_u16(),
+                        body: body.clone(),
+                    };
+                    if let Err(e) = self
+                        .db
+                        .remember(idem.merchant_id, idem.key, &row, &timestamp(now))
+                        .await
+                    {
+                        return ApiError::internal(e).into_response();
+                    }
+                }
+                json_response(status, body)
+            }
+            Err(e) => e.into_response(),
+        }
+    }
+
+    /// Reads under the lock after settling due transitions.
+    pub async fn read<F>(&self, op: F) -> Response
+    where
+        F: FnOnce(&World) -> Result<serde_json::Value, ApiError>,
+    {
+        self.mutate(None, |world, _| op(world).map(|v| (StatusCode::OK, v)))
+            .await
+    }
+}
+
+/// The idempotency context of one POST.
+pub struct Idempotency<'a> {
+    pub merchant_id: &'a str,
+    pub key: &'a str,
+    /// Method, path and body hash: the same key with another fingerprint is a conflict.
+    pub fingerprint: String,
+}
+
+pub fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// Reads `x-amz-pay-idempotency-key`: `required` on the creates, optional on other POSTs.
+pub fn idempotency<'a>(
+    headers: &'a HeaderMap,
+    merchant: &'a Merchant,
+    method: &str,
+    path: &str,
+    body: &Bytes,
+    required: bool,
+) -> Result<Option<Idempotency<'a>>, ApiError> {
+    let Some(value) = headers.get("x-amz-pay-idempotency-key") else {
+        if required {
+            return Err(ApiError::bad_request(
+                "MissingHeader",
+                "The header x-amz-pay-idempotency-key is required for this operation.",
+            ));
+        }
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or("");
+    if key.is_empty() {
+        return Err(ApiError::bad_request(
+            "MissingHeaderValue",
+            "The header x-amz-pay-idempotency-key is empty.",
+        ));
+    }
+    if key.len() > 32
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ApiError::bad_request(
+            "InvalidHeaderValue",
+            "x-amz-pay-idempotency-key must be at most 32 characters of [a-zA-Z0-9_-].",
+        ));
+    }
+    let fingerprint = format!(
+        "{method} {path} {}",
+        kessai_amazonpay::signing::sha256_hex(body)
+    );
+    Ok(Some(Idempotency {
+        merchant_id: &merchant.merchant_id,
+        key,
+        fingerprint,
+    }))
+}
+
+/// A bound, not yet running emulator.
+pub struct Sandbox {
+    listener: TcpListener,
+    router: Router,
+    addr: SocketAddr,
+    base_url: String,
+}
+
+impl Sandbox {
+    pub async fn bind(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SandboxError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(SandboxError::Serve)?;
+        let base_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let db = Db::open(&config.database).await?;
+        let mut world = World::new(base_url.clone());
+        db.load(&mut world).await?;
+        let mut keys = HashMap::new();
+        for row in db.keys().await? {
+            if let Ok(key) = PublicKey::from_pem(&row.pem) {
+                keys.insert(
+                    row.public_key_id,
+                    KeyEntry {
+                        merchant_id: row.merchant_id,
+                        key,
+                        fingerprint: row.fingerprint,
+                    },
+                );
+            }
+        }
+        let offset = db
+            .setting("clock_offset")
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        let state = Arc::new(Inner {
+            db,
+            world: Mutex::new(world),
+            keys: RwLock::new(keys),
+            clock_offset: AtomicI64::new(offset),
+            templates: crate::pages::templates(),
+        });
+        let router = crate::api::router(state.clone())
+            .merge(crate::pages::router())
+            .merge(crate::helpers::router())
+            .with_state(state);
+        Ok(Sandbox {
+            listener,
+            router,
+            addr,
+            base_url,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub async fn serve(self) -> Result<(), SandboxError> {
+        axum::serve(self.listener, self.router)
+            .await
+            .map_err(SandboxError::Serve)
+    }
+}

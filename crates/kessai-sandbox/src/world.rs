@@ -1,0 +1,1111 @@
+//! The emulator's state and Amazon Pay's rules over it.
+//!
+//! All objects live in memory; each operation returns the records it changed so the caller can
+//! write them to SQLite before it answers. Time is always passed in (the emulator's clock), and
+//! [`World::settle`] makes every transition that Amazon makes on its own once its time has come.
+
+use crate::buyers::{self, Simulation};
+use crate::error::ApiError;
+use kessai_amazonpay::wire::*;
+use kessai_core::{Currency, Money};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+pub const CHECKOUT_SESSION_TTL: i64 = 24 * 3600;
+pub const AUTHORIZATION_TTL: i64 = 30 * 24 * 3600;
+pub const ONE_TIME_PERMISSION_TTL: i64 = 180 * 24 * 3600;
+pub const PENDING_SETTLES_AFTER: i64 = 30;
+pub const REFUND_SETTLES_AFTER: i64 = 30;
+
+/// Formats emulator time as Amazon does: `20190714T155300Z`.
+pub fn timestamp(unix: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))
+    .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Merchant {
+    pub merchant_id: String,
+    pub store_id: String,
+    pub region: String,
+    pub ledger_currency: String,
+}
+
+impl Merchant {
+    pub fn currency(&self) -> Currency {
+        Currency::parse(&self.ledger_currency).unwrap_or(Currency::Jpy)
+    }
+}
+
+/// The buyer's choices on the sign-in page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuyerChoice {
+    pub buyer_id: String,
+    pub address_id: String,
+    pub instrument_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRec {
+    pub merchant_id: String,
+    pub created: i64,
+    pub expires: i64,
+    pub choice: Option<BuyerChoice>,
+    pub confirmed: bool,
+    pub cs: CheckoutSession,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PermissionRec {
+    pub merchant_id: String,
+    pub created: i64,
+    pub expires: i64,
+    pub instrument_id: String,
+    pub cp: ChargePermission,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChargeRec {
+    pub merchant_id: String,
+    pub created: i64,
+    pub expires: i64,
+    /// For `AuthorizationInitiated`: when it settles, and whether it settles as authorized.
+    pub pending_until: Option<i64>,
+    pub pending_succeeds: bool,
+    pub capture_now: bool,
+    pub charge: Charge,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefundRec {
+    pub merchant_id: String,
+    pub created: i64,
+    pub settles: i64,
+    pub refund: Refund,
+}
+
+/// Which kind of object a record is (the `objects.kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    CheckoutSession,
+    ChargePermission,
+    Charge,
+    Refund,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::CheckoutSession => "checkoutSession",
+            Kind::ChargePermission => "chargePermission",
+            Kind::Charge => "charge",
+            Kind::Refund => "refund",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        [Kind::CheckoutSession, Kind::ChargePermission, Kind::Charge, Kind::Refund]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// A changed record, to be written before the answer is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Changed {
+    pub kind: Kind,
+    pub id: String,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    /// Where the buyer pages are served (for `amazonPayRedirectUrl`).
+    pub base_url: String,
+    pub merchants: HashMap<String, Merchant>,
+    pub sessions: HashMap<String, SessionRec>,
+    pub permissions: HashMap<String, PermissionRec>,
+    pub charges: HashMap<String, ChargeRec>,
+    pub refunds: HashMap<String, RefundRec>,
+    /// `(when, kind, id)` of every future transition Amazon makes on its own.
+    deadlines: BTreeSet<(i64, Kind, String)>,
+    changed: BTreeSet<Changed>,
+}
+
+fn digits(n: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+}
+
+fn status(state: &str, reason: Option<&str>, description: Option<&str>, now: i64) -> StatusDetails {
+    StatusDetails {
+        state: state.to_owned(),
+        reason_code: reason.map(str::to_owned),
+        reason_description: description.map(str::to_owned),
+        last_updated_timestamp: Some(timestamp(now)),
+    }
+}
+
+fn money_of(price: &Option<Price>) -> Option<Money> {
+    price.as_ref().and_then(|p| p.to_money().ok())
+}
+
+fn to_address(a: &buyers::TestAddress) -> Address {
+    Address {
+        name: Some(a.name.to_owned()),
+        address_line1: Some(a.line1.to_owned()),
+        address_line2: (!a.line2.is_empty()).then(|| a.line2.to_owned()),
+        address_line3: None,
+        city: Some(a.city.to_owned()),
+        county: None,
+        district: None,
+        state_or_region: Some(a.state_or_region.to_owned()),
+        postal_code: Some(a.postal_code.to_owned()),
+        country_code: Some("JP".to_owned()),
+        phone_number: Some(a.phone.to_owned()),
+    }
+}
+
+/// Parsed fields of Create Checkout Session.
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    pub review_return_url: String,
+    pub result_return_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub store_id: String,
+    pub charge_permission_type: Option<String>,
+    pub payment: PaymentUpdate,
+    pub metadata: MetadataUpdate,
+    pub platform_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PaymentUpdate {
+    pub payment_intent: Option<String>,
+    pub can_handle_pending_authorization: Option<bool>,
+    pub charge_amount: Option<Money>,
+    pub total_order_amount: Option<Money>,
+    pub soft_descriptor: Option<String>,
+    pub presentment_currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetadataUpdate {
+    pub merchant_reference_id: Option<String>,
+    pub merchant_store_name: Option<String>,
+    pub note_to_buyer: Option<String>,
+    pub custom_information: Option<String>,
+}
+
+impl MetadataUpdate {
+    fn apply(&self, m: &mut MerchantMetadata) {
+        if let Some(v) = &self.merchant_reference_id {
+            m.merchant_reference_id = Some(v.clone());
+        }
+        if let Some(v) = &self.merchant_store_name {
+            m.merchant_store_name = Some(v.clone());
+        }
+        if let Some(v) = &self.note_to_buyer {
+            m.note_to_buyer = Some(v.clone());
+        }
+        if let Some(v) = &self.custom_information {
+            m.custom_information = Some(v.clone());
+        }
+    }
+}
+
+impl PaymentUpdate {
+    fn apply(&self, p: &mut PaymentDetails) {
+        if let Some(v) = &self.payment_intent {
+            p.payment_intent = Some(v.clone());
+        }
+        if let Some(v) = self.can_handle_pending_authorization {
+            p.can_handle_pending_authorization = Some(v);
+        }
+        if let Some(v) = self.charge_amount {
+            p.charge_amount = Some(Price::from_money(v));
+        }
+        if let Some(v) = self.total_order_amount {
+            p.total_order_amount = Some(Price::from_money(v));
+        }
+        if let Some(v) = &self.soft_descriptor {
+            p.soft_descriptor = Some(v.clone());
+        }
+        if let Some(v) = &self.presentment_currency {
+            p.presentment_currency = Some(v.clone());
+        }
+    }
+}
+
+/// Fields of Update Checkout Session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionUpdate {
+    pub result_return_url: Option<String>,
+    pub review_return_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub payment: PaymentUpdate,
+    pub metadata: MetadataUpdate,
+    pub platform_id: Option<String>,
+}
+
+/// What the buyer did on Amazon's confirmation page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuyerAction {
+    Continue,
+    Cancel,
+}
+
+impl World {
+    pub fn new(base_url: String) -> World {
+        World {
+            base_url,
+            ..World::default()
+        }
+    }
+
+    pub fn take_changed(&mut self) -> Vec<Changed> {
+        std::mem::take(&mut self.changed).into_iter().collect()
+    }
+
+    fn touch(&mut self, kind: Kind, id: &str) {
+        self.changed.insert(Changed {
+            kind,
+            id: id.to_owned(),
+        });
+    }
+
+    fn schedule(&mut self, when: i64, kind: Kind, id: &str) {
+        self.deadlines.insert((when, kind, id.to_owned()));
+    }
+
+    /// Registers the deadlines of a record loaded from the database.
+    pub fn restore_deadlines(&mut self) {
+        let mut all = Vec::new();
+        for (id, s) in &self.sessions {
+            if s.cs.status_details.state == "Open" {
+                all.push((s.expires, Kind::CheckoutSession, id.clone()));
+            }
+        }
+        for (id, c) in &self.charges {
+            match c.charge.status_details.state.as_str() {
+                "Authorized" => all.push((c.expires, Kind::Charge, id.clone())),
+                "AuthorizationInitiated" => {
+                    all.push((c.pending_until.unwrap_or(c.created), Kind::Charge, id.clone()))
+                }
+                _ => {}
+            }
+        }
+        for (id, r) in &self.refunds {
+            if r.refund.status_details.state == "RefundInitiated" {
+                all.push((r.settles, Kind::Refund, id.clone()));
+            }
+        }
+        self.deadlines.extend(all);
+    }
+
+    /// Makes every transition whose time has come: session expiry, pending authorizations,
+    /// authorization expiry, refund settlement. Returns the objects that changed on their own
+    /// (for notifications).
+    pub fn settle(&mut self, now: i64) -> Vec<Changed> {
+        let mut fired = Vec::new();
+        while let Some(first) = self.deadlines.first().cloned() {
+            if first.0 > now {
+                break;
+            }
+            self.deadlines.remove(&first);
+            let (when, kind, id) = first;
+            let changed = match kind {
+                Kind::CheckoutSession => self.expire_session(&id, when),
+                Kind::Charge => self.settle_charge(&id, when),
+                Kind::Refund => self.settle_refund(&id, when),
+                Kind::ChargePermission => false,
+            };
+            if changed {
+                fired.push(Changed { kind, id });
+            }
+        }
+        fired
+    }
+
+    fn expire_session(&mut self, id: &str, when: i64) -> bool {
+        let Some(rec) = self.sessions.get_mut(id) else {
+            return false;
+        };
+        if rec.cs.status_details.state != "Open" || rec.expires > when {
+            return false;
+        }
+        rec.cs.status_details = status(
+            "Canceled",
+            Some("Expired"),
+            Some("The checkout session expired 24 hours after it was created."),
+            when,
+        );
+        rec.cs.web_checkout_details.amazon_pay_redirect_url = None;
+        self.touch(Kind::CheckoutSession, id);
+        true
+    }
+
+    fn settle_charge(&mut self, id: &str, when: i64) -> bool {
+        let Some(rec) = self.charges.get_mut(id) else {
+            return false;
+        };
+        match rec.charge.status_details.state.as_str() {
+            "AuthorizationInitiated" if rec.pending_until.is_some_and(|t| t <= when) => {
+                rec.pending_until = None;
+                if rec.pending_succeeds {
+                    if rec.capture_now {
+                        rec.charge.capture_amount = Some(rec.charge.charge_amount.clone());
+                        rec.charge.status_details = status("Captured", None, None, when);
+                    } else {
+                        rec.charge.status_details = status("Authorized", None, None, when);
+                        rec.expires = when + AUTHORIZATION_TTL;
+                        let expires = rec.expires;
+                        rec.charge.expiration_timestamp = Some(timestamp(expires));
+                        self.schedule(expires, Kind::Charge, id);
+                    }
+                } else {
+                    rec.charge.status_details = status(
+                        "Declined",
+                        Some("HardDeclined"),
+                        Some("The payment method was declined."),
+                        when,
+                    );
+                }
+                self.touch(Kind::Charge, id);
+                true
+            }
+            "Authorized" if rec.expires <= when => {
+                rec.charge.status_details = status(
+                    "Canceled",
+                    Some("ExpiredUnused"),
+                    Some("The authorization expired unused after 30 days."),
+                    when,
+                );
+                self.touch(Kind::Charge, id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn settle_refund(&mut self, id: &str, when: i64) -> bool {
+        let Some(rec) = self.refunds.get_mut(id) else {
+            return false;
+        };
+        if rec.refund.status_details.state != "RefundInitiated" || rec.settles > when {
+            return false;
+        }
+        rec.refund.status_details = status("Refunded", None, None, when);
+        let charge_id = rec.refund.charge_id.clone();
+        let amount = money_of(&Some(rec.refund.refund_amount.clone()));
+        self.touch(Kind::Refund, id);
+        if let (Some(charge), Some(amount)) = (self.charges.get_mut(&charge_id), amount) {
+            let before = money_of(&charge.charge.refunded_amount)
+                .map(|m| m.minor())
+                .unwrap_or(0);
+            charge.charge.refunded_amount = Some(Price::from_money(Money::new(
+                before + amount.minor(),
+                amount.currency(),
+            )));
+            self.touch(Kind::Charge, &charge_id);
+        }
+        true
+    }
+
+    // ---- checkout sessions ----
+
+    pub fn session(&self, merchant: &Merchant, id: &str) -> Result<&SessionRec, ApiError> {
+        self.sessions
+            .get(id)
+            .filter(|s| s.merchant_id == merchant.merchant_id)
+            .ok_or_else(|| ApiError::not_found("CheckoutSession", id))
+    }
+
+    pub fn create_session(
+        &mut self,
+        merchant: &Merchant,
+        new: NewSession,
+        release_environment: &str,
+        now: i64,
+    ) -> Result<CheckoutSession, ApiError> {
+        if new.store_id != merchant.store_id {
+            return Err(ApiError::invalid(
+                "storeId",
+                "it is not the store id of this merchant.",
+            ));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut payment = PaymentDetails::default();
+        new.payment.apply(&mut payment);
+        let mut metadata = MerchantMetadata::default();
+        new.metadata.apply(&mut metadata);
+        let expires = now + CHECKOUT_SESSION_TTL;
+        let cs = CheckoutSession {
+            checkout_session_id: id.clone(),
+            web_checkout_details: WebCheckoutDetails {
+                checkout_review_return_url: Some(new.review_return_url),
+                checkout_result_return_url: new.result_return_url,
+                amazon_pay_redirect_url: None,
+                checkout_cancel_url: new.cancel_url,
+                checkout_mode: None,
+            },
+            product_type: Some("PayAndShip".to_owned()),
+            payment_details: payment,
+            charge_permission_type: Some(
+                new.charge_permission_type
+                    .unwrap_or_else(|| "OneTime".to_owned()),
+            ),
+            order_type: None,
+            recurring_metadata: None,
+            payment_method_on_file_metadata: None,
+            merchant_details: None,
+            merchant_metadata: metadata,
+            supplementary_data: None,
+            buyer: None,
+            billing_address: None,
+            payment_preferences: None,
+            status_details: status("Open", None, None, now),
+            shipping_address: None,
+            platform_id: new.platform_id,
+            charge_permission_id: None,
+            charge_id: None,
+            constraints: Some(Vec::new()),
+            creation_timestamp: Some(timestamp(now)),
+            expiration_timestamp: Some(timestamp(expires)),
+            store_id: Some(new.store_id),
+            provider_metadata: None,
+            release_environment: Some(release_environment.to_owned()),
+            checkout_button_text: None,
+            delivery_specifications: None,
+            tokens: None,
+        };
+        let mut rec = SessionRec {
+            merchant_id: merchant.merchant_id.clone(),
+            created: now,
+            expires,
+            choice: None,
+            confirmed: false,
+            cs,
+        };
+        refresh_constraints(&mut rec, &self.base_url);
+        let out = rec.cs.clone();
+        self.sessions.insert(id.clone(), rec);
+        self.schedule(expires, Kind::CheckoutSession, &id);
+        self.touch(Kind::CheckoutSession, &id);
+        Ok(out)
+    }
+
+    pub fn update_session(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        update: SessionUpdate,
+        now: i64,
+    ) -> Result<CheckoutSession, ApiError> {
+        self.session(merchant, id)?;
+        let Some(rec) = self.sessions.get_mut(id) else {
+            return Err(ApiError::not_found("CheckoutSession", id));
+        };
+        if rec.cs.status_details.state != "Open" {
+            return Err(ApiError::unprocessable(
+                "InvalidCheckoutSessionStatus",
+                format!(
+                    "The checkout session is {}; it can be updated only while Open.",
+                    rec.cs.status_details.state
+                ),
+            ));
+        }
+        let w = &mut rec.cs.web_checkout_details;
+        if let Some(v) = update.result_return_url {
+            w.checkout_result_return_url = Some(v);
+        }
+        if let Some(v) = update.review_return_url {
+            w.checkout_review_return_url = Some(v);
+        }
+        if let Some(v) = update.cancel_url {
+            w.checkout_cancel_url = Some(v);
+        }
+        update.payment.apply(&mut rec.cs.payment_details);
+        update.metadata.apply(&mut rec.cs.merchant_metadata);
+        if let Some(v) = update.platform_id {
+            rec.cs.platform_id = Some(v);
+        }
+        rec.cs.status_details.last_updated_timestamp = Some(timestamp(now));
+        refresh_constraints(rec, &self.base_url);
+        let out = rec.cs.clone();
+        self.touch(Kind::CheckoutSession, id);
+        Ok(out)
+    }
+
+    /// The buyer signs in and picks buyer, address and payment method.
+    pub fn sign_in(&mut self, id: &str, choice: BuyerChoice, now: i64) -> Result<(), String> {
+        let Some(rec) = self.sessions.get_mut(id) else {
+            return Err("This checkout session does not exist.".into());
+        };
+        if rec.cs.status_details.state != "Open" {
+            return Err(format!(
+                "This checkout session is {} and cannot be used any more.",
+                rec.cs.status_details.state
+            ));
+        }
+        let buyer = buyers::buyer(&choice.buyer_id).ok_or("Unknown test buyer.")?;
+        let address = buyer
+            .addresses
+            .iter()
+            .find(|a| a.id == choice.address_id)
+            .ok_or("That address is not one of this buyer's.")?;
+        let instrument =
+            buyers::instrument(&choice.instrument_id).ok_or("Unknown payment method.")?;
+        rec.cs.buyer = Some(Buyer {
+            buyer_id: Some(buyer.id.to_owned()),
+            name: Some(buyer.name.to_owned()),
+            email: Some(buyer.email.to_owned()),
+            phone_number: Some(buyer.phone.to_owned()),
+            prime_membership_types: None,
+        });
+        rec.cs.shipping_address = Some(to_address(address));
+        rec.cs.billing_address = Some(to_address(&buyer.addresses[0]));
+        rec.cs.payment_preferences = Some(vec![PaymentPreference {
+            payment_descriptor: Some(instrument.descriptor.to_owned()),
+        }]);
+        rec.cs.status_details.last_updated_timestamp = Some(timestamp(now));
+        rec.choice = Some(choice);
+        refresh_constraints(rec, &self.base_url);
+        self.touch(Kind::CheckoutSession, id);
+        Ok(())
+    }
+
+    /// The buyer leaves without paying: the session is canceled (`BuyerCanceled`).
+    pub fn buyer_cancel(&mut self, id: &str, now: i64) -> Result<(), String> {
+        let Some(rec) = self.sessions.get_mut(id) else {
+            return Err("This checkout session does not exist.".into());
+        };
+        if rec.cs.status_details.state != "Open" {
+            return Err(format!("This checkout session is {}.", rec.cs.status_details.state));
+        }
+        rec.cs.status_details = status(
+            "Canceled",
+            Some("BuyerCanceled"),
+            Some("The buyer canceled the checkout."),
+            now,
+        );
+        rec.cs.web_checkout_details.amazon_pay_redirect_url = None;
+        self.touch(Kind::CheckoutSession, id);
+        Ok(())
+    }
+
+    /// The buyer confirms on Amazon's page (the `amazonPayRedirectUrl`). Amazon runs the
+    /// checks of the chosen payment method now; the charge itself is made at Complete.
+    pub fn confirm(&mut self, id: &str, now: i64) -> Result<(), String> {
+        let Some(rec) = self.sessions.get_mut(id) else {
+            return Err("This checkout session does not exist.".into());
+        };
+        if rec.cs.status_details.state != "Open" {
+            return Err(format!("This checkout session is {}.", rec.cs.status_details.state));
+        }
+        if rec.cs.web_checkout_details.amazon_pay_redirect_url.is_none() {
+            return Err("The merchant has not finished the checkout session yet (no payment details or return URL).".into());
+        }
+        let simulation = rec
+            .choice
+            .as_ref()
+            .and_then(|c| buyers::instrument(&c.instrument_id))
+            .map(|i| i.simulation)
+            .unwrap_or(Simulation::Success);
+        match simulation {
+            Simulation::BuyerCanceled => {
+                rec.cs.status_details = status(
+                    "Canceled",
+                    Some("BuyerCanceled"),
+                    Some("The buyer canceled the checkout."),
+                    now,
+                );
+            }
+            Simulation::Declined => {
+                rec.cs.status_details = status(
+                    "Canceled",
+                    Some("Declined"),
+                    Some("The payment was declined."),
+                    now,
+                );
+            }
+            _ => {
+                rec.confirmed = true;
+                rec.cs.status_details.last_updated_timestamp = Some(timestamp(now));
+            }
+        }
+        self.touch(Kind::CheckoutSession, id);
+        Ok(())
+    }
+
+    pub fn complete_session(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        charge_amount: Money,
+        now: i64,
+    ) -> Result<CheckoutSession, ApiError> {
+        let rec = self.session(merchant, id)?.clone();
+        match rec.cs.status_details.state.as_str() {
+            "Open" => {}
+            "Canceled" => {
+                return Err(ApiError::unprocessable(
+                    "CheckoutSessionCanceled",
+                    format!(
+                        "The checkout session was canceled ({}); start a new checkout.",
+                        rec.cs.status_details.reason_code.as_deref().unwrap_or("Canceled")
+                    ),
+                ))
+            }
+            other => {
+                return Err(ApiError::unprocessable(
+                    "InvalidCheckoutSessionStatus",
+                    format!("The checkout session is {other}; only an Open session can be completed."),
+                ))
+            }
+        }
+        if !rec.confirmed {
+            return Err(ApiError::unprocessable(
+                "InvalidCheckoutSessionStatus",
+                "The buyer has not confirmed the checkout on Amazon Pay yet.",
+            ));
+        }
+        let expected = money_of(&rec.cs.payment_details.charge_amount);
+        if expected != Some(charge_amount) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "AmountMismatch",
+                format!(
+                    "chargeAmount {} does not match the checkout session's chargeAmount {}.",
+                    charge_amount.to_decimal_string(),
+                    expected.map(|m| m.to_decimal_string()).unwrap_or_default()
+                ),
+            ));
+        }
+        let choice = rec.choice.clone().unwrap_or_else(|| {
+            let (b, a, i) = buyers::default_choice();
+            BuyerChoice {
+                buyer_id: b.id.into(),
+                address_id: a.id.into(),
+                instrument_id: i.id.into(),
+            }
+        });
+        let intent = rec
+            .cs
+            .payment_details
+            .payment_intent
+            .clone()
+            .unwrap_or_else(|| "Confirm".to_owned());
+        let can_pend = rec
+            .cs
+            .payment_details
+            .can_handle_pending_authorization
+            .unwrap_or(false);
+        let simulation = buyers::instrument(&choice.instrument_id)
+            .map(|i| i.simulation)
+            .unwrap_or(Simulation::Success);
+        let pending = matches!(
+            simulation,
+            Simulation::PendingThenAuthorized | Simulation::PendingThenDeclined
+        );
+        if pending && (intent == "Confirm" || !can_pend) {
+            return Err(ApiError::bad_request(
+                "InvalidSandboxSimulationSpecified",
+                "This payment method simulates a pending authorization; it needs paymentIntent Authorize and canHandlePendingAuthorization true.",
+            ));
+        }
+        let cp_id = format!("P01-{}-{}", digits(7), digits(7));
+        let cp = ChargePermission {
+            charge_permission_id: cp_id.clone(),
+            charge_permission_reference_id: rec.cs.merchant_metadata.merchant_reference_id.clone(),
+            platform_id: rec.cs.platform_id.clone(),
+            buyer: rec.cs.buyer.clone(),
+            shipping_address: rec.cs.shipping_address.clone(),
+            billing_address: rec.cs.billing_address.clone(),
+            payment_preferences: rec.cs.payment_preferences.clone(),
+            status_details: ChargePermissionStatus {
+                state: "Chargeable".to_owned(),
+                reasons: None,
+                last_updated_timestamp: Some(timestamp(now)),
+            },
+            creation_timestamp: Some(timestamp(now)),
+            expiration_timestamp: Some(timestamp(now + ONE_TIME_PERMISSION_TTL)),
+            merchant_metadata: Some(rec.cs.merchant_metadata.clone()),
+            release_environment: rec.cs.release_environment.clone(),
+            limits: Some(Limits {
+                amount_limit: Some(Price::from_money(charge_amount)),
+                amount_balance: Some(Price::from_money(charge_amount)),
+            }),
+            charge_permission_type: rec.cs.charge_permission_type.clone(),
+            recurring_metadata: rec.cs.recurring_metadata.clone(),
+            presentment_currency: Some(charge_amount.currency().code().to_owned()),
+        };
+        self.permissions.insert(
+            cp_id.clone(),
+            PermissionRec {
+                merchant_id: merchant.merchant_id.clone(),
+                created: now,
+                expires: now + ONE_TIME_PERMISSION_TTL,
+                instrument_id: choice.instrument_id.clone(),
+                cp,
+            },
+        );
+        self.touch(Kind::ChargePermission, &cp_id);
+        let charge_id = if intent == "Confirm" {
+            None
+        } else {
+            let capture_now = intent == "AuthorizeWithCapture";
+            let charge = self.new_charge(
+                merchant,
+                &cp_id,
+                charge_amount,
+                capture_now,
+                simulation,
+                rec.cs.merchant_metadata.clone(),
+                rec.cs.payment_details.soft_descriptor.clone(),
+                now,
+            );
+            Some(charge)
+        };
+        let Some(session) = self.sessions.get_mut(id) else {
+            return Err(ApiError::not_found("CheckoutSession", id));
+        };
+        session.cs.status_details = status("Completed", None, None, now);
+        session.cs.charge_permission_id = Some(cp_id);
+        session.cs.charge_id = charge_id;
+        let out = session.cs.clone();
+        self.touch(Kind::CheckoutSession, id);
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_charge(
+        &mut self,
+        merchant: &Merchant,
+        cp_id: &str,
+        amount: Money,
+        capture_now: bool,
+        simulation: Simulation,
+        metadata: MerchantMetadata,
+        soft_descriptor: Option<String>,
+        now: i64,
+    ) -> String {
+        let cp_digits = cp_id.trim_start_matches("P01-").trim_start_matches("B01-");
+        let charge_id = format!("S01-{cp_digits}-C{}", digits(6));
+        let (state, pending_until, pending_succeeds) = match simulation {
+            Simulation::PendingThenAuthorized => {
+                ("AuthorizationInitiated", Some(now + PENDING_SETTLES_AFTER), true)
+            }
+            Simulation::PendingThenDeclined => {
+                ("AuthorizationInitiated", Some(now + PENDING_SETTLES_AFTER), false)
+            }
+            _ if capture_now => ("Captured", None, true),
+            _ => ("Authorized", None, true),
+        };
+        let expires = now + AUTHORIZATION_TTL;
+        let charge = Charge {
+            charge_id: charge_id.clone(),
+            charge_amount: Price::from_money(amount),
+            charge_permission_id: cp_id.to_owned(),
+            capture_amount: (state == "Captured").then(|| Price::from_money(amount)),
+            refunded_amount: None,
+            soft_descriptor,
+            provider_metadata: None,
+            converted_amount: None,
+            conversion_rate: None,
+            channel: Some("Web".to_owned()),
+            charge_initiator: None,
+            status_details: status(state, None, None, now),
+            creation_timestamp: Some(timestamp(now)),
+            expiration_timestamp: Some(timestamp(expires)),
+            release_environment: None,
+            merchant_metadata: Some(metadata),
+            platform_id: None,
+            web_checkout_details: None,
+        };
+        self.charges.insert(
+            charge_id.clone(),
+            ChargeRec {
+                merchant_id: merchant.merchant_id.clone(),
+                created: now,
+                expires,
+                pending_until,
+                pending_succeeds,
+                capture_now,
+                charge,
+            },
+        );
+        if let Some(when) = pending_until {
+            self.schedule(when, Kind::Charge, &charge_id);
+        } else if state == "Authorized" {
+            self.schedule(expires, Kind::Charge, &charge_id);
+        }
+        if state == "Captured" {
+            self.add_captured(cp_id, amount);
+        }
+        self.touch(Kind::Charge, &charge_id);
+        charge_id
+    }
+
+    fn add_captured(&mut self, cp_id: &str, amount: Money) {
+        if let Some(p) = self.permissions.get_mut(cp_id) {
+            if let Some(limits) = &mut p.cp.limits {
+                let balance = money_of(&limits.amount_balance)
+                    .map(|m| m.minor())
+                    .unwrap_or(0);
+                let left = (balance - amount.minor()).max(0);
+                limits.amount_balance = Some(Price::from_money(Money::new(left, amount.currency())));
+            }
+            self.touch(Kind::ChargePermission, cp_id);
+        }
+    }
+
+    // ---- charge permissions, charges, refunds ----
+
+    pub fn permission(&self, merchant: &Merchant, id: &str) -> Result<&PermissionRec, ApiError> {
+        self.permissions
+            .get(id)
+            .filter(|p| p.merchant_id == merchant.merchant_id)
+            .ok_or_else(|| ApiError::not_found("ChargePermission", id))
+    }
+
+    pub fn charge(&self, merchant: &Merchant, id: &str) -> Result<&ChargeRec, ApiError> {
+        self.charges
+            .get(id)
+            .filter(|c| c.merchant_id == merchant.merchant_id)
+            .ok_or_else(|| ApiError::not_found("Charge", id))
+    }
+
+    pub fn refund(&self, merchant: &Merchant, id: &str) -> Result<&RefundRec, ApiError> {
+        self.refunds
+            .get(id)
+            .filter(|r| r.merchant_id == merchant.merchant_id)
+            .ok_or_else(|| ApiError::not_found("Refund", id))
+    }
+
+    pub fn capture(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        amount: Money,
+        soft_descriptor: Option<String>,
+        now: i64,
+    ) -> Result<Charge, ApiError> {
+        let rec = self.charge(merchant, id)?;
+        let state = rec.charge.status_details.state.clone();
+        if state != "Authorized" {
+            return Err(ApiError::unprocessable(
+                "InvalidChargeStatus",
+                format!("The charge is {state}; only an Authorized charge can be captured."),
+            ));
+        }
+        let authorized = money_of(&Some(rec.charge.charge_amount.clone()));
+        let Some(authorized) = authorized else {
+            return Err(ApiError::internal("charge amount unreadable"));
+        };
+        if amount.currency() != authorized.currency() {
+            return Err(ApiError::bad_request(
+                "CurrencyMismatch",
+                "captureAmount.currencyCode differs from the charge's currency.",
+            ));
+        }
+        if amount.minor() > authorized.minor() {
+            return Err(ApiError::bad_request(
+                "TransactionAmountExceeded",
+                format!(
+                    "captureAmount {} exceeds the authorized amount {}.",
+                    amount.to_decimal_string(),
+                    authorized.to_decimal_string()
+                ),
+            ));
+        }
+        let cp_id = rec.charge.charge_permission_id.clone();
+        let Some(rec) = self.charges.get_mut(id) else {
+            return Err(ApiError::not_found("Charge", id));
+        };
+        rec.charge.capture_amount = Some(Price::from_money(amount));
+        if soft_descriptor.is_some() {
+            rec.charge.soft_descriptor = soft_descriptor;
+        }
+        rec.charge.status_details = status("Captured", None, None, now);
+        let out = rec.charge.clone();
+        self.touch(Kind::Charge, id);
+        self.add_captured(&cp_id, amount);
+        Ok(out)
+    }
+
+    pub fn cancel_charge(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        reason: Option<String>,
+        now: i64,
+    ) -> Result<Charge, ApiError> {
+        let rec = self.charge(merchant, id)?;
+        let state = rec.charge.status_details.state.clone();
+        if state != "Authorized" && state != "AuthorizationInitiated" {
+            return Err(ApiError::unprocessable(
+                "InvalidChargeStatus",
+                format!("The charge is {state}; only an Authorized or AuthorizationInitiated charge can be canceled."),
+            ));
+        }
+        let Some(rec) = self.charges.get_mut(id) else {
+            return Err(ApiError::not_found("Charge", id));
+        };
+        rec.pending_until = None;
+        rec.charge.status_details = status(
+            "Canceled",
+            Some("MerchantCanceled"),
+            Some(reason.as_deref().unwrap_or("The merchant canceled the charge.")),
+            now,
+        );
+        let out = rec.charge.clone();
+        self.touch(Kind::Charge, id);
+        Ok(out)
+    }
+
+    pub fn create_refund(
+        &mut self,
+        merchant: &Merchant,
+        charge_id: &str,
+        amount: Money,
+        soft_descriptor: Option<String>,
+        now: i64,
+    ) -> Result<Refund, ApiError> {
+        let rec = self.charge(merchant, charge_id).map_err(|_| {
+            ApiError::not_found("Charge", charge_id)
+        })?;
+        let state = rec.charge.status_details.state.clone();
+        if state != "Captured" {
+            return Err(ApiError::unprocessable(
+                "InvalidChargeStatus",
+                format!("The charge is {state}; only a Captured charge can be refunded."),
+            ));
+        }
+        let captured = money_of(&rec.charge.capture_amount).map(|m| m.minor()).unwrap_or(0);
+        let currency = rec
+            .charge
+            .charge_amount
+            .to_money()
+            .map(|m| m.currency())
+            .unwrap_or(Currency::Jpy);
+        if amount.currency() != currency {
+            return Err(ApiError::bad_request(
+                "CurrencyMismatch",
+                "refundAmount.currencyCode differs from the charge's currency.",
+            ));
+        }
+        let already: i64 = self
+            .refunds
+            .values()
+            .filter(|r| r.refund.charge_id == charge_id && r.refund.status_details.state != "Declined")
+            .filter_map(|r| r.refund.refund_amount.to_money().ok())
+            .map(|m| m.minor())
+            .sum();
+        let allowance = refund_allowance(captured, currency);
+        if already + amount.minor() > captured + allowance {
+            return Err(ApiError::bad_request(
+                "TransactionAmountExceeded",
+                format!(
+                    "refundAmount {} would bring refunds to {} but at most {} (captured {} + {}) can be refunded.",
+                    amount.to_decimal_string(),
+                    Money::new(already + amount.minor(), currency).to_decimal_string(),
+                    Money::new(captured + allowance, currency).to_decimal_string(),
+                    Money::new(captured, currency).to_decimal_string(),
+                    Money::new(allowance, currency).to_decimal_string(),
+                ),
+            ));
+        }
+        let base = charge_id.rsplit_once("-C").map(|(b, _)| b).unwrap_or(charge_id);
+        let refund_id = format!("{base}-R{}", digits(6));
+        let refund = Refund {
+            refund_id: refund_id.clone(),
+            charge_id: charge_id.to_owned(),
+            creation_timestamp: Some(timestamp(now)),
+            refund_amount: Price::from_money(amount),
+            status_details: status("RefundInitiated", None, None, now),
+            soft_descriptor,
+            release_environment: None,
+        };
+        let settles = now + REFUND_SETTLES_AFTER;
+        self.refunds.insert(
+            refund_id.clone(),
+            RefundRec {
+                merchant_id: merchant.merchant_id.clone(),
+                created: now,
+                settles,
+                refund: refund.clone(),
+            },
+        );
+        self.schedule(settles, Kind::Refund, &refund_id);
+        self.touch(Kind::Refund, &refund_id);
+        Ok(refund)
+    }
+}
+
+/// How far refunds may exceed the capture: min(15 %, 8,400 JPY or 75 USD/EUR/GBP).
+pub fn refund_allowance(captured_minor: i64, currency: Currency) -> i64 {
+    let cap = match currency {
+        Currency::Jpy => 8_400,
+        Currency::Usd | Currency::Eur | Currency::Gbp => 7_500,
+    };
+    (captured_minor * 15 / 100).min(cap)
+}
+
+/// `constraints` lists what is missing before the buyer can be sent to `amazonPayRedirectUrl`.
+fn refresh_constraints(rec: &mut SessionRec, base_url: &str) {
+    let mut c = Vec::new();
+    if rec.choice.is_none() {
+        c.push(Constraint {
+            constraint_id: "BuyerNotAssociated".into(),
+            description: "The buyer has not signed in yet.".into(),
+        });
+    }
+    if rec.cs.web_checkout_details.checkout_result_return_url.is_none() {
+        c.push(Constraint {
+            constraint_id: "CheckoutResultReturnUrlNotSet".into(),
+            description: "checkoutResultReturnUrl is not set.".into(),
+        });
+    }
+    if rec.cs.payment_details.charge_amount.is_none() {
+        c.push(Constraint {
+            constraint_id: "ChargeAmountNotSet".into(),
+            description: "paymentDetails.chargeAmount is not set.".into(),
+        });
+    }
+    if rec.cs.payment_details.payment_intent.is_none() {
+        c.push(Constraint {
+            constraint_id: "PaymentIntentNotSet".into(),
+            description: "paymentDetails.paymentIntent is not set.".into(),
+        });
+    }
+    let ready = c.is_empty() && rec.cs.status_details.state == "Open";
+    rec.cs.constraints = Some(c);
+    rec.cs.web_checkout_details.amazon_pay_redirect_url = ready.then(|| {
+        format!(
+            "{base_url}/checkout/confirm?amazonCheckoutSessionId={}",
+            rec.cs.checkout_session_id
+        )
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refund_allowance_is_fifteen_percent_capped() {
+        assert_eq!(refund_allowance(10_000, Currency::Jpy), 1_500);
+        assert_eq!(refund_allowance(1_000_000, Currency::Jpy), 8_400);
+        assert_eq!(refund_allowance(100_000, Currency::Usd), 7_500);
+    }
+
+    #[test]
+    fn timestamps_are_compact_utc() {
+        assert_eq!(timestamp(1_563_119_580), "20190714T155300Z");
+    }
+}

@@ -1,0 +1,366 @@
+//! The SQLite backend. All SQL of this backend lives here.
+
+use crate::{HistoryEntry, MerchantRecord, OrderRecord, RefundRecord, Store, StoreError};
+use async_trait::async_trait;
+use kessai_core::{MerchantCcid, Order, OrderId, OrderState, Secret, Yen};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies the migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a state change is on disk before the answer that reports it leaves.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn to_i64(y: Yen) -> i64 {
+    i64::try_from(y.get()).unwrap_or(i64::MAX)
+}
+
+fn yen(row: &SqliteRow, col: &str) -> Result<Yen, StoreError> {
+    let v: i64 = row.try_get(col)?;
+    u64::try_from(v)
+        .map(Yen::new)
+        .map_err(|_| StoreError::Corrupt(format!("{col} is negative")))
+}
+
+fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
+    let state: String = row.try_get("state")?;
+    let state = OrderState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("unknown state {state}")))?;
+    let merchant: String = row.try_get("merchant_ccid")?;
+    let order_id: String = row.try_get("order_id")?;
+    Ok(OrderRecord {
+        merchant: MerchantCcid::parse(&merchant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        order_id: OrderId::parse(&order_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        public_ref: row.try_get("public_ref")?,
+        dummy: row.try_get::<i64, _>("dummy")? != 0,
+        order: Order {
+            state,
+            amount: yen(row, "amount")?,
+            authorized: yen(row, "authorized")?,
+            captured: yen(row, "captured")?,
+            refunded: yen(row, "refunded")?,
+        },
+        with_capture: row.try_get::<i64, _>("with_capture")? != 0,
+        note_to_buyer: row.try_get("note_to_buyer")?,
+        success_url: row.try_get("success_url")?,
+        cancel_url: row.try_get("cancel_url")?,
+        error_url: row.try_get("error_url")?,
+        authorize_push_url: row.try_get("authorize_push_url")?,
+        capture_push_url: row.try_get("capture_push_url")?,
+        cancel_push_url: row.try_get("cancel_push_url")?,
+        checkout_session_id: row.try_get("checkout_session_id")?,
+        charge_permission_id: row.try_get("charge_permission_id")?,
+        charge_id: row.try_get("charge_id")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn insert_history<'c, E>(exec: E, ccid: &str, order_id: &str, e: &HistoryEntry) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    sqlx::query("INSERT INTO order_history(merchant_ccid, order_id, command, request, mstatus, v_result_code, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(ccid)
+        .bind(order_id)
+        .bind(&e.command)
+        .bind(&e.request)
+        .bind(&e.mstatus)
+        .bind(&e.v_result_code)
+        .bind(&e.message)
+        .bind(&e.at)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn merchant(&self, ccid: &MerchantCcid) -> Result<Option<MerchantRecord>, StoreError> {
+        let row = sqlx::query("SELECT ccid, secret_hex, name, created_at FROM merchants WHERE ccid = ?")
+            .bind(ccid.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| merchant_from_row(&r)).transpose()
+    }
+
+    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO merchants(ccid, secret_hex, name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(m.ccid.as_str())
+            .bind(m.secret_hex.expose())
+            .bind(&m.name)
+            .bind(&m.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
+        let rows = sqlx::query("SELECT ccid, secret_hex, name, created_at FROM merchants ORDER BY created_at, ccid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(merchant_from_row).collect()
+    }
+
+    async fn insert_order(&self, o: &OrderRecord, entry: &HistoryEntry) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO orders(merchant_ccid, order_id, public_ref, dummy, state, amount, authorized, captured, refunded, with_capture, note_to_buyer, success_url, cancel_url, error_url, authorize_push_url, capture_push_url, cancel_push_url, checkout_session_id, charge_permission_id, charge_id, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(o.merchant.as_str())
+        .bind(o.order_id.as_str())
+        .bind(&o.public_ref)
+        .bind(i64::from(o.dummy))
+        .bind(o.order.state.as_str())
+        .bind(to_i64(o.order.amount))
+        .bind(to_i64(o.order.authorized))
+        .bind(to_i64(o.order.captured))
+        .bind(to_i64(o.order.refunded))
+        .bind(i64::from(o.with_capture))
+        .bind(&o.note_to_buyer)
+        .bind(&o.success_url)
+        .bind(&o.cancel_url)
+        .bind(&o.error_url)
+        .bind(&o.authorize_push_url)
+        .bind(&o.capture_push_url)
+        .bind(&o.cancel_push_url)
+        .bind(&o.checkout_session_id)
+        .bind(&o.charge_permission_id)
+        .bind(&o.charge_id)
+        .bind(o.version)
+        .bind(&o.created_at)
+        .bind(&o.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_history(&mut *tx, o.merchant.as_str(), o.order_id.as_str(), entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn order(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM orders WHERE merchant_ccid = ? AND order_id = ?")
+            .bind(ccid.as_str())
+            .bind(order_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| order_from_row(&r)).transpose()
+    }
+
+    async fn order_by_ref(&self, public_ref: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM orders WHERE public_ref = ?")
+            .bind(public_ref)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| order_from_row(&r)).transpose()
+    }
+
+    async fn update_order(
+        &self,
+        o: &OrderRecord,
+        entry: Option<&HistoryEntry>,
+        refund: Option<&RefundRecord>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE orders SET state = ?, amount = ?, authorized = ?, captured = ?, refunded = ?, checkout_session_id = ?, charge_permission_id = ?, charge_id = ?, version = ?, updated_at = ? WHERE merchant_ccid = ? AND order_id = ? AND version = ?",
+        )
+        .bind(o.order.state.as_str())
+        .bind(to_i64(o.order.amount))
+        .bind(to_i64(o.order.authorized))
+        .bind(to_i64(o.order.captured))
+        .bind(to_i64(o.order.refunded))
+        .bind(&o.checkout_session_id)
+        .bind(&o.charge_permission_id)
+        .bind(&o.charge_id)
+        .bind(o.version)
+        .bind(&o.updated_at)
+        .bind(o.merchant.as_str())
+        .bind(o.order_id.as_str())
+        .bind(o.version - 1)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(entry) = entry {
+            insert_history(&mut *tx, o.merchant.as_str(), o.order_id.as_str(), entry).await?;
+        }
+        if let Some(r) = refund {
+            sqlx::query("INSERT INTO refunds(merchant_ccid, order_id, seq, amazon_refund_id, amount, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(o.merchant.as_str())
+                .bind(o.order_id.as_str())
+                .bind(r.seq)
+                .bind(&r.amazon_refund_id)
+                .bind(to_i64(r.amount))
+                .bind(&r.state)
+                .bind(&r.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_history(&self, ccid: &MerchantCcid, order_id: &OrderId, entry: &HistoryEntry) -> Result<(), StoreError> {
+        insert_history(&self.pool, ccid.as_str(), order_id.as_str(), entry).await
+    }
+
+    async fn history(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = sqlx::query("SELECT command, request, mstatus, v_result_code, message, at FROM order_history WHERE merchant_ccid = ? AND order_id = ? ORDER BY id")
+            .bind(ccid.as_str())
+            .bind(order_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    command: r.try_get(0)?,
+                    request: r.try_get(1)?,
+                    mstatus: r.try_get(2)?,
+                    v_result_code: r.try_get(3)?,
+                    message: r.try_get(4)?,
+                    at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn refunds(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<RefundRecord>, StoreError> {
+        let rows = sqlx::query("SELECT seq, amazon_refund_id, amount, state, created_at FROM refunds WHERE merchant_ccid = ? AND order_id = ? ORDER BY seq")
+            .bind(ccid.as_str())
+            .bind(order_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RefundRecord {
+                    seq: r.try_get(0)?,
+                    amazon_refund_id: r.try_get(1)?,
+                    amount: yen(r, "amount")?,
+                    state: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO settings(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn merchant_from_row(r: &SqliteRow) -> Result<MerchantRecord, StoreError> {
+    let ccid: String = r.try_get(0)?;
+    Ok(MerchantRecord {
+        ccid: MerchantCcid::parse(&ccid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        secret_hex: Secret::new(r.try_get(1)?),
+        name: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::now_text;
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("kessai-store-{}-{}", name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join("gateway.sqlite")
+    }
+
+    fn entry(command: &str) -> HistoryEntry {
+        HistoryEntry {
+            command: command.into(),
+            request: "{}".into(),
+            mstatus: "success".into(),
+            v_result_code: "S000000000000000".into(),
+            message: "ok".into(),
+            at: now_text(),
+        }
+    }
+
+    #[tokio::test]
+    async fn orders_round_trip_and_versions_guard_updates() {
+        let store = SqliteStore::open(&temp_path("roundtrip")).await.unwrap();
+        let ccid = MerchantCcid::parse("M1").unwrap();
+        store
+            .insert_merchant(&MerchantRecord {
+                ccid: ccid.clone(),
+                secret_hex: Secret::new("00ff".into()),
+                name: "m".into(),
+                created_at: now_text(),
+            })
+            .await
+            .unwrap();
+        let mut order = OrderRecord {
+            merchant: ccid.clone(),
+            order_id: OrderId::parse("o-1").unwrap(),
+            public_ref: "ref1".into(),
+            dummy: true,
+            order: Order::new(Yen::new(500)),
+            with_capture: false,
+            note_to_buyer: None,
+            success_url: Some("http://x/ok".into()),
+            cancel_url: None,
+            error_url: None,
+            authorize_push_url: None,
+            capture_push_url: None,
+            cancel_push_url: None,
+            checkout_session_id: Some("cs".into()),
+            charge_permission_id: None,
+            charge_id: None,
+            version: 1,
+            created_at: now_text(),
+            updated_at: now_text(),
+        };
+        store.insert_order(&order, &entry("Authorize")).await.unwrap();
+        assert!(matches!(store.insert_order(&order, &entry("Authorize")).await, Err(StoreError::Duplicate)));
+        let loaded = store.order(&ccid, &order.order_id).await.unwrap().unwrap();
+        assert_eq!(loaded, order);
+        assert_eq!(store.order_by_ref("ref1").await.unwrap(), Some(order.clone()));
+
+        order.order = order.order.apply(kessai_core::Event::BuyerSignedIn).unwrap();
+        order.version = 2;
+        store.update_order(&order, Some(&entry("SignIn")), None).await.unwrap();
+        // a second writer that read version 1 loses
+        assert!(matches!(store.update_order(&order, None, None).await, Err(StoreError::Conflict)));
+        assert_eq!(store.history(&ccid, &order.order_id).await.unwrap().len(), 2);
+        assert_eq!(store.order(&ccid, &order.order_id).await.unwrap().unwrap().order.state, OrderState::PreAuth);
+    }
+}
