@@ -106,15 +106,9 @@ impl AmazonPayClient {
             headers.push(("x-amz-pay-idempotency-key".into(), key.to_owned()));
         }
         let signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
-        let canonical = signing::canonical_request(
-            method.as_str(),
-            &path,
-            "",
-            &headers,
-            &signed,
-            &body_bytes,
-        )
-        .map_err(AmazonPayError::Request)?;
+        let canonical =
+            signing::canonical_request(method.as_str(), &path, "", &headers, &signed, &body_bytes)
+                .map_err(AmazonPayError::Request)?;
         let string_to_sign = signing::string_to_sign(Algorithm::V2, &canonical);
         let signature = signing::sign(&self.key, &string_to_sign)
             .map_err(|e| AmazonPayError::Request(e.to_string()))?;
@@ -179,13 +173,23 @@ impl AmazonPay for AmazonPayClient {
         request: &CreateCheckoutSessionRequest,
         idempotency_key: &str,
     ) -> Result<CheckoutSession, AmazonPayError> {
-        self.call(Method::POST, "checkoutSessions", Some(request), Some(idempotency_key))
-            .await
+        self.call(
+            Method::POST,
+            "checkoutSessions",
+            Some(request),
+            Some(idempotency_key),
+        )
+        .await
     }
 
     async fn get_checkout_session(&self, id: &str) -> Result<CheckoutSession, AmazonPayError> {
-        self.call::<(), _>(Method::GET, &format!("checkoutSessions/{}", escape(id)), None, None)
-            .await
+        self.call::<(), _>(
+            Method::GET,
+            &format!("checkoutSessions/{}", escape(id)),
+            None,
+            None,
+        )
+        .await
     }
 
     async fn update_checkout_session(
@@ -218,8 +222,13 @@ impl AmazonPay for AmazonPayClient {
     }
 
     async fn get_charge_permission(&self, id: &str) -> Result<ChargePermission, AmazonPayError> {
-        self.call::<(), _>(Method::GET, &format!("chargePermissions/{}", escape(id)), None, None)
-            .await
+        self.call::<(), _>(
+            Method::GET,
+            &format!("chargePermissions/{}", escape(id)),
+            None,
+            None,
+        )
+        .await
     }
 
     async fn get_charge(&self, id: &str) -> Result<Charge, AmazonPayError> {
@@ -261,8 +270,13 @@ impl AmazonPay for AmazonPayClient {
         request: &CreateRefundRequest,
         idempotency_key: &str,
     ) -> Result<Refund, AmazonPayError> {
-        self.call(Method::POST, "refunds", Some(request), Some(idempotency_key))
-            .await
+        self.call(
+            Method::POST,
+            "refunds",
+            Some(request),
+            Some(idempotency_key),
+        )
+        .await
     }
 
     async fn get_refund(&self, id: &str) -> Result<Refund, AmazonPayError> {
@@ -276,5 +290,9 @@ impl AmazonPay for AmazonPayClient {
         url.query_pairs_mut()
             .append_pair("amazonCheckoutSessionId", checkout_session_id);
         url.to_string()
+    }
+
+    fn store_id(&self) -> &str {
+        &self.config.store_id
     }
 }

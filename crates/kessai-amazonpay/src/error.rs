@@ -32,7 +32,9 @@ impl AmazonPayError {
     /// True when Amazon Pay may or may not have carried out the request.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            AmazonPayError::Api { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            AmazonPayError::Api { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
             AmazonPayError::Transport(_) | AmazonPayError::Decode { .. } => true,
             AmazonPayError::Request(_) => false,
         }

@@ -1,7 +1,9 @@
 //! RSA keys: PEM parsing and generation with `rsa`, fast signing with `ring`.
 
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use std::fmt;
 
 /// Why a key could not be read or made.
@@ -83,7 +85,12 @@ impl PrivateKey {
         let rng = ring::rand::SystemRandom::new();
         let mut signature = vec![0u8; self.ring.public().modulus_len()];
         self.ring
-            .sign(&ring::signature::RSA_PSS_SHA256, &rng, message, &mut signature)
+            .sign(
+                &ring::signature::RSA_PSS_SHA256,
+                &rng,
+                message,
+                &mut signature,
+            )
             .map_err(|e| KeyError::Generate(e.to_string()))?;
         Ok(signature)
     }
@@ -93,7 +100,12 @@ impl PrivateKey {
         let rng = ring::rand::SystemRandom::new();
         let mut signature = vec![0u8; self.ring.public().modulus_len()];
         self.ring
-            .sign(&ring::signature::RSA_PKCS1_SHA256, &rng, message, &mut signature)
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &rng,
+                message,
+                &mut signature,
+            )
             .map_err(|e| KeyError::Generate(e.to_string()))?;
         Ok(signature)
     }

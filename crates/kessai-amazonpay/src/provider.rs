@@ -59,4 +59,7 @@ pub trait AmazonPay: Send + Sync {
 
     /// Where the buyer's browser goes to sign in for a checkout session.
     fn sign_in_url(&self, checkout_session_id: &str) -> String;
+
+    /// The merchant's store id (the `storeId` of checkout sessions).
+    fn store_id(&self) -> &str;
 }

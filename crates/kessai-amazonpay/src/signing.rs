@@ -90,7 +90,10 @@ pub fn canonical_request(
     signed_headers: &[String],
     body: &[u8],
 ) -> Result<String, String> {
-    let mut names: Vec<String> = signed_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let mut names: Vec<String> = signed_headers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     names.sort();
     names.dedup();
     let mut out = String::new();
@@ -138,7 +141,9 @@ pub struct Authorization {
 /// Why an `authorization` header is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthorizationError {
-    #[error("the authorization header is not '<algorithm> PublicKeyId=…, SignedHeaders=…, Signature=…'")]
+    #[error(
+        "the authorization header is not '<algorithm> PublicKeyId=…, SignedHeaders=…, Signature=…'"
+    )]
     Malformed,
     #[error("unknown signature algorithm {0}")]
     UnknownAlgorithm(String),
@@ -249,18 +254,78 @@ mod tests {
     fn java_sdk_vectors() {
         let nonunreserved = "@#$%^&+=/,?><`\";:\\|][{} ";
         let cases: Vec<(&str, String, String, &str)> = vec![
-            ("GET", "/".into(), String::new(), "bb49552975c396f1e49d5510e1555b8b0627dc491bc61aaefdb561f202ad8020"),
-            ("GET", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".into(), String::new(), "a0e5dd63e175587f29d51c6b08be5c746a568209ac66ab1f967e0ba515aa80bc"),
-            ("GET", format!("/{}", rfc3986_encode("\u{1234}")), String::new(), "77f6544c8fb336d430895659da1e30415a1558b4b013f4d7926bb3a6275f701d"),
-            ("GET", "/".into(), encode_pairs(&[("\u{1234}", "bar")]), "ef1007307504f2ca9f0b6310b04056f5d3d6d18e7bf3d90663133f19ec132ecc"),
-            ("POST", "/".into(), String::new(), "54156f5badd6da7fa630b2c334c808ad376530001d334ae9960457215aa626d3"),
-            ("POST", "/".into(), encode_pairs(&[("foo", "bar")]), "cc82525870b2d03666c287fd8b2c0d2fc6fa1693d9f357d27f7cac8cbcc12832"),
-            ("GET", "/".into(), encode_pairs(&[("foo", "b"), ("foo", "a")]), "a33266ec31c7f0ca8a0738eb49fb8c81319f14374a0b86d52e6911a9748a6d42"),
-            ("GET", "/".into(), encode_pairs(&[("a", "foo"), ("b", "foo")]), "6615ba7ca3734e97b35013f77c74d111ce2fa63ab52be161ad41bcd4b010120f"),
-            ("GET", "/".into(), encode_pairs(&[("A.1", "foo"), ("A.2", "foo"), ("A.10", "foo")]), "29d908d70c4bb50d62272976787245b52ed52e569fdae56ef3aa6d8979978ee7"),
-            ("GET", "/".into(), encode_pairs(&[("foo", "aha"), ("foo", "Zoo")]), "f379cbd2e2fc9d5d50667a07ec22996335f731b474bb8bd366647d05d958c9d5"),
-            ("POST", "/".into(), encode_pairs(&[("f oo", "b ar")]), "99be3aeb19b5a1aebafc807d59f3740d3e604ae31cf928592fa70739ea64bb32"),
-            ("POST", "/".into(), encode_pairs(&[(nonunreserved, nonunreserved)]), "66bbbf2b5d6d297a9393abbc0b4f9d62e30666bb0ec0dea8f1d4e45551440e4c"),
+            (
+                "GET",
+                "/".into(),
+                String::new(),
+                "bb49552975c396f1e49d5510e1555b8b0627dc491bc61aaefdb561f202ad8020",
+            ),
+            (
+                "GET",
+                "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".into(),
+                String::new(),
+                "a0e5dd63e175587f29d51c6b08be5c746a568209ac66ab1f967e0ba515aa80bc",
+            ),
+            (
+                "GET",
+                format!("/{}", rfc3986_encode("\u{1234}")),
+                String::new(),
+                "77f6544c8fb336d430895659da1e30415a1558b4b013f4d7926bb3a6275f701d",
+            ),
+            (
+                "GET",
+                "/".into(),
+                encode_pairs(&[("\u{1234}", "bar")]),
+                "ef1007307504f2ca9f0b6310b04056f5d3d6d18e7bf3d90663133f19ec132ecc",
+            ),
+            (
+                "POST",
+                "/".into(),
+                String::new(),
+                "54156f5badd6da7fa630b2c334c808ad376530001d334ae9960457215aa626d3",
+            ),
+            (
+                "POST",
+                "/".into(),
+                encode_pairs(&[("foo", "bar")]),
+                "cc82525870b2d03666c287fd8b2c0d2fc6fa1693d9f357d27f7cac8cbcc12832",
+            ),
+            (
+                "GET",
+                "/".into(),
+                encode_pairs(&[("foo", "b"), ("foo", "a")]),
+                "a33266ec31c7f0ca8a0738eb49fb8c81319f14374a0b86d52e6911a9748a6d42",
+            ),
+            (
+                "GET",
+                "/".into(),
+                encode_pairs(&[("a", "foo"), ("b", "foo")]),
+                "6615ba7ca3734e97b35013f77c74d111ce2fa63ab52be161ad41bcd4b010120f",
+            ),
+            (
+                "GET",
+                "/".into(),
+                encode_pairs(&[("A.1", "foo"), ("A.2", "foo"), ("A.10", "foo")]),
+                "29d908d70c4bb50d62272976787245b52ed52e569fdae56ef3aa6d8979978ee7",
+            ),
+            (
+                "GET",
+                "/".into(),
+                encode_pairs(&[("foo", "aha"), ("foo", "Zoo")]),
+                "f379cbd2e2fc9d5d50667a07ec22996335f731b474bb8bd366647d05d958c9d5",
+            ),
+            (
+                "POST",
+                "/".into(),
+                encode_pairs(&[("f oo", "b ar")]),
+                "99be3aeb19b5a1aebafc807d59f3740d3e604ae31cf928592fa70739ea64bb32",
+            ),
+            (
+                "POST",
+                "/".into(),
+                encode_pairs(&[(nonunreserved, nonunreserved)]),
+                "66bbbf2b5d6d297a9393abbc0b4f9d62e30666bb0ec0dea8f1d4e45551440e4c",
+            ),
         ];
         let headers = java_headers();
         for (method, uri, query, expected) in cases {
@@ -268,7 +333,11 @@ mod tests {
                 canonical_request(method, &uri, &query, &headers, &signed(&headers), b"")
                     .unwrap_or_default();
             let sts = string_to_sign(Algorithm::V1, &canonical);
-            assert_eq!(sts, format!("AMZN-PAY-RSASSA-PSS\n{expected}"), "{method} {uri} {query}");
+            assert_eq!(
+                sts,
+                format!("AMZN-PAY-RSASSA-PSS\n{expected}"),
+                "{method} {uri} {query}"
+            );
         }
     }
 
@@ -316,8 +385,9 @@ mod tests {
             .split(';')
             .map(String::from)
             .collect();
-        let canonical = canonical_request("POST", "/v2/checkoutSessions", "", &headers, &signed, body)
-            .unwrap_or_default();
+        let canonical =
+            canonical_request("POST", "/v2/checkoutSessions", "", &headers, &signed, body)
+                .unwrap_or_default();
         assert_eq!(
             string_to_sign(Algorithm::V2, &canonical),
             "AMZN-PAY-RSASSA-PSS-V2\n567717d17eb45485e6cfe0869ae8f6210989362f7ae257e9542adb5b20e1c551"
@@ -331,28 +401,53 @@ mod tests {
         };
         let sts = string_to_sign(Algorithm::V2, "GET\n/\n\n\n\n");
         let sig = sign(&key, &sts).unwrap_or_default();
-        let header = authorization_header("SANDBOX-X", &["accept".into(), "x-amz-pay-date".into()], &sig);
+        let header = authorization_header(
+            "SANDBOX-X",
+            &["accept".into(), "x-amz-pay-date".into()],
+            &sig,
+        );
         let parsed = parse_authorization(&header);
         let Ok(parsed) = parsed else {
             unreachable!("{parsed:?}")
         };
         assert_eq!(parsed.algorithm, Algorithm::V2);
         assert_eq!(parsed.signed_headers, vec!["accept", "x-amz-pay-date"]);
-        assert!(verify(key.public_key(), Algorithm::V2, &sts, &parsed.signature));
+        assert!(verify(
+            key.public_key(),
+            Algorithm::V2,
+            &sts,
+            &parsed.signature
+        ));
         // the same signature does not verify as V1 (salt 20), nor for another message
-        assert!(!verify(key.public_key(), Algorithm::V1, &sts, &parsed.signature));
-        assert!(!verify(key.public_key(), Algorithm::V2, "other", &parsed.signature));
+        assert!(!verify(
+            key.public_key(),
+            Algorithm::V1,
+            &sts,
+            &parsed.signature
+        ));
+        assert!(!verify(
+            key.public_key(),
+            Algorithm::V2,
+            "other",
+            &parsed.signature
+        ));
     }
 
     #[test]
     fn raw_query_is_sorted_not_reencoded() {
-        assert_eq!(canonical_query_from_raw("b=2&a=x%20y&a=1"), "a=1&a=x%20y&b=2");
+        assert_eq!(
+            canonical_query_from_raw("b=2&a=x%20y&a=1"),
+            "a=1&a=x%20y&b=2"
+        );
         assert_eq!(canonical_query_from_raw(""), "");
     }
 
     #[test]
     fn malformed_authorization_headers() {
-        assert_eq!(parse_authorization("nonsense"), Err(AuthorizationError::Malformed));
+        assert_eq!(
+            parse_authorization("nonsense"),
+            Err(AuthorizationError::Malformed)
+        );
         assert!(matches!(
             parse_authorization("HMAC PublicKeyId=a, SignedHeaders=b, Signature=AAAA"),
             Err(AuthorizationError::UnknownAlgorithm(_))

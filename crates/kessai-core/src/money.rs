@@ -240,7 +240,10 @@ mod tests {
             ("1", Ok(1)),
             ("10000000", Ok(10_000_000)),
             ("0", Err(AmountError::BelowMinimum { min: 1 })),
-            ("10000001", Err(AmountError::AboveMaximum { max: 10_000_000 })),
+            (
+                "10000001",
+                Err(AmountError::AboveMaximum { max: 10_000_000 }),
+            ),
             ("1.5", Err(AmountError::Decimal)),
             ("-1", Err(AmountError::Negative)),
             ("１００", Err(AmountError::NonAsciiDigits)),
@@ -263,7 +266,10 @@ mod tests {
         let jpy = |s| Money::parse_decimal(s, Currency::Jpy);
         assert_eq!(jpy("100"), Ok(Money::new(100, Currency::Jpy)));
         assert_eq!(jpy("100.00"), Ok(Money::new(100, Currency::Jpy)));
-        assert!(matches!(jpy("100.5"), Err(MoneyError::TooManyDecimals { .. })));
+        assert!(matches!(
+            jpy("100.5"),
+            Err(MoneyError::TooManyDecimals { .. })
+        ));
         assert_eq!(jpy("-1"), Err(MoneyError::Negative));
         assert_eq!(jpy("1e3"), Err(MoneyError::NotDecimal));
         assert_eq!(jpy("1."), Err(MoneyError::NotDecimal));

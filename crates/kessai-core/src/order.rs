@@ -365,7 +365,9 @@ mod tests {
             let expected = match state {
                 S::Started | S::PreAuth => Ok(CancelPlan::AbandonCheckout),
                 S::Authorized => Ok(CancelPlan::VoidAuthorization),
-                S::Captured | S::PartiallyRefunded | S::Refunded => Err(Refusal::CancelAfterCapture),
+                S::Captured | S::PartiallyRefunded | S::Refunded => {
+                    Err(Refusal::CancelAfterCapture)
+                }
                 S::Authorizing => Err(Refusal::AuthorizationInProgress),
                 _ => Err(Refusal::Closed(state)),
             };
@@ -438,8 +440,14 @@ mod tests {
                 match before.apply(event) {
                     Ok(after) => {
                         assert!(after.invariants_hold(), "{state:?} {event:?} -> {after:?}");
-                        assert!(after.state.rank() >= before.state.rank(), "{state:?} {event:?}");
-                        assert!(!before.state.is_closed(), "closed {state:?} moved by {event:?}");
+                        assert!(
+                            after.state.rank() >= before.state.rank(),
+                            "{state:?} {event:?}"
+                        );
+                        assert!(
+                            !before.state.is_closed(),
+                            "closed {state:?} moved by {event:?}"
+                        );
                     }
                     Err(refusal) => assert_eq!(
                         refusal,
@@ -501,7 +509,10 @@ mod tests {
             })
             .unwrap_or(o);
         assert_eq!(o.state, S::Refunded);
-        assert_eq!(o.plan_refund(Some(Yen::new(1))), Err(Refusal::FullyRefunded));
+        assert_eq!(
+            o.plan_refund(Some(Yen::new(1))),
+            Err(Refusal::FullyRefunded)
+        );
         assert!(o
             .apply(Event::RefundAccepted {
                 amount: Yen::new(1)
@@ -512,8 +523,16 @@ mod tests {
     #[test]
     fn amounts_that_break_invariants_are_refused() {
         let o = order_in(S::Authorized);
-        assert!(o.apply(Event::Captured { amount: Yen::new(1001) }).is_err());
+        assert!(o
+            .apply(Event::Captured {
+                amount: Yen::new(1001)
+            })
+            .is_err());
         let a = order_in(S::Authorizing);
-        assert!(a.apply(Event::Authorized { amount: Yen::new(999) }).is_err());
+        assert!(a
+            .apply(Event::Authorized {
+                amount: Yen::new(999)
+            })
+            .is_err());
     }
 }

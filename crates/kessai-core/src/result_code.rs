@@ -438,7 +438,11 @@ impl From<Refusal> for ResultCode {
             Refusal::Closed(_) => Kind::OrderClosed,
             Refusal::InvalidTransition { .. } => Kind::Internal,
         };
-        ResultCode::field(kind, Field::OrderId, format!("cannot be used now: {refusal}"))
+        ResultCode::field(
+            kind,
+            Field::OrderId,
+            format!("cannot be used now: {refusal}"),
+        )
     }
 }
 
@@ -463,7 +467,11 @@ mod tests {
 
     #[test]
     fn amount_below_minimum_names_the_field() {
-        let r = ResultCode::field(Kind::FieldBelowMinimum, Field::Amount, "is below the minimum of 1");
+        let r = ResultCode::field(
+            Kind::FieldBelowMinimum,
+            Field::Amount,
+            "is below the minimum of 1",
+        );
         assert_eq!(r.code(), "E206F00200000000");
         assert_eq!(r.mstatus(), "failure");
         assert!(r.message.starts_with("amount "));
@@ -476,7 +484,10 @@ mod tests {
         for kind in Kind::ALL {
             let row = format!("| `{}` |", kind.block());
             assert!(doc.contains(&row), "docs/result-codes.md lacks {row}");
-            assert!(doc.contains(kind.meaning()), "docs lack meaning of {kind:?}");
+            assert!(
+                doc.contains(kind.meaning()),
+                "docs lack meaning of {kind:?}"
+            );
         }
         for field in Field::ALL {
             let row = format!("| `{}` | `{}` |", field.block(), field.name());

@@ -1,1 +1,16 @@
+//! The gateway merchants talk to: the MDK API for Amazon Pay, the buyer's confirmation pages, and
+//! a demo shop.
+//!
+//! Only this crate knows the MDK wire format ([`mdk`]). It decides with the pure state machine of
+//! `kessai-core`, stores through the `kessai-store` trait and reaches Amazon Pay through the
+//! `kessai-amazonpay` trait, over HTTP.
 
+mod app;
+mod buyer;
+mod commands;
+mod demo;
+pub mod mdk;
+mod params;
+mod util;
+
+pub use app::{Gateway, GatewayConfig, GatewayError};

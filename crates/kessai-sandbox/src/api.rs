@@ -17,7 +17,10 @@ use serde::Serialize;
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/checkoutSessions", post(create_session))
-        .route("/checkoutSessions/{id}", get(get_session).patch(update_session))
+        .route(
+            "/checkoutSessions/{id}",
+            get(get_session).patch(update_session),
+        )
         .route("/checkoutSessions/{id}/complete", post(complete_session))
         .route("/chargePermissions/{id}", get(get_permission))
         .route("/charges/{id}", get(get_charge))
@@ -73,7 +76,10 @@ fn read_payment(obj: &Obj<'_>, currency: Currency) -> Result<PaymentUpdate, ApiE
     ])?;
     Ok(PaymentUpdate {
         payment_intent: obj
-            .opt_enum("paymentIntent", &["Confirm", "Authorize", "AuthorizeWithCapture"])?
+            .opt_enum(
+                "paymentIntent",
+                &["Confirm", "Authorize", "AuthorizeWithCapture"],
+            )?
             .map(str::to_owned),
         can_handle_pending_authorization: obj.opt_bool("canHandlePendingAuthorization")?,
         charge_amount: obj.opt_price("chargeAmount", currency)?,
@@ -86,7 +92,12 @@ fn read_payment(obj: &Obj<'_>, currency: Currency) -> Result<PaymentUpdate, ApiE
 }
 
 fn read_metadata(obj: &Obj<'_>) -> Result<MetadataUpdate, ApiError> {
-    obj.only(&["merchantReferenceId", "merchantStoreName", "noteToBuyer", "customInformation"])?;
+    obj.only(&[
+        "merchantReferenceId",
+        "merchantStoreName",
+        "noteToBuyer",
+        "customInformation",
+    ])?;
     Ok(MetadataUpdate {
         merchant_reference_id: obj.opt_str("merchantReferenceId", 256)?.map(str::to_owned),
         merchant_store_name: obj.opt_str("merchantStoreName", 50)?.map(str::to_owned),
@@ -139,7 +150,10 @@ async fn create_session(
             cancel_url: web.opt_url("checkoutCancelUrl")?.map(str::to_owned),
             store_id: root.req_str("storeId", 256)?.to_owned(),
             charge_permission_type: root
-                .opt_enum("chargePermissionType", &["OneTime", "Recurring", "PaymentMethodOnFile"])?
+                .opt_enum(
+                    "chargePermissionType",
+                    &["OneTime", "Recurring", "PaymentMethodOnFile"],
+                )?
                 .map(str::to_owned),
             payment: match root.opt_obj("paymentDetails")? {
                 Some(p) => read_payment(&p, currency)?,
@@ -195,7 +209,11 @@ async fn update_session(
         ])?;
         let mut update = SessionUpdate::default();
         if let Some(web) = root.opt_obj("webCheckoutDetails")? {
-            web.only(&["checkoutReviewReturnUrl", "checkoutResultReturnUrl", "checkoutCancelUrl"])?;
+            web.only(&[
+                "checkoutReviewReturnUrl",
+                "checkoutResultReturnUrl",
+                "checkoutCancelUrl",
+            ])?;
             update.result_return_url = web.opt_url("checkoutResultReturnUrl")?.map(str::to_owned);
             update.review_return_url = web.opt_url("checkoutReviewReturnUrl")?.map(str::to_owned);
             update.cancel_url = web.opt_url("checkoutCancelUrl")?.map(str::to_owned);

@@ -56,28 +56,42 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
     let header = parts
         .headers
         .get("authorization")
-        .ok_or_else(|| ApiError::bad_request("MissingHeader", "The authorization header is missing."))?
+        .ok_or_else(|| {
+            ApiError::bad_request("MissingHeader", "The authorization header is missing.")
+        })?
         .to_str()
-        .map_err(|_| ApiError::bad_request("InvalidHeaderValue", "The authorization header is not ASCII."))?;
+        .map_err(|_| {
+            ApiError::bad_request(
+                "InvalidHeaderValue",
+                "The authorization header is not ASCII.",
+            )
+        })?;
     let auth = signing::parse_authorization(header)
         .map_err(|e| ApiError::bad_request("InvalidHeaderValue", format!("authorization: {e}")))?;
     let entry = state.key(&auth.public_key_id).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "UnauthorizedAccess",
-            format!("The public key id {} is not registered.", auth.public_key_id),
+            format!(
+                "The public key id {} is not registered.",
+                auth.public_key_id
+            ),
         )
     })?;
     for required in ["x-amz-pay-date", "x-amz-pay-host"] {
         if !auth.signed_headers.iter().any(|h| h == required) {
-            return Err(signature_error(format!("SignedHeaders must include {required}.")));
+            return Err(signature_error(format!(
+                "SignedHeaders must include {required}."
+            )));
         }
     }
     let date = parts
         .headers
         .get("x-amz-pay-date")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::bad_request("MissingHeader", "The x-amz-pay-date header is missing."))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("MissingHeader", "The x-amz-pay-date header is missing.")
+        })?;
     let signed_at = parse_pay_date(date).ok_or_else(|| {
         ApiError::bad_request(
             "InvalidHeaderValue",
@@ -93,7 +107,12 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let query = signing::canonical_query_from_raw(parts.uri.query().unwrap_or(""));
     let canonical = signing::canonical_request(
@@ -118,7 +137,8 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
     .ok_or_else(|| ApiError::internal("key without merchant"))?;
     let path = parts.uri.path();
     let live = path.starts_with("/live/")
-        || (!path.starts_with("/sandbox/") && auth.public_key_id.to_ascii_uppercase().starts_with("LIVE"));
+        || (!path.starts_with("/sandbox/")
+            && auth.public_key_id.to_ascii_uppercase().starts_with("LIVE"));
     parts.extensions.insert(Caller {
         merchant,
         release_environment: if live { "Live" } else { "Sandbox" },

@@ -46,18 +46,71 @@ pub struct TestBuyer {
 }
 
 pub const INSTRUMENTS: &[Instrument] = &[
-    Instrument { id: "visa-1111", descriptor: "Visa ****1111", label: "Visa ****1111 (成功 / succeeds)", simulation: Simulation::Success },
-    Instrument { id: "mc-4444", descriptor: "Mastercard ****4444", label: "Mastercard ****4444 (成功 / succeeds)", simulation: Simulation::Success },
-    Instrument { id: "jcb-0005", descriptor: "JCB ****0005", label: "JCB ****0005 (成功 / succeeds)", simulation: Simulation::Success },
-    Instrument { id: "visa-3434", descriptor: "Visa ****3434", label: "Visa ****3434 (拒否 / declined)", simulation: Simulation::Declined },
-    Instrument { id: "visa-3064", descriptor: "Visa ****3064", label: "Visa ****3064 (購入者キャンセル / buyer cancels)", simulation: Simulation::BuyerCanceled },
-    Instrument { id: "visa-0701", descriptor: "Visa ****0701", label: "Visa ****0701 (保留→成功 / pending, then authorized)", simulation: Simulation::PendingThenAuthorized },
-    Instrument { id: "visa-4354", descriptor: "Visa ****4354", label: "Visa ****4354 (保留→拒否 / pending, then declined)", simulation: Simulation::PendingThenDeclined },
+    Instrument {
+        id: "visa-1111",
+        descriptor: "Visa ****1111",
+        label: "Visa ****1111 (成功 / succeeds)",
+        simulation: Simulation::Success,
+    },
+    Instrument {
+        id: "mc-4444",
+        descriptor: "Mastercard ****4444",
+        label: "Mastercard ****4444 (成功 / succeeds)",
+        simulation: Simulation::Success,
+    },
+    Instrument {
+        id: "jcb-0005",
+        descriptor: "JCB ****0005",
+        label: "JCB ****0005 (成功 / succeeds)",
+        simulation: Simulation::Success,
+    },
+    Instrument {
+        id: "visa-3434",
+        descriptor: "Visa ****3434",
+        label: "Visa ****3434 (拒否 / declined)",
+        simulation: Simulation::Declined,
+    },
+    Instrument {
+        id: "visa-3064",
+        descriptor: "Visa ****3064",
+        label: "Visa ****3064 (購入者キャンセル / buyer cancels)",
+        simulation: Simulation::BuyerCanceled,
+    },
+    Instrument {
+        id: "visa-0701",
+        descriptor: "Visa ****0701",
+        label: "Visa ****0701 (保留→成功 / pending, then authorized)",
+        simulation: Simulation::PendingThenAuthorized,
+    },
+    Instrument {
+        id: "visa-4354",
+        descriptor: "Visa ****4354",
+        label: "Visa ****4354 (保留→拒否 / pending, then declined)",
+        simulation: Simulation::PendingThenDeclined,
+    },
 ];
 
 const TARO_ADDRESSES: &[TestAddress] = &[
-    TestAddress { id: "taro-home", name: "山田 太郎", postal_code: "150-0002", state_or_region: "東京都", city: "渋谷区", line1: "渋谷2-21-1", line2: "テストビル 10F", phone: "03-1234-5678" },
-    TestAddress { id: "taro-office", name: "山田 太郎", postal_code: "530-0001", state_or_region: "大阪府", city: "大阪市北区", line1: "梅田3-1-1", line2: "", phone: "06-1234-5678" },
+    TestAddress {
+        id: "taro-home",
+        name: "山田 太郎",
+        postal_code: "150-0002",
+        state_or_region: "東京都",
+        city: "渋谷区",
+        line1: "渋谷2-21-1",
+        line2: "テストビル 10F",
+        phone: "03-1234-5678",
+    },
+    TestAddress {
+        id: "taro-office",
+        name: "山田 太郎",
+        postal_code: "530-0001",
+        state_or_region: "大阪府",
+        city: "大阪市北区",
+        line1: "梅田3-1-1",
+        line2: "",
+        phone: "06-1234-5678",
+    },
 ];
 
 const HANAKO_ADDRESSES: &[TestAddress] = &[TestAddress {
@@ -72,8 +125,20 @@ const HANAKO_ADDRESSES: &[TestAddress] = &[TestAddress {
 }];
 
 pub const BUYERS: &[TestBuyer] = &[
-    TestBuyer { id: "amzn1.account.SANDBOXTARO0000000000000001", name: "山田 太郎", email: "taro.yamada@example.jp", phone: "090-1234-5678", addresses: TARO_ADDRESSES },
-    TestBuyer { id: "amzn1.account.SANDBOXHANAKO000000000000002", name: "佐藤 花子", email: "hanako.sato@example.jp", phone: "080-2345-6789", addresses: HANAKO_ADDRESSES },
+    TestBuyer {
+        id: "amzn1.account.SANDBOXTARO0000000000000001",
+        name: "山田 太郎",
+        email: "taro.yamada@example.jp",
+        phone: "090-1234-5678",
+        addresses: TARO_ADDRESSES,
+    },
+    TestBuyer {
+        id: "amzn1.account.SANDBOXHANAKO000000000000002",
+        name: "佐藤 花子",
+        email: "hanako.sato@example.jp",
+        phone: "080-2345-6789",
+        addresses: HANAKO_ADDRESSES,
+    },
 ];
 
 pub fn buyer(id: &str) -> Option<&'static TestBuyer> {
@@ -84,6 +149,10 @@ pub fn instrument(id: &str) -> Option<&'static Instrument> {
     INSTRUMENTS.iter().find(|i| i.id == id)
 }
 
-pub fn default_choice() -> (&'static TestBuyer, &'static TestAddress, &'static Instrument) {
+pub fn default_choice() -> (
+    &'static TestBuyer,
+    &'static TestAddress,
+    &'static Instrument,
+) {
     (&BUYERS[0], &TARO_ADDRESSES[0], &INSTRUMENTS[0])
 }

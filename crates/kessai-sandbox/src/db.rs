@@ -58,9 +58,10 @@ impl Db {
     }
 
     pub async fn load(&self, world: &mut World) -> Result<(), DbError> {
-        for row in sqlx::query("SELECT merchant_id, store_id, region, ledger_currency FROM merchants")
-            .fetch_all(&self.pool)
-            .await?
+        for row in
+            sqlx::query("SELECT merchant_id, store_id, region, ledger_currency FROM merchants")
+                .fetch_all(&self.pool)
+                .await?
         {
             let m = Merchant {
                 merchant_id: row.try_get(0)?,
@@ -84,16 +85,24 @@ impl Db {
             };
             match Kind::parse(&kind) {
                 Some(Kind::CheckoutSession) => {
-                    world.sessions.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                    world
+                        .sessions
+                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
                 }
                 Some(Kind::ChargePermission) => {
-                    world.permissions.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                    world
+                        .permissions
+                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
                 }
                 Some(Kind::Charge) => {
-                    world.charges.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                    world
+                        .charges
+                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
                 }
                 Some(Kind::Refund) => {
-                    world.refunds.insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
+                    world
+                        .refunds
+                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
                 }
                 None => {}
             }
@@ -110,10 +119,22 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         for c in changed {
             let (merchant, json) = match c.kind {
-                Kind::CheckoutSession => world.sessions.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
-                Kind::ChargePermission => world.permissions.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
-                Kind::Charge => world.charges.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
-                Kind::Refund => world.refunds.get(&c.id).map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+                Kind::CheckoutSession => world
+                    .sessions
+                    .get(&c.id)
+                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+                Kind::ChargePermission => world
+                    .permissions
+                    .get(&c.id)
+                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+                Kind::Charge => world
+                    .charges
+                    .get(&c.id)
+                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
+                Kind::Refund => world
+                    .refunds
+                    .get(&c.id)
+                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
             }
             .unwrap_or_else(|| (String::new(), Ok(String::new())));
             let json = json.map_err(|e| DbError::Corrupt {
@@ -161,9 +182,10 @@ impl Db {
     }
 
     pub async fn keys(&self) -> Result<Vec<KeyRow>, DbError> {
-        let rows = sqlx::query("SELECT public_key_id, merchant_id, pem, fingerprint FROM public_keys")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT public_key_id, merchant_id, pem, fingerprint FROM public_keys")
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(KeyRow {
@@ -176,12 +198,18 @@ impl Db {
             .collect()
     }
 
-    pub async fn idempotent(&self, merchant_id: &str, key: &str) -> Result<Option<IdemRow>, DbError> {
-        let row = sqlx::query("SELECT fingerprint, status, body FROM idempotency WHERE merchant_id = ? AND key = ?")
-            .bind(merchant_id)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn idempotent(
+        &self,
+        merchant_id: &str,
+        key: &str,
+    ) -> Result<Option<IdemRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT fingerprint, status, body FROM idempotency WHERE merchant_id = ? AND key = ?",
+        )
+        .bind(merchant_id)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(IdemRow {
                 fingerprint: r.try_get(0)?,
@@ -212,10 +240,12 @@ impl Db {
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {

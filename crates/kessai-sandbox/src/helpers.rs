@@ -42,7 +42,13 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
     let parsed = (|| {
         let map = parse_object(&body)?;
         let root = Obj::root(&map);
-        root.only(&["publicKey", "merchantId", "storeId", "ledgerCurrency", "region"])?;
+        root.only(&[
+            "publicKey",
+            "merchantId",
+            "storeId",
+            "ledgerCurrency",
+            "region",
+        ])?;
         let pem = root.req_str("publicKey", 16_384)?.to_owned();
         let key = PublicKey::from_pem(&pem).map_err(|e| ApiError::invalid("publicKey", e))?;
         Ok::<_, ApiError>((
@@ -50,8 +56,10 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
             key,
             root.opt_str("merchantId", 64)?.map(str::to_owned),
             root.opt_str("storeId", 256)?.map(str::to_owned),
-            root.opt_enum("ledgerCurrency", &["JPY", "USD", "EUR", "GBP"])?.map(str::to_owned),
-            root.opt_enum("region", &["jp", "na", "eu"])?.map(str::to_owned),
+            root.opt_enum("ledgerCurrency", &["JPY", "USD", "EUR", "GBP"])?
+                .map(str::to_owned),
+            root.opt_enum("region", &["jp", "na", "eu"])?
+                .map(str::to_owned),
         ))
     })();
     let (pem, key, merchant_id, store_id, currency, region) = match parsed {
@@ -69,18 +77,29 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
     });
     let mut world = state.world.lock().await;
     if let Some((id, merchant_id)) = existing {
-        let store_id = world.merchants.get(&merchant_id).map(|m| m.store_id.clone());
-        return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id})).into_response();
+        let store_id = world
+            .merchants
+            .get(&merchant_id)
+            .map(|m| m.store_id.clone());
+        return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id}))
+            .into_response();
     }
     let merchant_id = merchant_id.unwrap_or_else(|| format!("A{}", random_upper(12)));
-    let merchant = world.merchants.get(&merchant_id).cloned().unwrap_or_else(|| Merchant {
-        merchant_id: merchant_id.clone(),
-        store_id: store_id.unwrap_or_else(|| {
-            format!("amzn1.application-oa2-client.{}", random_upper(32).to_ascii_lowercase())
-        }),
-        region: region.unwrap_or_else(|| "jp".to_owned()),
-        ledger_currency: currency.unwrap_or_else(|| "JPY".to_owned()),
-    });
+    let merchant = world
+        .merchants
+        .get(&merchant_id)
+        .cloned()
+        .unwrap_or_else(|| Merchant {
+            merchant_id: merchant_id.clone(),
+            store_id: store_id.unwrap_or_else(|| {
+                format!(
+                    "amzn1.application-oa2-client.{}",
+                    random_upper(32).to_ascii_lowercase()
+                )
+            }),
+            region: region.unwrap_or_else(|| "jp".to_owned()),
+            ledger_currency: currency.unwrap_or_else(|| "JPY".to_owned()),
+        });
     let public_key_id = format!("SANDBOX-{}", random_upper(24));
     let row = KeyRow {
         public_key_id: public_key_id.clone(),
@@ -95,7 +114,9 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
     {
         return ApiError::internal(e).into_response();
     }
-    world.merchants.insert(merchant_id.clone(), merchant.clone());
+    world
+        .merchants
+        .insert(merchant_id.clone(), merchant.clone());
     if let Ok(mut keys) = state.keys.write() {
         keys.insert(
             public_key_id.clone(),
@@ -116,15 +137,17 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
 fn helper_result(result: Result<String, String>) -> Response {
     match result {
         Ok(url) => Json(json!({ "redirectUrl": url })).into_response(),
-        Err(message) => ApiError::unprocessable("InvalidCheckoutSessionStatus", message).into_response(),
+        Err(message) => {
+            ApiError::unprocessable("InvalidCheckoutSessionStatus", message).into_response()
+        }
     }
 }
 
-fn exists(state_world: &crate::world::World, id: &str) -> Result<(), Response> {
+fn exists(state_world: &crate::world::World, id: &str) -> Result<(), ApiError> {
     if state_world.sessions.contains_key(id) {
         Ok(())
     } else {
-        Err(ApiError::not_found("CheckoutSession", id).into_response())
+        Err(ApiError::not_found("CheckoutSession", id))
     }
 }
 
@@ -132,8 +155,8 @@ fn exists(state_world: &crate::world::World, id: &str) -> Result<(), Response> {
 async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
     {
         let world = state.world.lock().await;
-        if let Err(r) = exists(&world, &id) {
-            return r;
+        if let Err(e) = exists(&world, &id) {
+            return e.into_response();
         }
     }
     let parsed = (|| {
@@ -149,11 +172,22 @@ async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: By
             .ok_or_else(|| ApiError::invalid("buyerId", "no such test buyer."))?;
         let address_id = match root.opt_str("addressId", 64)? {
             Some(a) => a.to_owned(),
-            None => buyer.addresses.first().map(|x| x.id).unwrap_or(a.id).to_owned(),
+            None => buyer
+                .addresses
+                .first()
+                .map(|x| x.id)
+                .unwrap_or(a.id)
+                .to_owned(),
         };
-        let instrument_id = root.opt_str("paymentMethod", 64)?.unwrap_or(i.id).to_owned();
+        let instrument_id = root
+            .opt_str("paymentMethod", 64)?
+            .unwrap_or(i.id)
+            .to_owned();
         if crate::buyers::instrument(&instrument_id).is_none() {
-            return Err(ApiError::invalid("paymentMethod", "no such test payment method."));
+            return Err(ApiError::invalid(
+                "paymentMethod",
+                "no such test payment method.",
+            ));
         }
         Ok::<_, ApiError>(Some(BuyerChoice {
             buyer_id,
@@ -170,8 +204,8 @@ async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: By
 async fn confirm(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     {
         let world = state.world.lock().await;
-        if let Err(r) = exists(&world, &id) {
-            return r;
+        if let Err(e) = exists(&world, &id) {
+            return e.into_response();
         }
     }
     helper_result(pages::do_confirm(&state, &id).await)
@@ -180,8 +214,8 @@ async fn confirm(State(state): State<AppState>, Path(id): Path<String>) -> Respo
 async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     {
         let world = state.world.lock().await;
-        if let Err(r) = exists(&world, &id) {
-            return r;
+        if let Err(e) = exists(&world, &id) {
+            return e.into_response();
         }
     }
     helper_result(pages::do_cancel(&state, &id).await)
@@ -206,7 +240,9 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
         Some(serde_json::Value::Number(n)) => n
             .as_i64()
             .filter(|s| *s >= 0 && *s <= 10 * 365 * 24 * 3600)
-            .ok_or_else(|| ApiError::invalid("seconds", "it must be a whole number from 0 to 315360000.")),
+            .ok_or_else(|| {
+                ApiError::invalid("seconds", "it must be a whole number from 0 to 315360000.")
+            }),
         Some(_) => Err(ApiError::invalid("seconds", "it must be a number.")),
         None => Err(ApiError::missing("seconds")),
     }) {
@@ -215,7 +251,11 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
     };
     let mut world = state.world.lock().await;
     let offset = state.clock_offset.fetch_add(seconds, Ordering::SeqCst) + seconds;
-    if let Err(e) = state.db.set_setting("clock_offset", &offset.to_string()).await {
+    if let Err(e) = state
+        .db
+        .set_setting("clock_offset", &offset.to_string())
+        .await
+    {
         return ApiError::internal(e).into_response();
     }
     let now = state.now();

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 pub fn max_amount(currency: Currency) -> i64 {
     match currency {
         Currency::Jpy => 10_000_000,
-        Currency::Usd | Currency::Eur | Currency::Gbp => 150_000_00,
+        Currency::Usd | Currency::Eur | Currency::Gbp => 15_000_000,
     }
 }
 
@@ -139,7 +139,10 @@ impl<'a> Obj<'a> {
                 map,
                 path: self.name(field),
             })),
-            Some(_) => Err(ApiError::invalid(&self.name(field), "it must be an object.")),
+            Some(_) => Err(ApiError::invalid(
+                &self.name(field),
+                "it must be an object.",
+            )),
         }
     }
 
@@ -159,11 +162,19 @@ impl<'a> Obj<'a> {
             None => return Err(ApiError::missing(&amount_name)),
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            Some(_) => return Err(ApiError::invalid(&amount_name, "it must be a decimal string.")),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    &amount_name,
+                    "it must be a decimal string.",
+                ))
+            }
         };
         let code = price.req_str("currencyCode", 3)?;
         let currency = Currency::parse(code).ok_or_else(|| {
-            ApiError::invalid(&price.name("currencyCode"), format!("{code} is not a supported currency."))
+            ApiError::invalid(
+                &price.name("currencyCode"),
+                format!("{code} is not a supported currency."),
+            )
         })?;
         if currency != ledger {
             return Err(ApiError::bad_request(
@@ -183,7 +194,10 @@ impl<'a> Obj<'a> {
             other => ApiError::invalid(&amount_name, other),
         })?;
         if money.minor() <= 0 {
-            return Err(ApiError::invalid(&amount_name, "it must be greater than zero."));
+            return Err(ApiError::invalid(
+                &amount_name,
+                "it must be greater than zero.",
+            ));
         }
         if money.minor() > max_amount(currency) {
             return Err(ApiError::bad_request(
@@ -215,21 +229,52 @@ mod tests {
 
     #[test]
     fn price_rules() {
-        let m = obj(r#"{"a":{"amount":"100","currencyCode":"JPY"},"b":{"amount":"1.5","currencyCode":"JPY"},"c":{"amount":100,"currencyCode":"USD"},"d":{"amount":"10000001","currencyCode":"JPY"},"e":{"amount":"0","currencyCode":"JPY"},"f":{"amount":"1","currencyCode":"JPY","x":1}}"#);
+        let m = obj(
+            r#"{"a":{"amount":"100","currencyCode":"JPY"},"b":{"amount":"1.5","currencyCode":"JPY"},"c":{"amount":100,"currencyCode":"USD"},"d":{"amount":"10000001","currencyCode":"JPY"},"e":{"amount":"0","currencyCode":"JPY"},"f":{"amount":"1","currencyCode":"JPY","x":1}}"#,
+        );
         let o = Obj::root(&m);
-        assert_eq!(o.opt_price("a", Currency::Jpy).ok().flatten(), Some(Money::new(100, Currency::Jpy)));
-        assert_eq!(o.opt_price("b", Currency::Jpy).err().map(|e| e.reason_code), Some("InvalidParameterValue"));
-        assert_eq!(o.opt_price("c", Currency::Jpy).err().map(|e| e.reason_code), Some("CurrencyMismatch"));
-        assert_eq!(o.opt_price("d", Currency::Jpy).err().map(|e| e.reason_code), Some("TransactionAmountExceeded"));
-        assert_eq!(o.opt_price("e", Currency::Jpy).err().map(|e| e.reason_code), Some("InvalidParameterValue"));
-        assert_eq!(o.opt_price("f", Currency::Jpy).err().map(|e| e.reason_code), Some("UnrecognizedField"));
-        assert_eq!(o.req_price("zz", Currency::Jpy).err().map(|e| e.reason_code), Some("MissingParameterValue"));
+        assert_eq!(
+            o.opt_price("a", Currency::Jpy).ok().flatten(),
+            Some(Money::new(100, Currency::Jpy))
+        );
+        assert_eq!(
+            o.opt_price("b", Currency::Jpy).err().map(|e| e.reason_code),
+            Some("InvalidParameterValue")
+        );
+        assert_eq!(
+            o.opt_price("c", Currency::Jpy).err().map(|e| e.reason_code),
+            Some("CurrencyMismatch")
+        );
+        assert_eq!(
+            o.opt_price("d", Currency::Jpy).err().map(|e| e.reason_code),
+            Some("TransactionAmountExceeded")
+        );
+        assert_eq!(
+            o.opt_price("e", Currency::Jpy).err().map(|e| e.reason_code),
+            Some("InvalidParameterValue")
+        );
+        assert_eq!(
+            o.opt_price("f", Currency::Jpy).err().map(|e| e.reason_code),
+            Some("UnrecognizedField")
+        );
+        assert_eq!(
+            o.req_price("zz", Currency::Jpy)
+                .err()
+                .map(|e| e.reason_code),
+            Some("MissingParameterValue")
+        );
     }
 
     #[test]
     fn body_must_be_a_json_object() {
-        assert_eq!(parse_object(b"[1]").err().map(|e| e.reason_code), Some("InvalidRequestFormat"));
-        assert_eq!(parse_object(b"{nope").err().map(|e| e.reason_code), Some("InvalidRequestFormat"));
+        assert_eq!(
+            parse_object(b"[1]").err().map(|e| e.reason_code),
+            Some("InvalidRequestFormat")
+        );
+        assert_eq!(
+            parse_object(b"{nope").err().map(|e| e.reason_code),
+            Some("InvalidRequestFormat")
+        );
         assert!(parse_object(b"").is_ok());
     }
 }

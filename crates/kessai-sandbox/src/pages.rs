@@ -49,7 +49,13 @@ fn origin_of(url: &str) -> Option<String> {
 
 /// Renders a page. `return_to` are the URLs the page's forms may end up redirecting to, so
 /// `form-action` can name them and nothing else.
-fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value, return_to: &[Option<String>]) -> Response {
+fn render(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+    return_to: &[Option<String>],
+) -> Response {
     let mut form_action = String::from("'self'");
     for origin in return_to.iter().flatten().filter_map(|u| origin_of(u)) {
         form_action.push(' ');
@@ -76,7 +82,11 @@ fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Valu
             .into_response(),
         Err(e) => {
             tracing::error!(%e, name, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -119,7 +129,11 @@ fn amount_text(rec: &SessionRec) -> Option<String> {
 
 async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
     let Some(id) = q.id else {
-        return error_page(&state, StatusCode::BAD_REQUEST, "amazonCheckoutSessionId is missing.");
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "amazonCheckoutSessionId is missing.",
+        );
     };
     let now = state.now();
     let rec = {
@@ -128,7 +142,11 @@ async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery
         world.sessions.get(&id).cloned()
     };
     let Some(rec) = rec else {
-        return error_page(&state, StatusCode::NOT_FOUND, "This checkout session does not exist.");
+        return error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            "This checkout session does not exist.",
+        );
     };
     if rec.cs.status_details.state != "Open" {
         return error_page(
@@ -183,7 +201,8 @@ pub struct SigninForm {
 pub fn with_session(url: &str, id: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
-            u.query_pairs_mut().append_pair("amazonCheckoutSessionId", id);
+            u.query_pairs_mut()
+                .append_pair("amazonCheckoutSessionId", id);
             u.to_string()
         }
         Err(_) => url.to_owned(),
@@ -204,7 +223,11 @@ pub fn cancel_redirect(rec: &SessionRec) -> Option<String> {
 }
 
 /// Signs the buyer in with a choice (or the defaults); returns where the browser goes next.
-pub async fn do_sign_in(state: &AppState, id: &str, choice: Option<BuyerChoice>) -> Result<String, String> {
+pub async fn do_sign_in(
+    state: &AppState,
+    id: &str,
+    choice: Option<BuyerChoice>,
+) -> Result<String, String> {
     let choice = choice.unwrap_or_else(|| {
         let (b, a, i) = buyers::default_choice();
         BuyerChoice {
@@ -218,7 +241,11 @@ pub async fn do_sign_in(state: &AppState, id: &str, choice: Option<BuyerChoice>)
     world.settle(now);
     world.sign_in(id, choice, now)?;
     let changed = world.take_changed();
-    state.db.save(&world, &changed).await.map_err(|e| e.to_string())?;
+    state
+        .db
+        .save(&world, &changed)
+        .await
+        .map_err(|e| e.to_string())?;
     let rec = world.sessions.get(id).ok_or("gone")?;
     rec.cs
         .web_checkout_details
@@ -235,7 +262,11 @@ pub async fn do_cancel(state: &AppState, id: &str) -> Result<String, String> {
     world.settle(now);
     world.buyer_cancel(id, now)?;
     let changed = world.take_changed();
-    state.db.save(&world, &changed).await.map_err(|e| e.to_string())?;
+    state
+        .db
+        .save(&world, &changed)
+        .await
+        .map_err(|e| e.to_string())?;
     let rec = world.sessions.get(id).ok_or("gone")?;
     cancel_redirect(rec).ok_or_else(|| "The checkout session has no return URL.".to_owned())
 }
@@ -247,7 +278,11 @@ pub async fn do_confirm(state: &AppState, id: &str) -> Result<String, String> {
     world.settle(now);
     world.confirm(id, now)?;
     let changed = world.take_changed();
-    state.db.save(&world, &changed).await.map_err(|e| e.to_string())?;
+    state
+        .db
+        .save(&world, &changed)
+        .await
+        .map_err(|e| e.to_string())?;
     let rec = world.sessions.get(id).ok_or("gone")?;
     rec.cs
         .web_checkout_details
@@ -283,7 +318,11 @@ async fn signin_submit(State(state): State<AppState>, Form(form): Form<SigninFor
 
 async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
     let Some(id) = q.id else {
-        return error_page(&state, StatusCode::BAD_REQUEST, "amazonCheckoutSessionId is missing.");
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "amazonCheckoutSessionId is missing.",
+        );
     };
     let now = state.now();
     let rec = {
@@ -292,9 +331,19 @@ async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuer
         world.sessions.get(&id).cloned()
     };
     let Some(rec) = rec else {
-        return error_page(&state, StatusCode::NOT_FOUND, "This checkout session does not exist.");
+        return error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            "This checkout session does not exist.",
+        );
     };
-    if rec.cs.status_details.state != "Open" || rec.cs.web_checkout_details.amazon_pay_redirect_url.is_none() {
+    if rec.cs.status_details.state != "Open"
+        || rec
+            .cs
+            .web_checkout_details
+            .amazon_pay_redirect_url
+            .is_none()
+    {
         return error_page(
             &state,
             StatusCode::CONFLICT,

@@ -215,12 +215,13 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn bind(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| SandboxError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| SandboxError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(SandboxError::Serve)?;
         let base_url = config
             .public_url

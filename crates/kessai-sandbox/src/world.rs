@@ -20,8 +20,8 @@ pub const REFUND_SETTLES_AFTER: i64 = 30;
 
 /// Formats emulator time as Amazon does: `20190714T155300Z`.
 pub fn timestamp(unix: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(time::macros::format_description!(
         "[year][month][day]T[hour][minute][second]Z"
     ))
@@ -109,9 +109,14 @@ impl Kind {
     }
 
     pub fn parse(text: &str) -> Option<Kind> {
-        [Kind::CheckoutSession, Kind::ChargePermission, Kind::Charge, Kind::Refund]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            Kind::CheckoutSession,
+            Kind::ChargePermission,
+            Kind::Charge,
+            Kind::Refund,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 
@@ -138,7 +143,9 @@ pub struct World {
 
 fn digits(n: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
 }
 
 fn status(state: &str, reason: Option<&str>, description: Option<&str>, now: i64) -> StatusDetails {
@@ -293,9 +300,11 @@ impl World {
         for (id, c) in &self.charges {
             match c.charge.status_details.state.as_str() {
                 "Authorized" => all.push((c.expires, Kind::Charge, id.clone())),
-                "AuthorizationInitiated" => {
-                    all.push((c.pending_until.unwrap_or(c.created), Kind::Charge, id.clone()))
-                }
+                "AuthorizationInitiated" => all.push((
+                    c.pending_until.unwrap_or(c.created),
+                    Kind::Charge,
+                    id.clone(),
+                )),
                 _ => {}
             }
         }
@@ -585,7 +594,10 @@ impl World {
             return Err("This checkout session does not exist.".into());
         };
         if rec.cs.status_details.state != "Open" {
-            return Err(format!("This checkout session is {}.", rec.cs.status_details.state));
+            return Err(format!(
+                "This checkout session is {}.",
+                rec.cs.status_details.state
+            ));
         }
         rec.cs.status_details = status(
             "Canceled",
@@ -605,9 +617,17 @@ impl World {
             return Err("This checkout session does not exist.".into());
         };
         if rec.cs.status_details.state != "Open" {
-            return Err(format!("This checkout session is {}.", rec.cs.status_details.state));
+            return Err(format!(
+                "This checkout session is {}.",
+                rec.cs.status_details.state
+            ));
         }
-        if rec.cs.web_checkout_details.amazon_pay_redirect_url.is_none() {
+        if rec
+            .cs
+            .web_checkout_details
+            .amazon_pay_redirect_url
+            .is_none()
+        {
             return Err("The merchant has not finished the checkout session yet (no payment details or return URL).".into());
         }
         let simulation = rec
@@ -657,14 +677,20 @@ impl World {
                     "CheckoutSessionCanceled",
                     format!(
                         "The checkout session was canceled ({}); start a new checkout.",
-                        rec.cs.status_details.reason_code.as_deref().unwrap_or("Canceled")
+                        rec.cs
+                            .status_details
+                            .reason_code
+                            .as_deref()
+                            .unwrap_or("Canceled")
                     ),
                 ))
             }
             other => {
                 return Err(ApiError::unprocessable(
                     "InvalidCheckoutSessionStatus",
-                    format!("The checkout session is {other}; only an Open session can be completed."),
+                    format!(
+                        "The checkout session is {other}; only an Open session can be completed."
+                    ),
                 ))
             }
         }
@@ -797,12 +823,16 @@ impl World {
         let cp_digits = cp_id.trim_start_matches("P01-").trim_start_matches("B01-");
         let charge_id = format!("S01-{cp_digits}-C{}", digits(6));
         let (state, pending_until, pending_succeeds) = match simulation {
-            Simulation::PendingThenAuthorized => {
-                ("AuthorizationInitiated", Some(now + PENDING_SETTLES_AFTER), true)
-            }
-            Simulation::PendingThenDeclined => {
-                ("AuthorizationInitiated", Some(now + PENDING_SETTLES_AFTER), false)
-            }
+            Simulation::PendingThenAuthorized => (
+                "AuthorizationInitiated",
+                Some(now + PENDING_SETTLES_AFTER),
+                true,
+            ),
+            Simulation::PendingThenDeclined => (
+                "AuthorizationInitiated",
+                Some(now + PENDING_SETTLES_AFTER),
+                false,
+            ),
             _ if capture_now => ("Captured", None, true),
             _ => ("Authorized", None, true),
         };
@@ -858,7 +888,8 @@ impl World {
                     .map(|m| m.minor())
                     .unwrap_or(0);
                 let left = (balance - amount.minor()).max(0);
-                limits.amount_balance = Some(Price::from_money(Money::new(left, amount.currency())));
+                limits.amount_balance =
+                    Some(Price::from_money(Money::new(left, amount.currency())));
             }
             self.touch(Kind::ChargePermission, cp_id);
         }
@@ -960,7 +991,11 @@ impl World {
         rec.charge.status_details = status(
             "Canceled",
             Some("MerchantCanceled"),
-            Some(reason.as_deref().unwrap_or("The merchant canceled the charge.")),
+            Some(
+                reason
+                    .as_deref()
+                    .unwrap_or("The merchant canceled the charge."),
+            ),
             now,
         );
         let out = rec.charge.clone();
@@ -976,9 +1011,9 @@ impl World {
         soft_descriptor: Option<String>,
         now: i64,
     ) -> Result<Refund, ApiError> {
-        let rec = self.charge(merchant, charge_id).map_err(|_| {
-            ApiError::not_found("Charge", charge_id)
-        })?;
+        let rec = self
+            .charge(merchant, charge_id)
+            .map_err(|_| ApiError::not_found("Charge", charge_id))?;
         let state = rec.charge.status_details.state.clone();
         if state != "Captured" {
             return Err(ApiError::unprocessable(
@@ -986,7 +1021,9 @@ impl World {
                 format!("The charge is {state}; only a Captured charge can be refunded."),
             ));
         }
-        let captured = money_of(&rec.charge.capture_amount).map(|m| m.minor()).unwrap_or(0);
+        let captured = money_of(&rec.charge.capture_amount)
+            .map(|m| m.minor())
+            .unwrap_or(0);
         let currency = rec
             .charge
             .charge_amount
@@ -1002,7 +1039,9 @@ impl World {
         let already: i64 = self
             .refunds
             .values()
-            .filter(|r| r.refund.charge_id == charge_id && r.refund.status_details.state != "Declined")
+            .filter(|r| {
+                r.refund.charge_id == charge_id && r.refund.status_details.state != "Declined"
+            })
             .filter_map(|r| r.refund.refund_amount.to_money().ok())
             .map(|m| m.minor())
             .sum();
@@ -1020,7 +1059,10 @@ impl World {
                 ),
             ));
         }
-        let base = charge_id.rsplit_once("-C").map(|(b, _)| b).unwrap_or(charge_id);
+        let base = charge_id
+            .rsplit_once("-C")
+            .map(|(b, _)| b)
+            .unwrap_or(charge_id);
         let refund_id = format!("{base}-R{}", digits(6));
         let refund = Refund {
             refund_id: refund_id.clone(),
@@ -1065,7 +1107,12 @@ fn refresh_constraints(rec: &mut SessionRec, base_url: &str) {
             description: "The buyer has not signed in yet.".into(),
         });
     }
-    if rec.cs.web_checkout_details.checkout_result_return_url.is_none() {
+    if rec
+        .cs
+        .web_checkout_details
+        .checkout_result_return_url
+        .is_none()
+    {
         c.push(Constraint {
             constraint_id: "CheckoutResultReturnUrlNotSet".into(),
             description: "checkoutResultReturnUrl is not set.".into(),

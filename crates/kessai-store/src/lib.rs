@@ -51,8 +51,16 @@ pub trait Store: Send + Sync {
 
     /// Inserts a new order with the history entry of the command that created it, atomically.
     /// [`StoreError::Duplicate`] if the merchant already has this order id.
-    async fn insert_order(&self, order: &OrderRecord, entry: &HistoryEntry) -> Result<(), StoreError>;
-    async fn order(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Option<OrderRecord>, StoreError>;
+    async fn insert_order(
+        &self,
+        order: &OrderRecord,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
+    async fn order(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Option<OrderRecord>, StoreError>;
     async fn order_by_ref(&self, public_ref: &str) -> Result<Option<OrderRecord>, StoreError>;
     /// Writes `order` (whose `version` must be one more than the stored one), its history entry
     /// and an optional new refund, atomically. [`StoreError::Conflict`] if someone else wrote first.
@@ -63,9 +71,22 @@ pub trait Store: Send + Sync {
         refund: Option<&RefundRecord>,
     ) -> Result<(), StoreError>;
     /// Records a command attempt that changed nothing.
-    async fn append_history(&self, ccid: &MerchantCcid, order_id: &OrderId, entry: &HistoryEntry) -> Result<(), StoreError>;
-    async fn history(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
-    async fn refunds(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<RefundRecord>, StoreError>;
+    async fn append_history(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
+    async fn history(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+    async fn refunds(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Vec<RefundRecord>, StoreError>;
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;

@@ -3,7 +3,9 @@
 use crate::{HistoryEntry, MerchantRecord, OrderRecord, RefundRecord, Store, StoreError};
 use async_trait::async_trait;
 use kessai_core::{MerchantCcid, Order, OrderId, OrderState, Secret, Yen};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -45,7 +47,8 @@ fn yen(row: &SqliteRow, col: &str) -> Result<Yen, StoreError> {
 
 fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
     let state: String = row.try_get("state")?;
-    let state = OrderState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("unknown state {state}")))?;
+    let state = OrderState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown state {state}")))?;
     let merchant: String = row.try_get("merchant_ccid")?;
     let order_id: String = row.try_get("order_id")?;
     Ok(OrderRecord {
@@ -77,7 +80,12 @@ fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
     })
 }
 
-async fn insert_history<'c, E>(exec: E, ccid: &str, order_id: &str, e: &HistoryEntry) -> Result<(), StoreError>
+async fn insert_history<'c, E>(
+    exec: E,
+    ccid: &str,
+    order_id: &str,
+    e: &HistoryEntry,
+) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
 {
@@ -98,28 +106,33 @@ where
 #[async_trait]
 impl Store for SqliteStore {
     async fn merchant(&self, ccid: &MerchantCcid) -> Result<Option<MerchantRecord>, StoreError> {
-        let row = sqlx::query("SELECT ccid, secret_hex, name, created_at FROM merchants WHERE ccid = ?")
-            .bind(ccid.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT ccid, secret_hex, name, created_at FROM merchants WHERE ccid = ?")
+                .bind(ccid.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| merchant_from_row(&r)).transpose()
     }
 
     async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO merchants(ccid, secret_hex, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(m.ccid.as_str())
-            .bind(m.secret_hex.expose())
-            .bind(&m.name)
-            .bind(&m.created_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO merchants(ccid, secret_hex, name, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(m.ccid.as_str())
+        .bind(m.secret_hex.expose())
+        .bind(&m.name)
+        .bind(&m.created_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
-        let rows = sqlx::query("SELECT ccid, secret_hex, name, created_at FROM merchants ORDER BY created_at, ccid")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT ccid, secret_hex, name, created_at FROM merchants ORDER BY created_at, ccid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(merchant_from_row).collect()
     }
 
@@ -158,7 +171,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn order(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+    async fn order(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM orders WHERE merchant_ccid = ? AND order_id = ?")
             .bind(ccid.as_str())
             .bind(order_id.as_str())
@@ -222,11 +239,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn append_history(&self, ccid: &MerchantCcid, order_id: &OrderId, entry: &HistoryEntry) -> Result<(), StoreError> {
+    async fn append_history(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
         insert_history(&self.pool, ccid.as_str(), order_id.as_str(), entry).await
     }
 
-    async fn history(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+    async fn history(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows = sqlx::query("SELECT command, request, mstatus, v_result_code, message, at FROM order_history WHERE merchant_ccid = ? AND order_id = ? ORDER BY id")
             .bind(ccid.as_str())
             .bind(order_id.as_str())
@@ -246,7 +272,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn refunds(&self, ccid: &MerchantCcid, order_id: &OrderId) -> Result<Vec<RefundRecord>, StoreError> {
+    async fn refunds(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Vec<RefundRecord>, StoreError> {
         let rows = sqlx::query("SELECT seq, amazon_refund_id, amount, state, created_at FROM refunds WHERE merchant_ccid = ? AND order_id = ? ORDER BY seq")
             .bind(ccid.as_str())
             .bind(order_id.as_str())
@@ -266,10 +296,12 @@ impl Store for SqliteStore {
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
@@ -298,7 +330,8 @@ mod tests {
     use crate::now_text;
 
     fn temp_path(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("kessai-store-{}-{}", name, std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("kessai-store-{}-{}", name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
         dir.join("gateway.sqlite")
@@ -349,18 +382,48 @@ mod tests {
             created_at: now_text(),
             updated_at: now_text(),
         };
-        store.insert_order(&order, &entry("Authorize")).await.unwrap();
-        assert!(matches!(store.insert_order(&order, &entry("Authorize")).await, Err(StoreError::Duplicate)));
+        store
+            .insert_order(&order, &entry("Authorize"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.insert_order(&order, &entry("Authorize")).await,
+            Err(StoreError::Duplicate)
+        ));
         let loaded = store.order(&ccid, &order.order_id).await.unwrap().unwrap();
         assert_eq!(loaded, order);
-        assert_eq!(store.order_by_ref("ref1").await.unwrap(), Some(order.clone()));
+        assert_eq!(
+            store.order_by_ref("ref1").await.unwrap(),
+            Some(order.clone())
+        );
 
-        order.order = order.order.apply(kessai_core::Event::BuyerSignedIn).unwrap();
+        order.order = order
+            .order
+            .apply(kessai_core::Event::BuyerSignedIn)
+            .unwrap();
         order.version = 2;
-        store.update_order(&order, Some(&entry("SignIn")), None).await.unwrap();
+        store
+            .update_order(&order, Some(&entry("SignIn")), None)
+            .await
+            .unwrap();
         // a second writer that read version 1 loses
-        assert!(matches!(store.update_order(&order, None, None).await, Err(StoreError::Conflict)));
-        assert_eq!(store.history(&ccid, &order.order_id).await.unwrap().len(), 2);
-        assert_eq!(store.order(&ccid, &order.order_id).await.unwrap().unwrap().order.state, OrderState::PreAuth);
+        assert!(matches!(
+            store.update_order(&order, None, None).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            store.history(&ccid, &order.order_id).await.unwrap().len(),
+            2
+        );
+        assert_eq!(
+            store
+                .order(&ccid, &order.order_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .order
+                .state,
+            OrderState::PreAuth
+        );
     }
 }

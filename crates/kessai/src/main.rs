@@ -1,1 +1,207 @@
-fn main() {}
+//! The `kessai` command: runs the gateway, the Amazon Pay emulator, or both.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kessai::ServeOptions;
+use kessai_store::{SqliteStore, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kessai",
+    version,
+    about = "Kessai: a payment gateway (VeriTrans MDK protocol) for Amazon Pay, with an Amazon Pay emulator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway with the built-in Amazon Pay emulator (or against --amazon-pay-endpoint).
+    Serve(Box<ServeArgs>),
+    /// Run the Amazon Pay emulator alone (for merchants who integrate Amazon Pay directly).
+    Sandbox(SandboxArgs),
+    /// Manage the merchants of the gateway.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address of the gateway (MDK API, buyer pages, demo shop).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "KESSAI_LISTEN")]
+    listen: SocketAddr,
+    /// URL that browsers use to reach the gateway (default: http://<listen address>).
+    #[arg(long, env = "KESSAI_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Directory for the SQLite files, the Amazon Pay key and the demo merchant.
+    #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address of the built-in Amazon Pay emulator.
+    #[arg(long, default_value = "127.0.0.1:8443", env = "KESSAI_SANDBOX_LISTEN")]
+    sandbox_listen: SocketAddr,
+    /// Use this Amazon Pay endpoint (e.g. another `kessai sandbox`) instead of the built-in emulator.
+    #[arg(long, env = "KESSAI_AMAZON_PAY_ENDPOINT")]
+    amazon_pay_endpoint: Option<url::Url>,
+    /// Amazon Pay public key id; without it the key is registered with the emulator's test helper.
+    #[arg(
+        long,
+        env = "KESSAI_AMAZON_PAY_PUBLIC_KEY_ID",
+        requires = "amazon_pay_store_id"
+    )]
+    amazon_pay_public_key_id: Option<String>,
+    /// Amazon Pay store id (goes with --amazon-pay-public-key-id).
+    #[arg(
+        long,
+        env = "KESSAI_AMAZON_PAY_STORE_ID",
+        requires = "amazon_pay_public_key_id"
+    )]
+    amazon_pay_store_id: Option<String>,
+    /// PEM file of the RSA private key for Amazon Pay (default: <data-dir>/amazon-pay-private-key.pem, generated if missing).
+    #[arg(long, env = "KESSAI_AMAZON_PAY_PRIVATE_KEY")]
+    amazon_pay_private_key: Option<PathBuf>,
+    /// Amazon Pay region sent in x-amz-pay-region.
+    #[arg(long, default_value = "jp", env = "KESSAI_AMAZON_PAY_REGION")]
+    amazon_pay_region: String,
+    /// merchantCcid of the demo merchant (default: generated once and kept in the data directory).
+    #[arg(long, env = "KESSAI_DEMO_CCID", requires = "demo_secret")]
+    demo_ccid: Option<String>,
+    /// Hex secret key of the demo merchant.
+    #[arg(
+        long,
+        env = "KESSAI_DEMO_SECRET",
+        requires = "demo_ccid",
+        hide_env_values = true
+    )]
+    demo_secret: Option<String>,
+    /// Do not serve the demo shop at /.
+    #[arg(long)]
+    no_demo_shop: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8443", env = "KESSAI_SANDBOX_LISTEN")]
+    listen: SocketAddr,
+    /// Directory for the emulator's SQLite file (created if missing).
+    #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
+    data_dir: PathBuf,
+    /// URL that buyers' browsers use to reach the emulator (default: http://<listen address>).
+    #[arg(long, env = "KESSAI_SANDBOX_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum MerchantCommand {
+    /// Add a merchant and print its merchantCcid and secret key.
+    Add {
+        /// A name for the merchant.
+        #[arg(long, default_value = "Merchant")]
+        name: String,
+        /// Directory of the gateway's data.
+        #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// List the merchants (without their secret keys).
+    List {
+        /// Directory of the gateway's data.
+        #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => run_serve(*args).await,
+        Command::Sandbox(args) => run_sandbox(args).await,
+        Command::Merchant(cmd) => run_merchant(cmd).await,
+    }
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let started = kessai::start(ServeOptions {
+        listen: args.listen,
+        public_url: args.public_url,
+        data_dir: args.data_dir.clone(),
+        sandbox_listen: args.sandbox_listen,
+        amazon_pay_endpoint: args.amazon_pay_endpoint,
+        amazon_pay_public_key_id: args.amazon_pay_public_key_id,
+        amazon_pay_store_id: args.amazon_pay_store_id,
+        amazon_pay_private_key: args.amazon_pay_private_key,
+        amazon_pay_region: args.amazon_pay_region,
+        demo_ccid: args.demo_ccid,
+        demo_secret: args.demo_secret,
+        demo_shop: !args.no_demo_shop,
+    })
+    .await?;
+    let base = started.gateway.base_url().to_owned();
+    println!("Kessai gateway    {base}");
+    if !args.no_demo_shop {
+        println!("  demo shop       {base}/");
+    }
+    println!(
+        "  MDK API         {base}/paynow/v2/{{Command}}/amazonpay  (test mode: /test-paynow/...)"
+    );
+    let emulator = if started.sandbox.is_some() {
+        "built-in emulator"
+    } else {
+        "external"
+    };
+    println!(
+        "Amazon Pay        {} ({emulator})",
+        started.amazon_pay_endpoint
+    );
+    println!(
+        "Demo merchant     merchantCcid={} secretKey={}",
+        started.demo.ccid,
+        started.demo.secret_hex.expose()
+    );
+    println!("Data              {}", args.data_dir.display());
+    started.serve().await
+}
+
+async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let sandbox = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
+        listen: args.listen,
+        database: args.data_dir.join("sandbox.sqlite"),
+        public_url: args.public_url,
+    })
+    .await?;
+    println!("kessai sandbox listening on {}", sandbox.base_url());
+    println!("  data: {}", args.data_dir.join("sandbox.sqlite").display());
+    sandbox.serve().await?;
+    Ok(())
+}
+
+async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
+    match cmd {
+        MerchantCommand::Add { name, data_dir } => {
+            std::fs::create_dir_all(&data_dir)?;
+            let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
+            let m = kessai::new_merchant(&name)?;
+            store.insert_merchant(&m).await?;
+            println!("merchantCcid={}", m.ccid);
+            println!("secretKey={}", m.secret_hex.expose());
+        }
+        MerchantCommand::List { data_dir } => {
+            let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
+            for m in store.merchants().await? {
+                println!("{}\t{}\t{}", m.ccid, m.name, m.created_at);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! Startup as a value, the shared state, and the MDK entry point.
+
+use crate::mdk;
+use crate::util::OrderLocks;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use kessai_amazonpay::AmazonPay;
+use kessai_core::{Field, Kind, MerchantCcid, ResultCode};
+use kessai_store::{MerchantRecord, Store};
+use serde_json::{Map, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// The URL buyers' browsers use to reach the gateway; default `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// The merchant whose credentials the demo shop at `/` uses; no demo shop if `None`.
+    pub demo_merchant: Option<MerchantCcid>,
+    /// Shown to buyers on Amazon Pay's pages.
+    pub store_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub amazon: Arc<dyn AmazonPay>,
+    pub base_url: String,
+    pub store_name: String,
+    pub locks: OrderLocks,
+    pub templates: minijinja::Environment<'static>,
+    pub demo: Option<crate::demo::Demo>,
+}
+
+pub type AppState = Arc<Inner>;
+
+/// A bound, not yet running gateway.
+pub struct Gateway {
+    listener: TcpListener,
+    router: Router,
+    addr: SocketAddr,
+    base_url: String,
+}
+
+impl Gateway {
+    pub async fn bind(
+        config: GatewayConfig,
+        store: Arc<dyn Store>,
+        amazon: Arc<dyn AmazonPay>,
+    ) -> Result<Gateway, GatewayError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| GatewayError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(GatewayError::Serve)?;
+        let base_url = config
+            .public_url
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let demo = config
+            .demo_merchant
+            .map(|ccid| crate::demo::Demo::new(ccid, base_url.clone()));
+        let state = Arc::new(Inner {
+            store,
+            amazon,
+            base_url: base_url.clone(),
+            store_name: config.store_name,
+            locks: OrderLocks::default(),
+            templates: crate::buyer::templates(),
+            demo,
+        });
+        let router = Router::new()
+            .route("/{service}/v2/{command}/{service_type}", post(mdk_entry))
+            .merge(crate::buyer::router())
+            .merge(crate::demo::router())
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            .with_state(state);
+        Ok(Gateway {
+            listener,
+            router,
+            addr,
+            base_url,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub async fn serve(self) -> Result<(), GatewayError> {
+        axum::serve(self.listener, self.router)
+            .await
+            .map_err(GatewayError::Serve)
+    }
+}
+
+/// An authenticated MDK request.
+pub struct MdkRequest {
+    pub merchant: MerchantRecord,
+    pub params: Map<String, Value>,
+    pub params_text: String,
+    pub dummy: bool,
+}
+
+/// A command's answer: the result and the command's own fields.
+pub struct Answer {
+    pub result: ResultCode,
+    pub order_id: Option<String>,
+    pub fields: Map<String, Value>,
+}
+
+impl Answer {
+    pub fn failure(result: ResultCode, order_id: Option<String>) -> Answer {
+        Answer {
+            result,
+            order_id,
+            fields: Map::new(),
+        }
+    }
+}
+
+fn respond(answer: Answer, txn_version: Option<&str>) -> Response {
+    let mut result = Map::new();
+    result.insert("serviceType".into(), "amazonpay".into());
+    result.insert("mstatus".into(), answer.result.mstatus().into());
+    result.insert("vResultCode".into(), answer.result.code().into());
+    result.insert("merrMsg".into(), answer.result.message.clone().into());
+    result.insert("marchTxn".into(), crate::util::random_hex(16).into());
+    result.insert(
+        "orderId".into(),
+        answer.order_id.map(Value::String).unwrap_or(Value::Null),
+    );
+    result.insert("custTxn".into(), crate::util::random_hex(16).into());
+    result.insert("txnVersion".into(), txn_version.unwrap_or("2.0.0").into());
+    for (k, v) in answer.fields {
+        result.insert(k, v);
+    }
+    let body = serde_json::json!({ "result": result });
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+const IMPLEMENTED: [&str; 5] = ["Authorize", "Capture", "Cancel", "Refund", "GetAddress"];
+const LATER: [&str; 4] = [
+    "UpdateAuthorize",
+    "ReAuthorize",
+    "Terminate",
+    "UpdateConsent",
+];
+
+async fn mdk_entry(
+    State(state): State<AppState>,
+    Path((service, command, service_type)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let dummy_path = match service.as_str() {
+        "paynow" => false,
+        "test-paynow" => true,
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    // Read one byte more than allowed, to tell "exactly the limit" from "over it".
+    let bytes = match axum::body::to_bytes(body, mdk::MAX_BODY + 1).await {
+        Ok(b) if b.len() <= mdk::MAX_BODY => b,
+        _ => {
+            return respond(
+                Answer::failure(
+                    ResultCode::new(
+                        Kind::BodyTooLarge,
+                        "The body is larger than 64 KiB (65536 bytes).",
+                    ),
+                    None,
+                ),
+                None,
+            )
+        }
+    };
+    if service_type != "amazonpay"
+        || !(IMPLEMENTED.contains(&command.as_str()) || LATER.contains(&command.as_str()))
+    {
+        return respond(
+            Answer::failure(
+                ResultCode::new(
+                    Kind::UnknownCommand,
+                    format!("No command {command} for service {service_type}; Amazon Pay commands are {}.", IMPLEMENTED.join(", ")),
+                ),
+                None,
+            ),
+            None,
+        );
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let request = match authenticate(&state, &bytes, content_type, dummy_path).await {
+        Ok(r) => r,
+        Err(result) => return respond(Answer::failure(result, None), None),
+    };
+    let txn_version = request
+        .params
+        .get("txnVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if LATER.contains(&command.as_str()) {
+        let order_id = request
+            .params
+            .get("orderId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        return respond(
+            Answer::failure(
+                ResultCode::new(
+                    Kind::NotSupportedYet,
+                    format!("{command} is not supported by this gateway yet."),
+                ),
+                order_id,
+            ),
+            txn_version.as_deref(),
+        );
+    }
+    let answer = crate::commands::run(&state, &command, request).await;
+    respond(answer, txn_version.as_deref())
+}
+
+async fn authenticate(
+    state: &AppState,
+    bytes: &[u8],
+    content_type: Option<&str>,
+    dummy_path: bool,
+) -> Result<MdkRequest, ResultCode> {
+    let text = mdk::body_text(bytes, content_type)?;
+    let envelope = mdk::parse_envelope(&text)?;
+    let ccid = mdk::merchant_ccid(&envelope.params)?;
+    let merchant = state
+        .store
+        .merchant(&ccid)
+        .await
+        .map_err(|e| ResultCode::new(Kind::Internal, e.to_string()))?
+        .ok_or_else(|| {
+            ResultCode::field(
+                Kind::UnknownMerchant,
+                Field::MerchantCcid,
+                format!("{ccid} is not a merchant of this gateway."),
+            )
+        })?;
+    if !mdk::hash_matches(
+        &envelope.auth_hash,
+        ccid.as_str(),
+        &envelope.params_text,
+        merchant.secret_hex.expose(),
+    ) {
+        return Err(ResultCode::field(
+            Kind::AuthHashMismatch,
+            Field::AuthHash,
+            "does not match SHA-256(merchantCcid + params + secret key); check the secret key and that params are hashed exactly as sent.",
+        ));
+    }
+    let dummy = match envelope.params.get("dummyRequest") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "0" => false,
+        Some(Value::String(s)) if s == "1" => true,
+        Some(_) => {
+            return Err(ResultCode::field(
+                Kind::FieldInvalidValue,
+                Field::DummyRequest,
+                "must be \"0\" or \"1\".",
+            ))
+        }
+    };
+    if dummy != dummy_path {
+        return Err(ResultCode::field(
+            Kind::DummyModeMismatch,
+            Field::DummyRequest,
+            if dummy_path {
+                "must be \"1\" on /test-paynow paths."
+            } else {
+                "\"1\" (test mode) is accepted only on /test-paynow paths."
+            },
+        ));
+    }
+    Ok(MdkRequest {
+        merchant,
+        params: envelope.params,
+        params_text: envelope.params_text,
+        dummy,
+    })
+}

@@ -1,0 +1,652 @@
+//! The buyer's way through the gateway: back from Amazon's sign-in to Kessai's confirmation page,
+//! to Amazon's confirmation, back to Kessai, and on to the merchant's success/cancel/error URL.
+//!
+//! Every step that changes the order stores the new state before the browser is sent on.
+
+use crate::app::AppState;
+use crate::util::{amazon_failure, history, idempotency_key};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine as _;
+use kessai_amazonpay::wire::{self, Price};
+use kessai_amazonpay::AmazonPayError;
+use kessai_core::{Event, Field, Kind, Money, OrderState, ResultCode};
+use kessai_store::{OrderRecord, StoreError};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub fn templates() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("../templates/base.html")),
+        ("confirm.html", include_str!("../templates/confirm.html")),
+        ("message.html", include_str!("../templates/message.html")),
+        ("shop.html", include_str!("../templates/shop.html")),
+        (
+            "demo_order.html",
+            include_str!("../templates/demo_order.html"),
+        ),
+    ] {
+        if let Err(e) = env.add_template(name, source) {
+            tracing::error!(%e, name, "template does not parse");
+        }
+    }
+    env
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/amazonpay/review/{reference}", get(review))
+        .route("/amazonpay/confirm/{reference}", post(confirm))
+        .route("/amazonpay/result/{reference}", get(result))
+        .route("/amazonpay/cancel/{reference}", get(cancel))
+        .route("/amazonpay/abandon/{reference}", post(abandon))
+        .route("/assets/kessai.css", get(css))
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../templates/kessai.css"),
+    )
+        .into_response()
+}
+
+pub fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    match state.templates.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(%e, name, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+        }
+    }
+}
+
+/// A page for the buyer when something is wrong; it names the result code.
+fn problem(
+    state: &AppState,
+    status: StatusCode,
+    result: &ResultCode,
+    retry: Option<String>,
+) -> Response {
+    render(
+        state,
+        status,
+        "message.html",
+        minijinja::context! {
+            title => "Kessai", heading => "お手続きを続けられません / Cannot continue",
+            class => "error", message => result.message, mstatus => result.mstatus(),
+            code => result.code(), retry => retry,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionQuery {
+    #[serde(rename = "amazonCheckoutSessionId")]
+    id: Option<String>,
+}
+
+fn see_other(url: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_owned())]).into_response()
+}
+
+/// Loads the order behind a buyer URL and checks that the session id it came back with is its own.
+async fn order_for(
+    state: &AppState,
+    reference: &str,
+    session: Option<&str>,
+) -> Result<OrderRecord, Response> {
+    let record = match state.store.order_by_ref(reference).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let r = ResultCode::new(Kind::UnknownOrderId, "This payment link is not known.");
+            return Err(problem(state, StatusCode::NOT_FOUND, &r, None));
+        }
+        Err(e) => {
+            let r = ResultCode::new(Kind::Internal, e.to_string());
+            return Err(problem(state, StatusCode::INTERNAL_SERVER_ERROR, &r, None));
+        }
+    };
+    if let Some(id) = session {
+        if record.checkout_session_id.as_deref() != Some(id) {
+            let r = ResultCode::field(
+                Kind::CheckoutSessionMismatch,
+                Field::AmazonCheckoutSessionId,
+                "is not the Amazon Pay checkout session of this order.",
+            );
+            return Err(problem(state, StatusCode::BAD_REQUEST, &r, None));
+        }
+    }
+    Ok(record)
+}
+
+/// Applies `event` and stores it with a history entry for the browser step.
+async fn advance(
+    state: &AppState,
+    record: &OrderRecord,
+    event: Event,
+    step: &str,
+    result: &ResultCode,
+) -> Result<OrderRecord, ResultCode> {
+    let mut next = record.clone();
+    next.order = record.order.apply(event).map_err(ResultCode::from)?;
+    next.version += 1;
+    next.updated_at = kessai_store::now_text();
+    let entry = history(step, &format!("{{\"step\":\"{step}\"}}"), result);
+    match state.store.update_order(&next, Some(&entry), None).await {
+        Ok(()) => Ok(next),
+        Err(StoreError::Conflict) => Err(ResultCode::field(
+            Kind::ConcurrentCommand,
+            Field::OrderId,
+            "was changed at the same time; reload the page.",
+        )),
+        Err(e) => Err(ResultCode::new(Kind::Internal, e.to_string())),
+    }
+}
+
+/// Sends the buyer to the merchant's URL for the outcome, with `orderId`, `mstatus`,
+/// `vResultCode` and the tamper check `authParams`/`vAuthInfo`.
+async fn to_merchant(state: &AppState, record: &OrderRecord, result: &ResultCode) -> Response {
+    let target = match result.kind {
+        Kind::Success => record.success_url.as_ref(),
+        Kind::AmazonBuyerCanceled => record.cancel_url.as_ref(),
+        _ => record.error_url.as_ref(),
+    };
+    let Some(target) = target else {
+        let (heading, class) = if result.is_success() {
+            ("ご注文ありがとうございました / Thank you", "ok")
+        } else {
+            (
+                "お支払いは完了していません / Payment not completed",
+                "error",
+            )
+        };
+        return render(
+            state,
+            StatusCode::OK,
+            "message.html",
+            minijinja::context! {
+                title => "Kessai", heading => heading, class => class,
+                message => format!("Order {}: {}", record.order_id, result.message),
+                mstatus => result.mstatus(), code => result.code(),
+            },
+        );
+    };
+    let secret = match state.store.merchant(&record.merchant).await {
+        Ok(Some(m)) => m.secret_hex.expose().clone(),
+        _ => String::new(),
+    };
+    let code = result.code();
+    let values = [record.order_id.as_str(), result.mstatus(), code.as_str()];
+    let names = "orderId,mstatus,vResultCode";
+    let auth_params = base64::engine::general_purpose::STANDARD
+        .encode(names)
+        .replace('=', "*")
+        .replace('/', "-")
+        .replace('+', "_");
+    let mut h = Sha256::new();
+    h.update(record.merchant.as_str());
+    for v in values {
+        h.update(v);
+    }
+    h.update(&secret);
+    let v_auth_info = hex::encode(h.finalize());
+    let url = match url::Url::parse(target) {
+        Ok(mut u) => {
+            u.query_pairs_mut()
+                .append_pair("orderId", values[0])
+                .append_pair("mstatus", values[1])
+                .append_pair("vResultCode", values[2])
+                .append_pair("authParams", &auth_params)
+                .append_pair("vAuthInfo", &v_auth_info);
+            u.to_string()
+        }
+        Err(_) => target.clone(),
+    };
+    see_other(&url)
+}
+
+/// The result an order in a final browser state reports.
+fn outcome_of(record: &OrderRecord) -> Option<ResultCode> {
+    match record.order.state {
+        OrderState::Authorized
+        | OrderState::Captured
+        | OrderState::PartiallyRefunded
+        | OrderState::Refunded => Some(ResultCode::success()),
+        OrderState::BuyerCanceled => Some(ResultCode::new(
+            Kind::AmazonBuyerCanceled,
+            "The buyer canceled the payment.",
+        )),
+        OrderState::Declined => Some(ResultCode::new(
+            Kind::AmazonDeclined,
+            "Amazon Pay declined the payment.",
+        )),
+        OrderState::Expired => Some(ResultCode::new(
+            Kind::AmazonCheckoutExpired,
+            "The checkout expired.",
+        )),
+        OrderState::Canceled => Some(ResultCode::new(
+            Kind::OrderClosed,
+            "The merchant canceled this order.",
+        )),
+        _ => None,
+    }
+}
+
+fn address_text(a: &Option<wire::Address>) -> String {
+    a.as_ref()
+        .map(|a| {
+            [
+                a.name.clone(),
+                a.postal_code.clone().map(|p| format!("〒{p}")),
+                Some(format!(
+                    "{}{}{}",
+                    a.state_or_region.clone().unwrap_or_default(),
+                    a.city.clone().unwrap_or_default(),
+                    a.address_line1.clone().unwrap_or_default()
+                )),
+                a.address_line2.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+async fn review(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let record = match order_for(&state, &reference, q.id.as_deref()).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Some(done) = outcome_of(&record) {
+        return to_merchant(&state, &record, &done).await;
+    }
+    let Some(cs_id) = record.checkout_session_id.clone() else {
+        return problem(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &ResultCode::new(Kind::Internal, "no checkout session"),
+            None,
+        );
+    };
+    let cs = match state.amazon.get_checkout_session(&cs_id).await {
+        Ok(cs) => cs,
+        Err(e) => {
+            let retry = Some(format!(
+                "/amazonpay/review/{reference}?amazonCheckoutSessionId={cs_id}"
+            ));
+            return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry);
+        }
+    };
+    if cs.buyer.is_none() {
+        let r = ResultCode::new(
+            Kind::BuyerNotSignedIn,
+            "The buyer has not signed in at Amazon Pay yet.",
+        );
+        return problem(&state, StatusCode::CONFLICT, &r, None);
+    }
+    let record = match record.order.state {
+        OrderState::Started => match advance(
+            &state,
+            &record,
+            Event::BuyerSignedIn,
+            "BuyerSignedIn",
+            &ResultCode::success(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(r) => return problem(&state, StatusCode::CONFLICT, &r, None),
+        },
+        _ => record,
+    };
+    if record.order.state != OrderState::PreAuth {
+        let r = ResultCode::new(
+            Kind::AuthorizationInProgress,
+            "This order is already being paid; please wait and reload.",
+        );
+        return problem(
+            &state,
+            StatusCode::CONFLICT,
+            &r,
+            Some(format!(
+                "/amazonpay/result/{reference}?amazonCheckoutSessionId={cs_id}"
+            )),
+        );
+    }
+    let payment = cs
+        .payment_preferences
+        .as_ref()
+        .and_then(|p| p.first())
+        .and_then(|p| p.payment_descriptor.clone())
+        .unwrap_or_default();
+    render(
+        &state,
+        StatusCode::OK,
+        "confirm.html",
+        minijinja::context! {
+            title => "Confirm", order_id => record.order_id.as_str(), amount => record.order.amount.get(),
+            address => address_text(&cs.shipping_address), payment => payment, reference => reference,
+        },
+    )
+}
+
+async fn confirm(State(state): State<AppState>, Path(reference): Path<String>) -> Response {
+    let record = match order_for(&state, &reference, None).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let _guard = state
+        .locks
+        .lock(format!("{}/{}", record.merchant, record.order_id))
+        .await;
+    let record = match order_for(&state, &reference, None).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if record.order.state != OrderState::PreAuth {
+        if let Some(done) = outcome_of(&record) {
+            return to_merchant(&state, &record, &done).await;
+        }
+        let r = ResultCode::from(kessai_core::Refusal::InvalidTransition {
+            state: record.order.state,
+            event: Event::BuyerConfirmed,
+        });
+        return problem(
+            &state,
+            StatusCode::CONFLICT,
+            &ResultCode {
+                kind: Kind::AuthorizationInProgress,
+                ..r
+            },
+            None,
+        );
+    }
+    let Some(cs_id) = record.checkout_session_id.clone() else {
+        return problem(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &ResultCode::new(Kind::Internal, "no checkout session"),
+            None,
+        );
+    };
+    let intent = if record.with_capture {
+        "AuthorizeWithCapture"
+    } else {
+        "Authorize"
+    };
+    let update = wire::UpdateCheckoutSessionRequest {
+        web_checkout_details: Some(wire::WebCheckoutDetailsRequest {
+            checkout_review_return_url: None,
+            checkout_result_return_url: Some(format!(
+                "{}/amazonpay/result/{reference}",
+                state.base_url
+            )),
+            checkout_cancel_url: None,
+        }),
+        payment_details: Some(wire::PaymentDetailsRequest {
+            payment_intent: Some(intent.into()),
+            can_handle_pending_authorization: Some(false),
+            charge_amount: Some(Price::from_money(Money::jpy(record.order.amount))),
+            total_order_amount: None,
+            presentment_currency: Some("JPY".into()),
+        }),
+        merchant_metadata: None,
+        platform_id: None,
+    };
+    let cs = match state.amazon.update_checkout_session(&cs_id, &update).await {
+        Ok(cs) => cs,
+        Err(e) => return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), None),
+    };
+    let Some(redirect) = cs.web_checkout_details.amazon_pay_redirect_url else {
+        let r = ResultCode::new(
+            Kind::AmazonAnswerNotUnderstood,
+            "Amazon Pay gave no amazonPayRedirectUrl after the update.",
+        );
+        return problem(&state, StatusCode::BAD_GATEWAY, &r, None);
+    };
+    if let Err(r) = advance(
+        &state,
+        &record,
+        Event::BuyerConfirmed,
+        "BuyerConfirmed",
+        &ResultCode::success(),
+    )
+    .await
+    {
+        return problem(&state, StatusCode::CONFLICT, &r, None);
+    }
+    see_other(&redirect)
+}
+
+async fn result(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let record = match order_for(&state, &reference, q.id.as_deref()).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let _guard = state
+        .locks
+        .lock(format!("{}/{}", record.merchant, record.order_id))
+        .await;
+    let record = match order_for(&state, &reference, None).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Some(done) = outcome_of(&record) {
+        return to_merchant(&state, &record, &done).await;
+    }
+    if record.order.state != OrderState::Authorizing {
+        let r = ResultCode::new(
+            Kind::NotAuthorizedYet,
+            "The buyer has not confirmed this order yet.",
+        );
+        return problem(&state, StatusCode::CONFLICT, &r, None);
+    }
+    let Some(cs_id) = record.checkout_session_id.clone() else {
+        return problem(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &ResultCode::new(Kind::Internal, "no checkout session"),
+            None,
+        );
+    };
+    let retry = Some(format!(
+        "/amazonpay/result/{reference}?amazonCheckoutSessionId={cs_id}"
+    ));
+    let complete = wire::CompleteCheckoutSessionRequest {
+        charge_amount: Price::from_money(Money::jpy(record.order.amount)),
+        total_order_amount: None,
+    };
+    let key = idempotency_key(&record.merchant, &record.order_id, "complete");
+    let completed = match state
+        .amazon
+        .complete_checkout_session(&cs_id, &complete, &key)
+        .await
+    {
+        Ok(cs) => cs,
+        Err(AmazonPayError::Api { reason_code, .. })
+            if reason_code == "CheckoutSessionCanceled"
+                || reason_code == "InvalidCheckoutSessionStatus" =>
+        {
+            // Read the session before deciding: a late duplicate complete is not a failure.
+            match state.amazon.get_checkout_session(&cs_id).await {
+                Ok(cs) if cs.status_details.state == "Completed" => cs,
+                Ok(cs) => return closed_at_amazon(&state, &record, &cs).await,
+                Err(e) => {
+                    return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry)
+                }
+            }
+        }
+        Err(e) if e.outcome_unknown() => {
+            return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry);
+        }
+        Err(e) => {
+            let r = amazon_failure(&e);
+            return finish(&state, record, Event::Declined, r, None, None).await;
+        }
+    };
+    let Some(charge_id) = completed.charge_id.clone() else {
+        let r = ResultCode::new(
+            Kind::AmazonAnswerNotUnderstood,
+            "The completed checkout session has no chargeId.",
+        );
+        return problem(&state, StatusCode::BAD_GATEWAY, &r, retry);
+    };
+    let charge = match state.amazon.get_charge(&charge_id).await {
+        Ok(c) => c,
+        Err(e) => return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry),
+    };
+    let amount = record.order.amount;
+    let (event, result) = match charge.status_details.state.as_str() {
+        "Authorized" => (Event::Authorized { amount }, ResultCode::success()),
+        "Captured" => (
+            Event::AuthorizedAndCaptured { amount },
+            ResultCode::success(),
+        ),
+        "Declined" => (
+            Event::Declined,
+            ResultCode::new(
+                Kind::AmazonDeclined,
+                format!(
+                    "Amazon Pay declined the authorization ({}).",
+                    charge.status_details.reason_code.unwrap_or_default()
+                ),
+            ),
+        ),
+        other => {
+            let r = ResultCode::new(
+                Kind::AmazonAnswerNotUnderstood,
+                format!("The charge is {other}; expected Authorized or Captured."),
+            );
+            return problem(&state, StatusCode::BAD_GATEWAY, &r, retry);
+        }
+    };
+    finish(
+        &state,
+        record,
+        event,
+        result,
+        completed.charge_permission_id,
+        Some(charge_id),
+    )
+    .await
+}
+
+async fn closed_at_amazon(
+    state: &AppState,
+    record: &OrderRecord,
+    cs: &wire::CheckoutSession,
+) -> Response {
+    let reason = cs.status_details.reason_code.clone().unwrap_or_default();
+    let (event, result) = match reason.as_str() {
+        "BuyerCanceled" => (
+            Event::BuyerCanceled,
+            ResultCode::new(
+                Kind::AmazonBuyerCanceled,
+                "The buyer canceled at Amazon Pay.",
+            ),
+        ),
+        "Expired" => (
+            Event::Expired,
+            ResultCode::new(
+                Kind::AmazonCheckoutExpired,
+                "The Amazon Pay checkout session expired.",
+            ),
+        ),
+        _ => (
+            Event::Declined,
+            ResultCode::new(
+                Kind::AmazonDeclined,
+                format!("Amazon Pay declined the payment ({reason})."),
+            ),
+        ),
+    };
+    finish(state, record.clone(), event, result, None, None).await
+}
+
+/// Stores the authorization's outcome, then sends the buyer to the merchant.
+async fn finish(
+    state: &AppState,
+    mut record: OrderRecord,
+    event: Event,
+    result: ResultCode,
+    charge_permission_id: Option<String>,
+    charge_id: Option<String>,
+) -> Response {
+    let previous = record.clone();
+    record.order = match record.order.apply(event) {
+        Ok(o) => o,
+        Err(r) => return problem(state, StatusCode::CONFLICT, &ResultCode::from(r), None),
+    };
+    if charge_permission_id.is_some() {
+        record.charge_permission_id = charge_permission_id;
+    }
+    if charge_id.is_some() {
+        record.charge_id = charge_id;
+    }
+    record.version = previous.version + 1;
+    record.updated_at = kessai_store::now_text();
+    let entry = history("AuthorizeResult", "{\"step\":\"CheckoutResult\"}", &result);
+    if let Err(e) = state.store.update_order(&record, Some(&entry), None).await {
+        let r = ResultCode::new(Kind::Internal, e.to_string());
+        return problem(state, StatusCode::INTERNAL_SERVER_ERROR, &r, None);
+    }
+    to_merchant(state, &record, &result).await
+}
+
+async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>) -> Response {
+    let record = match order_for(state, reference, session).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let _guard = state
+        .locks
+        .lock(format!("{}/{}", record.merchant, record.order_id))
+        .await;
+    let record = match order_for(state, reference, None).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Some(done) = outcome_of(&record) {
+        return to_merchant(state, &record, &done).await;
+    }
+    let result = ResultCode::new(Kind::AmazonBuyerCanceled, "The buyer canceled the payment.");
+    finish(state, record, Event::BuyerCanceled, result, None, None).await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    buyer_cancels(&state, &reference, q.id.as_deref()).await
+}
+
+async fn abandon(State(state): State<AppState>, Path(reference): Path<String>) -> Response {
+    buyer_cancels(&state, &reference, None).await
+}

@@ -1,0 +1,200 @@
+//! The MDK wire protocol: request body, `authHash`, response envelope.
+//!
+//! The only module that knows the MDK's format. A request body is the JSON
+//! `{"params":{…},"authHash":"…"}`, URL-encoded as a whole (as the MDK sends it) or raw.
+//! `authHash` = hex SHA-256(merchantCcid + params text exactly as received + secret key).
+
+use kessai_core::{Field, Kind, MerchantCcid, ResultCode};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Largest accepted body.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A request whose envelope has been read but not yet authenticated.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The `params` JSON text exactly as received.
+    pub params_text: String,
+    pub params: Map<String, Value>,
+    pub auth_hash: String,
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(rename = "authHash")]
+    auth_hash: Option<Value>,
+}
+
+/// Turns the body into the JSON text: raw JSON as is, anything else URL-decoded (`+` is a space).
+pub fn body_text(body: &[u8], content_type: Option<&str>) -> Result<String, ResultCode> {
+    let malformed = |why: &str| ResultCode::new(Kind::MalformedBody, format!("The body {why}."));
+    let text = std::str::from_utf8(body).map_err(|_| malformed("is not UTF-8"))?;
+    let is_json = content_type
+        .is_some_and(|c| c.to_ascii_lowercase().starts_with("application/json"))
+        || text.trim_start().starts_with('{');
+    if is_json {
+        return Ok(text.to_owned());
+    }
+    let plus_as_space = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| malformed("is not URL-encoded UTF-8"))
+}
+
+pub fn parse_envelope(text: &str) -> Result<Envelope, ResultCode> {
+    let raw: RawEnvelope<'_> = serde_json::from_str(text).map_err(|e| {
+        ResultCode::new(
+            Kind::MalformedBody,
+            format!("The body is not a JSON object: {e}."),
+        )
+    })?;
+    let params_raw = raw.params.ok_or_else(|| {
+        ResultCode::field(
+            Kind::MissingParams,
+            Field::Params,
+            "is missing from the body.",
+        )
+    })?;
+    let params = match serde_json::from_str::<Value>(params_raw.get()) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(ResultCode::field(
+                Kind::MissingParams,
+                Field::Params,
+                "must be a JSON object.",
+            ))
+        }
+    };
+    let auth_hash = match raw.auth_hash {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => {
+            return Err(ResultCode::field(
+                Kind::MissingAuthHash,
+                Field::AuthHash,
+                "is missing from the body or is not a string.",
+            ))
+        }
+    };
+    Ok(Envelope {
+        params_text: params_raw.get().to_owned(),
+        params,
+        auth_hash,
+    })
+}
+
+/// Lowercase hex SHA-256 of `merchantCcid + params + secret`.
+pub fn auth_hash(ccid: &str, params_text: &str, secret_hex: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(ccid.as_bytes());
+    h.update(params_text.as_bytes());
+    h.update(secret_hex.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Compares the received hash with the expected one in constant time.
+pub fn hash_matches(received: &str, ccid: &str, params_text: &str, secret_hex: &str) -> bool {
+    let expected = auth_hash(ccid, params_text, secret_hex);
+    let received = received.to_ascii_lowercase();
+    received.len() == expected.len() && bool::from(received.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// `merchantCcid` from params, parsed.
+pub fn merchant_ccid(params: &Map<String, Value>) -> Result<MerchantCcid, ResultCode> {
+    match params.get("merchantCcid") {
+        Some(Value::String(s)) if !s.is_empty() => MerchantCcid::parse(s)
+            .map_err(|e| ResultCode::field(Kind::UnknownMerchant, Field::MerchantCcid, e)),
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(ResultCode::field(
+            Kind::FieldMissing,
+            Field::MerchantCcid,
+            "is required.",
+        )),
+        Some(_) => Err(ResultCode::field(
+            Kind::FieldWrongType,
+            Field::MerchantCcid,
+            "must be a string.",
+        )),
+    }
+}
+
+/// Builds the body text a merchant's MDK would send (used by the demo shop and tests).
+pub fn encode_request(params: &Value, ccid: &str, secret_hex: &str) -> String {
+    let params_text = params.to_string();
+    let hash = auth_hash(ccid, &params_text, secret_hex);
+    let json = format!(r#"{{"params":{params_text},"authHash":"{hash}"}}"#);
+    form_urlencoded::byte_serialize(json.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test vector of the MDK reference (§2a), observed from the official MDK.
+    const PARAMS: &str = r#"{"orderId":"o-2","amount":"100","noteToBuyer":"a b+c~*","successUrl":"http://x/y?a=1&b=2","txnVersion":"2.0.0","dummyRequest":"1","merchantCcid":"A100000000000001069951cc"}"#;
+    const BODY: &str = "%7B%22params%22%3A%7B%22orderId%22%3A%22o-2%22%2C%22amount%22%3A%22100%22%2C%22noteToBuyer%22%3A%22a+b%2Bc%7E%2A%22%2C%22successUrl%22%3A%22http%3A%2F%2Fx%2Fy%3Fa%3D1%26b%3D2%22%2C%22txnVersion%22%3A%222.0.0%22%2C%22dummyRequest%22%3A%221%22%2C%22merchantCcid%22%3A%22A100000000000001069951cc%22%7D%2C%22authHash%22%3A%22cee756b6f39e9716e6628788fd82782a132c11dfc4f56a9cb44f21a5346ee518%22%7D";
+
+    #[test]
+    fn mdk_vector_hash_and_body() {
+        assert_eq!(
+            auth_hash(
+                "A100000000000001069951cc",
+                PARAMS,
+                "0123456789abcdef0123456789abcdef"
+            ),
+            "cee756b6f39e9716e6628788fd82782a132c11dfc4f56a9cb44f21a5346ee518"
+        );
+        let text = body_text(BODY.as_bytes(), Some("application/x-www-form-urlencoded")).unwrap();
+        let env = parse_envelope(&text).unwrap();
+        assert_eq!(env.params_text, PARAMS);
+        assert!(hash_matches(
+            &env.auth_hash,
+            "A100000000000001069951cc",
+            &env.params_text,
+            "0123456789abcdef0123456789abcdef"
+        ));
+        assert!(!hash_matches(
+            &env.auth_hash,
+            "A100000000000001069951cc",
+            &env.params_text,
+            "0123456789abcdef0123456789abcdee"
+        ));
+    }
+
+    #[test]
+    fn raw_json_keeps_plus_signs() {
+        let text = body_text(
+            br#"{"params":{"a":"1+1"},"authHash":"x"}"#,
+            Some("application/json"),
+        )
+        .unwrap();
+        assert!(text.contains("1+1"));
+    }
+
+    #[test]
+    fn envelope_errors() {
+        assert_eq!(
+            parse_envelope("{nope").unwrap_err().kind,
+            Kind::MalformedBody
+        );
+        assert_eq!(
+            parse_envelope(r#"{"authHash":"x"}"#).unwrap_err().kind,
+            Kind::MissingParams
+        );
+        assert_eq!(
+            parse_envelope(r#"{"params":[],"authHash":"x"}"#)
+                .unwrap_err()
+                .kind,
+            Kind::MissingParams
+        );
+        assert_eq!(
+            parse_envelope(r#"{"params":{}}"#).unwrap_err().kind,
+            Kind::MissingAuthHash
+        );
+    }
+}

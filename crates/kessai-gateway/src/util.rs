@@ -1,0 +1,112 @@
+//! Small helpers shared by the gateway's modules.
+
+use kessai_amazonpay::AmazonPayError;
+use kessai_core::{Kind, MerchantCcid, OrderId, ResultCode};
+use kessai_store::HistoryEntry;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The idempotency key of one intended Amazon Pay operation: derived from what the operation is,
+/// so a retry, a race or a recovery of the same operation always sends the same key.
+pub fn idempotency_key(ccid: &MerchantCcid, order_id: &OrderId, operation: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(ccid.as_str().as_bytes());
+    h.update([0]);
+    h.update(order_id.as_str().as_bytes());
+    h.update([0]);
+    h.update(operation.as_bytes());
+    let mut key = hex::encode(h.finalize());
+    key.truncate(32);
+    key
+}
+
+/// `YYYYMMDDhhmmss` in Japan time, as the MDK's `centerResponseDatetime`.
+pub fn center_datetime() -> String {
+    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::now_utc()
+        .to_offset(jst)
+        .format(time::macros::format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))
+        .unwrap_or_default()
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut buf);
+    hex::encode(buf)
+}
+
+pub fn history(command: &str, request: &str, result: &ResultCode) -> HistoryEntry {
+    HistoryEntry {
+        command: command.to_owned(),
+        request: request.to_owned(),
+        mstatus: result.mstatus().to_owned(),
+        v_result_code: result.code(),
+        message: result.message.clone(),
+        at: kessai_store::now_text(),
+    }
+}
+
+/// Maps an Amazon Pay failure to a result code; the message keeps Amazon's reason.
+pub fn amazon_failure(e: &AmazonPayError) -> ResultCode {
+    let kind = match e {
+        AmazonPayError::Api {
+            status,
+            reason_code,
+            ..
+        } => match reason_code.as_str() {
+            "SoftDeclined" => Kind::AmazonSoftDeclined,
+            "HardDeclined" => Kind::AmazonHardDeclined,
+            "AmazonRejected" => Kind::AmazonRejected,
+            "TransactionTimedOut" => Kind::AmazonTransactionTimedOut,
+            "ProcessingFailure" => Kind::AmazonProcessingFailure,
+            _ if *status >= 500 || *status == 408 || *status == 429 => Kind::AmazonServerError,
+            _ => Kind::AmazonRefused,
+        },
+        AmazonPayError::Transport(_) => Kind::AmazonUnreachable,
+        AmazonPayError::Decode { .. } => Kind::AmazonAnswerNotUnderstood,
+        AmazonPayError::Request(_) => Kind::Internal,
+    };
+    ResultCode::new(kind, e.to_string())
+}
+
+/// One lock per order, so commands on the same order run one at a time in this process.
+/// (Across processes the store's version check refuses the second writer.)
+#[derive(Default)]
+pub struct OrderLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl OrderLocks {
+    pub async fn lock(&self, key: String) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = match self.locks.lock() {
+                Ok(m) => m,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if map.len() > 10_000 {
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            map.entry(key).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_fit_amazon_rules_and_differ_per_operation() {
+        let m = MerchantCcid::parse("M").unwrap();
+        let o = OrderId::parse("o1").unwrap();
+        let a = idempotency_key(&m, &o, "capture");
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, idempotency_key(&m, &o, "capture"));
+        assert_ne!(a, idempotency_key(&m, &o, "refund-1"));
+    }
+}

@@ -1,0 +1,223 @@
+//! Wiring of the `kessai` binary: the data directory, the demo merchant, the Amazon Pay key and
+//! its registration with an emulator, and starting the gateway next to the emulator.
+//!
+//! Integration tests start the same wiring on port 0 with fresh files.
+
+use anyhow::{anyhow, Context};
+use kessai_amazonpay::{AmazonPayClient, ClientConfig, PrivateKey};
+use kessai_core::{MerchantCcid, Secret};
+use kessai_gateway::{Gateway, GatewayConfig};
+use kessai_sandbox::{Sandbox, SandboxConfig};
+use kessai_store::{MerchantRecord, SqliteStore, Store};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What `kessai serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// Where the built-in emulator listens; ignored when `amazon_pay_endpoint` is set.
+    pub sandbox_listen: SocketAddr,
+    /// Talk to this Amazon Pay (or emulator) instead of starting the built-in emulator.
+    pub amazon_pay_endpoint: Option<url::Url>,
+    pub amazon_pay_public_key_id: Option<String>,
+    pub amazon_pay_store_id: Option<String>,
+    pub amazon_pay_private_key: Option<PathBuf>,
+    pub amazon_pay_region: String,
+    pub demo_ccid: Option<String>,
+    pub demo_secret: Option<String>,
+    pub demo_shop: bool,
+}
+
+/// Everything that was started, ready to serve.
+pub struct Started {
+    pub gateway: Gateway,
+    /// The built-in emulator, already serving on its own port.
+    pub sandbox: Option<tokio::task::JoinHandle<Result<(), kessai_sandbox::SandboxError>>>,
+    pub amazon_pay_endpoint: url::Url,
+    pub demo: MerchantRecord,
+    pub store: Arc<SqliteStore>,
+}
+
+impl Started {
+    /// Runs the gateway (and the emulator) until one of them stops.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        match self.sandbox {
+            Some(sandbox) => {
+                tokio::select! {
+                    r = self.gateway.serve() => r?,
+                    r = sandbox => r??,
+                }
+            }
+            None => self.gateway.serve().await?,
+        }
+        Ok(())
+    }
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut buf);
+    hex::encode(buf)
+}
+
+/// A new merchant: a ccid shaped like VeriTrans' (`A1000000000000…`, 24 characters) and a
+/// 32-character hex secret key.
+pub fn new_merchant(name: &str) -> anyhow::Result<MerchantRecord> {
+    let suffix = random_hex(5);
+    Ok(MerchantRecord {
+        ccid: MerchantCcid::parse(&format!("A10000000000000{}", &suffix[..9]))?,
+        secret_hex: Secret::new(random_hex(16)),
+        name: name.to_owned(),
+        created_at: kessai_store::now_text(),
+    })
+}
+
+async fn demo_merchant(
+    store: &SqliteStore,
+    options: &ServeOptions,
+) -> anyhow::Result<MerchantRecord> {
+    if let (Some(ccid), Some(secret)) = (&options.demo_ccid, &options.demo_secret) {
+        if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(anyhow!("KESSAI_DEMO_SECRET must be a hex string"));
+        }
+        let ccid = MerchantCcid::parse(ccid).context("KESSAI_DEMO_CCID")?;
+        return match store.merchant(&ccid).await? {
+            Some(m) if m.secret_hex.expose() == secret => Ok(m),
+            Some(_) => Err(anyhow!(
+                "merchant {ccid} exists in the data directory with another secret key"
+            )),
+            None => {
+                let m = MerchantRecord {
+                    ccid,
+                    secret_hex: Secret::new(secret.clone()),
+                    name: "Demo merchant".into(),
+                    created_at: kessai_store::now_text(),
+                };
+                store.insert_merchant(&m).await?;
+                Ok(m)
+            }
+        };
+    }
+    if let Some(ccid) = store.setting("demo_merchant").await? {
+        if let Some(m) = store.merchant(&MerchantCcid::parse(&ccid)?).await? {
+            return Ok(m);
+        }
+    }
+    let m = new_merchant("Demo merchant")?;
+    store.insert_merchant(&m).await?;
+    store.set_setting("demo_merchant", m.ccid.as_str()).await?;
+    Ok(m)
+}
+
+fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
+    if path.exists() {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return PrivateKey::from_pem(&pem)
+            .with_context(|| format!("{} is not an RSA private key", path.display()));
+    }
+    let key = PrivateKey::generate()?;
+    std::fs::write(path, key.to_pem())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(key)
+}
+
+/// Registers the public key with an emulator's test helper; returns (publicKeyId, storeId).
+pub async fn register_key(
+    endpoint: &url::Url,
+    key: &PrivateKey,
+) -> anyhow::Result<(String, String)> {
+    let pem = key.public_key().to_pem()?;
+    let url = endpoint.join("/test_helpers/publicKeys")?;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(url.clone())
+        .json(&serde_json::json!({ "publicKey": pem }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the Amazon Pay emulator at {url}"))?
+        .error_for_status()
+        .with_context(|| format!("{url} refused the key (is it a Kessai emulator?)"))?
+        .json()
+        .await?;
+    let id = answer["publicKeyId"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no publicKeyId in {answer}"))?;
+    let store_id = answer["storeId"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no storeId in {answer}"))?;
+    Ok((id.to_owned(), store_id.to_owned()))
+}
+
+/// Opens the data directory, starts the emulator (unless an endpoint is given), connects the
+/// gateway to Amazon Pay and binds it.
+pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
+    let store = Arc::new(SqliteStore::open(&options.data_dir.join("gateway.sqlite")).await?);
+    let demo = demo_merchant(&store, &options).await?;
+
+    let (sandbox, endpoint) = match &options.amazon_pay_endpoint {
+        Some(url) => (None, url.clone()),
+        None => {
+            let sandbox = Sandbox::bind(SandboxConfig {
+                listen: options.sandbox_listen,
+                database: options.data_dir.join("sandbox.sqlite"),
+                public_url: None,
+            })
+            .await?;
+            let url = url::Url::parse(sandbox.base_url())?;
+            // The emulator runs as its own server from here on; the gateway reaches it by HTTP.
+            (Some(tokio::spawn(sandbox.serve())), url)
+        }
+    };
+    let key_path = options
+        .amazon_pay_private_key
+        .clone()
+        .unwrap_or_else(|| options.data_dir.join("amazon-pay-private-key.pem"));
+    let key = Arc::new(load_or_create_key(&key_path)?);
+    let (public_key_id, store_id) = match (
+        &options.amazon_pay_public_key_id,
+        &options.amazon_pay_store_id,
+    ) {
+        (Some(id), Some(store_id)) => (id.clone(), store_id.clone()),
+        (None, None) => register_key(&endpoint, &key).await?,
+        _ => {
+            return Err(anyhow!(
+                "--amazon-pay-public-key-id and --amazon-pay-store-id go together"
+            ))
+        }
+    };
+    let client = AmazonPayClient::new(
+        ClientConfig {
+            endpoint: endpoint.clone(),
+            public_key_id,
+            region: options.amazon_pay_region.clone(),
+            store_id,
+            timeout: Duration::from_secs(30),
+        },
+        key,
+    )?;
+    let gateway = Gateway::bind(
+        GatewayConfig {
+            listen: options.listen,
+            public_url: options.public_url.clone(),
+            demo_merchant: options.demo_shop.then(|| demo.ccid.clone()),
+            store_name: "Kessai Demo Shop".into(),
+        },
+        store.clone(),
+        Arc::new(client),
+    )
+    .await?;
+    Ok(Started {
+        gateway,
+        sandbox,
+        amazon_pay_endpoint: endpoint,
+        demo,
+        store,
+    })
+}

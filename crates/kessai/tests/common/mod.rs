@@ -1,0 +1,369 @@
+//! Test support: start the gateway and the emulator on port 0 with fresh files, talk MDK like a
+//! merchant, and walk the buyer's pages like a browser (follow redirects, submit forms).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use kessai::ServeOptions;
+use kessai_amazonpay::{AmazonPayClient, ClientConfig, PrivateKey};
+use kessai_core::{MerchantCcid, OrderId};
+use kessai_store::{OrderRecord, SqliteStore, Store};
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const MERCHANT_SITE: &str = "http://merchant.example";
+
+pub struct TestEnv {
+    pub gateway: String,
+    pub emulator: String,
+    pub ccid: String,
+    pub secret: String,
+    pub store: Arc<SqliteStore>,
+    pub data_dir: PathBuf,
+    pub http: reqwest::Client,
+}
+
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-test-{name}-{}-{}",
+        std::process::id(),
+        kessai::random_hex(4)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl TestEnv {
+    pub async fn start(name: &str) -> TestEnv {
+        let data_dir = fresh_dir(name);
+        let started = kessai::start(ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            data_dir: data_dir.clone(),
+            sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+            amazon_pay_endpoint: None,
+            amazon_pay_public_key_id: None,
+            amazon_pay_store_id: None,
+            amazon_pay_private_key: None,
+            amazon_pay_region: "jp".into(),
+            demo_ccid: None,
+            demo_secret: None,
+            demo_shop: true,
+        })
+        .await
+        .unwrap();
+        let gateway = started.gateway.base_url().to_owned();
+        let emulator = started
+            .amazon_pay_endpoint
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let ccid = started.demo.ccid.to_string();
+        let secret = started.demo.secret_hex.expose().clone();
+        let store = started.store.clone();
+        tokio::spawn(started.serve());
+        TestEnv {
+            gateway,
+            emulator,
+            ccid,
+            secret,
+            store,
+            data_dir,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Sends one MDK command as the official MDK does (URL-encoded JSON, authHash) and returns
+    /// the `result` object.
+    pub async fn mdk(&self, command: &str, params: Value) -> Map<String, Value> {
+        let mut params = params.as_object().cloned().unwrap();
+        params.insert("txnVersion".into(), "2.0.0".into());
+        params.insert("dummyRequest".into(), "1".into());
+        params.insert("merchantCcid".into(), self.ccid.clone().into());
+        let body =
+            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        self.mdk_raw(command, body, "application/x-www-form-urlencoded")
+            .await
+    }
+
+    pub async fn mdk_raw(
+        &self,
+        command: &str,
+        body: String,
+        content_type: &str,
+    ) -> Map<String, Value> {
+        self.mdk_path(
+            &format!("/test-paynow/v2/{command}/amazonpay"),
+            body,
+            content_type,
+        )
+        .await
+    }
+
+    pub async fn mdk_path(
+        &self,
+        path: &str,
+        body: String,
+        content_type: &str,
+    ) -> Map<String, Value> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.gateway))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "MDK answers are HTTP 200");
+        let v: Value = resp.json().await.unwrap();
+        v["result"].as_object().cloned().unwrap()
+    }
+
+    pub async fn order(&self, order_id: &str) -> Option<OrderRecord> {
+        self.store
+            .order(
+                &MerchantCcid::parse(&self.ccid).unwrap(),
+                &OrderId::parse(order_id).unwrap(),
+            )
+            .await
+            .unwrap()
+    }
+
+    pub async fn history_len(&self, order_id: &str) -> usize {
+        self.store
+            .history(
+                &MerchantCcid::parse(&self.ccid).unwrap(),
+                &OrderId::parse(order_id).unwrap(),
+            )
+            .await
+            .unwrap()
+            .len()
+    }
+
+    /// An Amazon Pay client with the gateway's own key, to look at what the emulator holds.
+    pub async fn amazon(&self) -> AmazonPayClient {
+        let pem =
+            std::fs::read_to_string(self.data_dir.join("amazon-pay-private-key.pem")).unwrap();
+        let key = PrivateKey::from_pem(&pem).unwrap();
+        let endpoint = url::Url::parse(&self.emulator).unwrap();
+        let (id, store_id) = kessai::register_key(&endpoint, &key).await.unwrap();
+        AmazonPayClient::new(
+            ClientConfig {
+                endpoint,
+                public_key_id: id,
+                region: "jp".into(),
+                store_id,
+                timeout: Duration::from_secs(10),
+            },
+            Arc::new(key),
+        )
+        .unwrap()
+    }
+
+    pub fn authorize_params(&self, order_id: &str, amount: u64, with_capture: bool) -> Value {
+        json!({
+            "orderId": order_id,
+            "amount": amount.to_string(),
+            "withCapture": if with_capture { "true" } else { "false" },
+            "noteToBuyer": "テスト注文",
+            "successUrl": format!("{MERCHANT_SITE}/ok?shop=1"),
+            "cancelUrl": format!("{MERCHANT_SITE}/cancel"),
+            "errorUrl": format!("{MERCHANT_SITE}/error"),
+        })
+    }
+
+    /// Authorize, then walk the buyer through Amazon and Kessai with `instrument`, and return the
+    /// merchant URL the buyer lands on.
+    pub async fn buy(
+        &self,
+        order_id: &str,
+        amount: u64,
+        with_capture: bool,
+        instrument: &str,
+    ) -> url::Url {
+        let r = self
+            .mdk(
+                "Authorize",
+                self.authorize_params(order_id, amount, with_capture),
+            )
+            .await;
+        assert_eq!(r["mstatus"], "success", "{r:?}");
+        let html = r["responseContents"].as_str().unwrap().to_owned();
+        let mut browser = Browser::new(&self.http);
+        let page = browser.submit(&html, &self.gateway, &[]).await;
+        let page = browser
+            .submit_page(page, &[("instrument", instrument)])
+            .await; // Amazon sign-in
+        let page = browser.submit_page(page, &[]).await; // Kessai confirmation: 確定
+        let landed = browser.submit_page(page, &[]).await; // Amazon confirmation: pay
+        landed
+            .merchant_url
+            .expect("the buyer lands on the merchant's site")
+    }
+}
+
+/// Where the browser is: a page, or the merchant's site (which the test does not load).
+pub struct Page {
+    pub url: String,
+    pub status: u16,
+    pub html: String,
+    pub merchant_url: Option<url::Url>,
+}
+
+pub struct Browser<'a> {
+    http: &'a reqwest::Client,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(http: &'a reqwest::Client) -> Self {
+        Browser { http }
+    }
+
+    /// Loads a URL, following redirects until a page or the merchant's site.
+    pub async fn go(
+        &mut self,
+        method: reqwest::Method,
+        url: String,
+        form: Option<Vec<(String, String)>>,
+    ) -> Page {
+        let mut method = method;
+        let mut url = url;
+        let mut form = form;
+        for _ in 0..10 {
+            if url.starts_with(MERCHANT_SITE) {
+                return Page {
+                    url: url.clone(),
+                    status: 0,
+                    html: String::new(),
+                    merchant_url: Some(url::Url::parse(&url).unwrap()),
+                };
+            }
+            let mut req = self.http.request(method.clone(), &url);
+            if let Some(f) = &form {
+                if method == reqwest::Method::GET {
+                    req = req.query(f);
+                } else {
+                    req = req.form(f);
+                }
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            if resp.status().is_redirection() {
+                let location = resp.headers()["location"].to_str().unwrap().to_owned();
+                url = url::Url::parse(&url)
+                    .unwrap()
+                    .join(&location)
+                    .unwrap()
+                    .to_string();
+                method = reqwest::Method::GET;
+                form = None;
+                continue;
+            }
+            let final_url = resp.url().to_string();
+            let html = resp.text().await.unwrap();
+            return Page {
+                url: final_url,
+                status,
+                html,
+                merchant_url: None,
+            };
+        }
+        panic!("too many redirects");
+    }
+
+    /// Submits the first form of `html` (as its first submit button does), with `choices`
+    /// overriding radio or hidden values.
+    pub async fn submit(&mut self, html: &str, base: &str, choices: &[(&str, &str)]) -> Page {
+        let (method, action, fields) = first_form(html, choices);
+        let url = url::Url::parse(base)
+            .unwrap()
+            .join(&action)
+            .unwrap()
+            .to_string();
+        self.go(method, url, Some(fields)).await
+    }
+
+    pub async fn submit_page(&mut self, page: Page, choices: &[(&str, &str)]) -> Page {
+        assert!(
+            page.merchant_url.is_none(),
+            "already at the merchant: {}",
+            page.url
+        );
+        assert_eq!(
+            page.status, 200,
+            "page {} answered {}: {}",
+            page.url, page.status, page.html
+        );
+        self.submit(&page.html, &page.url, choices).await
+    }
+}
+
+/// The first form's method, action and the fields its first submit button would send.
+pub fn first_form(
+    html: &str,
+    choices: &[(&str, &str)],
+) -> (reqwest::Method, String, Vec<(String, String)>) {
+    let doc = scraper::Html::parse_document(html);
+    let form_sel = scraper::Selector::parse("form").unwrap();
+    let input_sel = scraper::Selector::parse("input, button").unwrap();
+    let form = doc.select(&form_sel).next().expect("the page has a form");
+    let method = match form
+        .value()
+        .attr("method")
+        .unwrap_or("get")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "post" => reqwest::Method::POST,
+        _ => reqwest::Method::GET,
+    };
+    let action = form.value().attr("action").unwrap_or("").to_owned();
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut submitted = false;
+    for el in form.select(&input_sel) {
+        let v = el.value();
+        let name = v.attr("name");
+        let value = v.attr("value").unwrap_or("").to_owned();
+        let kind = v.attr("type").unwrap_or(if v.name() == "button" {
+            "submit"
+        } else {
+            "text"
+        });
+        match (kind, name) {
+            ("submit", Some(n)) if !submitted => {
+                fields.push((n.to_owned(), value));
+                submitted = true;
+            }
+            ("submit", _) => submitted = true,
+            ("radio", Some(n)) => {
+                let chosen = choices.iter().find(|(c, _)| *c == n);
+                let pick = match chosen {
+                    Some((_, want)) => value == *want,
+                    None => v.attr("checked").is_some(),
+                };
+                if pick {
+                    fields.push((n.to_owned(), value));
+                }
+            }
+            (_, Some(n)) => {
+                let value = choices
+                    .iter()
+                    .find(|(c, _)| *c == n)
+                    .map(|(_, w)| (*w).to_owned())
+                    .unwrap_or(value);
+                fields.push((n.to_owned(), value));
+            }
+            _ => {}
+        }
+    }
+    (method, action, fields)
+}
+
+pub fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
