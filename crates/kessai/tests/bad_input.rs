@@ -1,0 +1,408 @@
+//! Every bad input of the MDK API: a failure with its own code and a message naming the field,
+//! and nothing changed (the order, its history of state changes, and Amazon Pay's objects).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Browser, TestEnv};
+use kessai_amazonpay::AmazonPay;
+use kessai_core::OrderState;
+use kessai_store::OrderRecord;
+use serde_json::{json, Map, Value};
+
+fn expect_failure(r: &Map<String, Value>, code: &str, field_in_message: &str) {
+    assert_eq!(r["mstatus"], "failure", "{r:?}");
+    assert_eq!(r["vResultCode"].as_str().unwrap(), code, "{r:?}");
+    assert_eq!(r["vResultCode"].as_str().unwrap().len(), 16);
+    let msg = r["merrMsg"].as_str().unwrap();
+    assert!(
+        msg.contains(field_in_message),
+        "message {msg:?} should name {field_in_message}"
+    );
+}
+
+/// Order and Amazon state that must not move when a command is refused.
+async fn snapshot(env: &TestEnv, order_id: &str) -> (Option<OrderRecord>, Option<String>) {
+    let o = env.order(order_id).await;
+    let charge = match o.as_ref().and_then(|o| o.charge_id.clone()) {
+        Some(id) => {
+            let c = env.amazon().await.get_charge(&id).await.unwrap();
+            Some(
+                serde_json::to_string(&(
+                    c.status_details.state,
+                    c.capture_amount,
+                    c.refunded_amount,
+                ))
+                .unwrap(),
+            )
+        }
+        None => None,
+    };
+    (o, charge)
+}
+
+#[tokio::test]
+async fn envelope_and_authentication_errors() {
+    let env = TestEnv::start("bad-envelope").await;
+    let params = json!({"orderId": "x1", "amount": "100", "txnVersion": "2.0.0", "dummyRequest": "1", "merchantCcid": env.ccid});
+    let text = params.to_string();
+
+    // wrong authHash
+    let hash = kessai_gateway::mdk::auth_hash(&env.ccid, &text, "00");
+    let r = env
+        .mdk_raw(
+            "Authorize",
+            format!(r#"{{"params":{text},"authHash":"{hash}"}}"#),
+            "application/json",
+        )
+        .await;
+    expect_failure(&r, "E101F01800000000", "authHash");
+
+    // a hash over a re-serialisation is not accepted: the params text must be hashed as sent
+    let spaced = text.replace(",", ", ");
+    let hash = kessai_gateway::mdk::auth_hash(&env.ccid, &text, &env.secret);
+    let r = env
+        .mdk_raw(
+            "Authorize",
+            format!(r#"{{"params":{spaced},"authHash":"{hash}"}}"#),
+            "application/json",
+        )
+        .await;
+    expect_failure(&r, "E101F01800000000", "authHash");
+
+    // unknown merchantCcid
+    let other = json!({"orderId": "x1", "amount": "100", "dummyRequest": "1", "merchantCcid": "A100000000000000nobody00"}).to_string();
+    let hash = kessai_gateway::mdk::auth_hash("A100000000000000nobody00", &other, &env.secret);
+    let r = env
+        .mdk_raw(
+            "Authorize",
+            format!(r#"{{"params":{other},"authHash":"{hash}"}}"#),
+            "application/json",
+        )
+        .await;
+    expect_failure(&r, "E102F01500000000", "merchantCcid");
+
+    // dummyRequest "1" on the production path
+    let body = kessai_gateway::mdk::encode_request(&params, &env.ccid, &env.secret);
+    let r = env
+        .mdk_path(
+            "/paynow/v2/Authorize/amazonpay",
+            body,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    expect_failure(&r, "E103F01700000000", "dummyRequest");
+    // dummyRequest "0" on the test path
+    let mut p0 = params.clone();
+    p0["dummyRequest"] = "0".into();
+    let body = kessai_gateway::mdk::encode_request(&p0, &env.ccid, &env.secret);
+    let r = env
+        .mdk_raw("Authorize", body, "application/x-www-form-urlencoded")
+        .await;
+    expect_failure(&r, "E103F01700000000", "dummyRequest");
+
+    // malformed JSON, missing params, missing authHash
+    let r = env
+        .mdk_raw(
+            "Authorize",
+            "%7Bnot+json".into(),
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    expect_failure(&r, "E104000000000000", "JSON");
+    let r = env
+        .mdk_raw(
+            "Authorize",
+            r#"{"authHash":"00"}"#.into(),
+            "application/json",
+        )
+        .await;
+    expect_failure(&r, "E105F01900000000", "params");
+    let r = env
+        .mdk_raw(
+            "Authorize",
+            format!(r#"{{"params":{text}}}"#),
+            "application/json",
+        )
+        .await;
+    expect_failure(&r, "E108F01800000000", "authHash");
+
+    // body over 64 KiB
+    let big = json!({"orderId": "x1", "amount": "100", "noteToBuyer": "a".repeat(70_000), "dummyRequest": "1", "merchantCcid": env.ccid});
+    let body = kessai_gateway::mdk::encode_request(&big, &env.ccid, &env.secret);
+    let r = env
+        .mdk_raw("Authorize", body, "application/x-www-form-urlencoded")
+        .await;
+    expect_failure(&r, "E106000000000000", "64 KiB");
+
+    // unknown command, wrong service type
+    let body = kessai_gateway::mdk::encode_request(&params, &env.ccid, &env.secret);
+    let r = env
+        .mdk_raw("Explode", body.clone(), "application/x-www-form-urlencoded")
+        .await;
+    expect_failure(&r, "E107000000000000", "Explode");
+    let r = env
+        .mdk_path(
+            "/test-paynow/v2/Authorize/card",
+            body,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    expect_failure(&r, "E107000000000000", "card");
+
+    // none of these created the order
+    assert!(env.order("x1").await.is_none());
+}
+
+#[tokio::test]
+async fn authorize_field_errors() {
+    let env = TestEnv::start("bad-fields").await;
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"orderId": "f1", "amount": "0"}),
+            "E206F00200000000",
+            "amount",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "10000001"}),
+            "E207F00200000000",
+            "amount",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "1.5"}),
+            "E202F00200000000",
+            "amount",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "-1"}),
+            "E203F00200000000",
+            "amount",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "１００"}),
+            "E204F00200000000",
+            "amount",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "12a"}),
+            "E205F00200000000",
+            "amount",
+        ),
+        (
+            json!({"orderId": "f1", "amount": 100}),
+            "E212F00200000000",
+            "amount",
+        ),
+        (json!({"orderId": "f1"}), "E201F00200000000", "amount"),
+        (
+            json!({"orderId": "a".repeat(101), "amount": "100"}),
+            "E208F00100000000",
+            "orderId",
+        ),
+        (
+            json!({"orderId": "a/b", "amount": "100"}),
+            "E209F00100000000",
+            "orderId",
+        ),
+        (json!({"amount": "100"}), "E201F00100000000", "orderId"),
+        (
+            json!({"orderId": "f1", "amount": "100", "withCapture": "yes"}),
+            "E210F00300000000",
+            "withCapture",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "100", "successUrl": "not a url"}),
+            "E213F00600000000",
+            "successUrl",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "100", "noteToBuyer": "あ".repeat(256)}),
+            "E208F00900000000",
+            "noteToBuyer",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "100", "frequencyUnit": "Month"}),
+            "E211F02200000000",
+            "frequencyUnit",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "100", "accountingType": "1"}),
+            "E109F00400000000",
+            "accountingType",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "100", "accountingType": "2"}),
+            "E210F00400000000",
+            "accountingType",
+        ),
+        (
+            json!({"orderId": "f1", "amount": "100", "payConfirmScreenUrl": "http://m.example/c"}),
+            "E211F02700000000",
+            "payConfirmScreenUrl",
+        ),
+    ];
+    for (params, code, field) in cases {
+        let r = env.mdk("Authorize", params.clone()).await;
+        expect_failure(&r, code, field);
+    }
+    assert!(
+        env.order("f1").await.is_none(),
+        "no bad Authorize created an order"
+    );
+}
+
+#[tokio::test]
+async fn command_and_state_errors_change_nothing() {
+    let env = TestEnv::start("bad-state").await;
+    // An authorized order.
+    env.buy("s1", 3000, false, "visa-1111").await;
+    let before = snapshot(&env, "s1").await;
+
+    // duplicate orderId
+    let r = env
+        .mdk("Authorize", env.authorize_params("s1", 3000, false))
+        .await;
+    expect_failure(&r, "E301F00100000000", "orderId");
+    // refund before capture
+    let r = env
+        .mdk("Refund", json!({"orderId": "s1", "amount": "100"}))
+        .await;
+    expect_failure(&r, "E304F00100000000", "orderId");
+    // capture above the authorized amount
+    let r = env
+        .mdk("Capture", json!({"orderId": "s1", "amount": "3001"}))
+        .await;
+    expect_failure(&r, "E306F00200000000", "amount");
+    // bad capture amount
+    let r = env
+        .mdk("Capture", json!({"orderId": "s1", "amount": "1.5"}))
+        .await;
+    expect_failure(&r, "E202F00200000000", "amount");
+    // unknown order id, for every command
+    for command in ["Capture", "Cancel", "Refund", "GetAddress"] {
+        let r = env.mdk(command, json!({"orderId": "nope"})).await;
+        expect_failure(&r, "E302F00100000000", "orderId");
+    }
+    assert_eq!(
+        snapshot(&env, "s1").await,
+        before,
+        "refusals changed nothing"
+    );
+
+    // capture, then: a second capture, cancel after capture, refund above refundable
+    let r = env
+        .mdk("Capture", json!({"orderId": "s1", "amount": "2000"}))
+        .await;
+    assert_eq!(r["mstatus"], "success");
+    let captured = snapshot(&env, "s1").await;
+    let r = env
+        .mdk("Capture", json!({"orderId": "s1", "amount": "100"}))
+        .await;
+    expect_failure(&r, "E303F00100000000", "orderId");
+    let r = env.mdk("Cancel", json!({"orderId": "s1"})).await;
+    expect_failure(&r, "E305F00100000000", "orderId");
+    let r = env
+        .mdk("Refund", json!({"orderId": "s1", "amount": "2001"}))
+        .await;
+    expect_failure(&r, "E307F00200000000", "amount");
+    assert_eq!(r["refundableAmount"], "2000");
+    assert_eq!(
+        snapshot(&env, "s1").await,
+        captured,
+        "refusals changed nothing"
+    );
+
+    // Not-yet-supported commands are refused, not faked.
+    let r = env
+        .mdk("UpdateAuthorize", json!({"orderId": "s1", "amount": "100"}))
+        .await;
+    expect_failure(&r, "E109000000000000", "UpdateAuthorize");
+
+    // Every command attempt on the order, refused or not, is in its history: the 4 steps of the
+    // purchase, 3 refusals, the capture, 3 refusals. (A duplicate Authorize and an unsupported
+    // command never reach the order.)
+    assert_eq!(env.history_len("s1").await, 4 + 3 + 1 + 3);
+}
+
+#[tokio::test]
+async fn buyer_returning_with_another_orders_session_is_refused() {
+    let env = TestEnv::start("bad-session").await;
+    let a = env
+        .mdk("Authorize", env.authorize_params("sa", 100, false))
+        .await;
+    env.mdk("Authorize", env.authorize_params("sb", 200, false))
+        .await;
+    let mut browser = Browser::new(&env.http);
+    // The buyer of A signs in at Amazon and is sent back to Kessai.
+    let signin = browser
+        .submit(a["responseContents"].as_str().unwrap(), &env.gateway, &[])
+        .await;
+    assert_eq!(signin.status, 200);
+    let a_before = env.order("sa").await.unwrap();
+    let b_before = env.order("sb").await.unwrap();
+    let a_session = a_before.checkout_session_id.clone().unwrap();
+    // ... but with B's return URL and A's session id.
+    let url = format!(
+        "{}/amazonpay/review/{}?amazonCheckoutSessionId={a_session}",
+        env.gateway, b_before.public_ref
+    );
+    let page = browser.go(reqwest::Method::GET, url.clone(), None).await;
+    assert_eq!(page.status, 400);
+    assert!(page.html.contains("mstatus=failure"), "{}", page.html);
+    assert!(page.html.contains("E310F02000000000"), "{}", page.html);
+    assert!(
+        page.html.contains("amazonCheckoutSessionId"),
+        "{}",
+        page.html
+    );
+    // The same for the result URL.
+    let url = format!(
+        "{}/amazonpay/result/{}?amazonCheckoutSessionId={a_session}",
+        env.gateway, b_before.public_ref
+    );
+    let page = browser.go(reqwest::Method::GET, url, None).await;
+    assert_eq!(page.status, 400);
+    assert_eq!(env.order("sa").await.unwrap(), a_before);
+    assert_eq!(env.order("sb").await.unwrap(), b_before);
+    assert_eq!(b_before.order.state, OrderState::Started);
+    let cs = env
+        .amazon()
+        .await
+        .get_checkout_session(&b_before.checkout_session_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(cs.status_details.state, "Open");
+}
+
+#[tokio::test]
+async fn concurrent_captures_move_money_once() {
+    let env = std::sync::Arc::new(TestEnv::start("race").await);
+    env.buy("race-1", 1000, false, "visa-1111").await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move {
+            env.mdk("Capture", json!({"orderId": "race-1", "amount": "600"}))
+                .await
+        }));
+    }
+    let mut successes = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r["mstatus"] == "success" {
+            successes += 1;
+        } else {
+            assert_eq!(&r["vResultCode"].as_str().unwrap()[..4], "E303", "{r:?}");
+        }
+    }
+    assert_eq!(successes, 1);
+    let o = env.order("race-1").await.unwrap();
+    assert_eq!(o.order.captured.get(), 600);
+    let charge = env
+        .amazon()
+        .await
+        .get_charge(o.charge_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(charge.capture_amount.unwrap().amount, "600");
+}
