@@ -35,6 +35,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .nest("/sandbox/v2", api.clone())
         .nest("/live/v2", api)
         .route_layer(axum::middleware::from_fn_with_state(state, auth::verify))
+        .layer(axum::middleware::map_response(add_request_id))
+}
+
+/// Every API answer carries `x-amz-pay-request-id`, as Amazon's do.
+async fn add_request_id(mut response: Response) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-amz-pay-request-id", value);
+    }
+    response
 }
 
 async fn unsupported(method: Method, uri: Uri) -> Response {

@@ -820,6 +820,10 @@ impl World {
         soft_descriptor: Option<String>,
         now: i64,
     ) -> String {
+        let release_environment = self
+            .permissions
+            .get(cp_id)
+            .and_then(|p| p.cp.release_environment.clone());
         let cp_digits = cp_id.trim_start_matches("P01-").trim_start_matches("B01-");
         let charge_id = format!("S01-{cp_digits}-C{}", digits(6));
         let (state, pending_until, pending_succeeds) = match simulation {
@@ -852,7 +856,7 @@ impl World {
             status_details: status(state, None, None, now),
             creation_timestamp: Some(timestamp(now)),
             expiration_timestamp: Some(timestamp(expires)),
-            release_environment: None,
+            release_environment,
             merchant_metadata: Some(metadata),
             platform_id: None,
             web_checkout_details: None,
@@ -875,13 +879,13 @@ impl World {
             self.schedule(expires, Kind::Charge, &charge_id);
         }
         if state == "Captured" {
-            self.add_captured(cp_id, amount);
+            self.add_captured(cp_id, amount, now);
         }
         self.touch(Kind::Charge, &charge_id);
         charge_id
     }
 
-    fn add_captured(&mut self, cp_id: &str, amount: Money) {
+    fn add_captured(&mut self, cp_id: &str, amount: Money, now: i64) {
         if let Some(p) = self.permissions.get_mut(cp_id) {
             if let Some(limits) = &mut p.cp.limits {
                 let balance = money_of(&limits.amount_balance)
@@ -890,6 +894,17 @@ impl World {
                 let left = (balance - amount.minor()).max(0);
                 limits.amount_balance =
                     Some(Price::from_money(Money::new(left, amount.currency())));
+                // A one-time permission closes once the order total is captured.
+                if left == 0 && p.cp.charge_permission_type.as_deref() == Some("OneTime") {
+                    p.cp.status_details = ChargePermissionStatus {
+                        state: "Closed".into(),
+                        reasons: Some(vec![Reason {
+                            reason_code: "AmazonClosed".into(),
+                            reason_description: Some("The order total was captured.".into()),
+                        }]),
+                        last_updated_timestamp: Some(timestamp(now)),
+                    };
+                }
             }
             self.touch(Kind::ChargePermission, cp_id);
         }
@@ -965,7 +980,7 @@ impl World {
         rec.charge.status_details = status("Captured", None, None, now);
         let out = rec.charge.clone();
         self.touch(Kind::Charge, id);
-        self.add_captured(&cp_id, amount);
+        self.add_captured(&cp_id, amount, now);
         Ok(out)
     }
 
@@ -1014,6 +1029,7 @@ impl World {
         let rec = self
             .charge(merchant, charge_id)
             .map_err(|_| ApiError::not_found("Charge", charge_id))?;
+        let release_environment = rec.charge.release_environment.clone();
         let state = rec.charge.status_details.state.clone();
         if state != "Captured" {
             return Err(ApiError::unprocessable(
@@ -1071,7 +1087,7 @@ impl World {
             refund_amount: Price::from_money(amount),
             status_details: status("RefundInitiated", None, None, now),
             soft_descriptor,
-            release_environment: None,
+            release_environment,
         };
         let settles = now + REFUND_SETTLES_AFTER;
         self.refunds.insert(

@@ -1,0 +1,800 @@
+//! The emulator over HTTP with Kessai's own Amazon Pay client and hand-made requests: signatures,
+//! idempotency, state rules, the clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use kessai_amazonpay::signing::{self, Algorithm};
+use kessai_amazonpay::wire::*;
+use kessai_amazonpay::{AmazonPay, AmazonPayClient, AmazonPayError, ClientConfig, PrivateKey};
+use kessai_core::{Currency, Money};
+use kessai_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Env {
+    base: String,
+    http: reqwest::Client,
+    client: AmazonPayClient,
+    key: Arc<PrivateKey>,
+    key_id: String,
+    store_id: String,
+}
+
+async fn start() -> Env {
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-sandbox-test-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sandbox = Sandbox::bind(SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.join("sandbox.sqlite"),
+        public_url: None,
+    })
+    .await
+    .unwrap();
+    let base = sandbox.base_url().to_owned();
+    tokio::spawn(sandbox.serve());
+    let http = reqwest::Client::new();
+    let key = Arc::new(PrivateKey::generate().unwrap());
+    let (key_id, store_id) = register(&http, &base, &key).await;
+    let client = AmazonPayClient::new(
+        ClientConfig {
+            endpoint: url::Url::parse(&base).unwrap(),
+            public_key_id: key_id.clone(),
+            region: "jp".into(),
+            store_id: store_id.clone(),
+            timeout: Duration::from_secs(10),
+        },
+        key.clone(),
+    )
+    .unwrap();
+    Env {
+        base,
+        http,
+        client,
+        key,
+        key_id,
+        store_id,
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        % 1_000_000_007
+}
+
+async fn register(http: &reqwest::Client, base: &str, key: &PrivateKey) -> (String, String) {
+    let v: Value = http
+        .post(format!("{base}/test_helpers/publicKeys"))
+        .json(&json!({"publicKey": key.public_key().to_pem().unwrap()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        v["publicKeyId"].as_str().unwrap().into(),
+        v["storeId"].as_str().unwrap().into(),
+    )
+}
+
+fn jpy(n: i64) -> Price {
+    Price::from_money(Money::new(n, Currency::Jpy))
+}
+
+fn api_error(e: AmazonPayError) -> (u16, String) {
+    match e {
+        AmazonPayError::Api {
+            status,
+            reason_code,
+            ..
+        } => (status, reason_code),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+impl Env {
+    async fn helper(&self, path: &str, body: Value) -> Value {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A checkout session the buyer has signed in to and confirmed, with `intent`.
+    async fn confirmed_session(
+        &self,
+        amount: i64,
+        intent: &str,
+        key: &str,
+        card: &str,
+    ) -> CheckoutSession {
+        let cs = self
+            .client
+            .create_checkout_session(
+                &CreateCheckoutSessionRequest {
+                    web_checkout_details: WebCheckoutDetailsRequest {
+                        checkout_review_return_url: Some("https://m.example/review".into()),
+                        ..Default::default()
+                    },
+                    store_id: self.store_id.clone(),
+                    ..Default::default()
+                },
+                key,
+            )
+            .await
+            .unwrap();
+        let id = cs.checkout_session_id.clone();
+        let r = self
+            .helper(
+                &format!("/test_helpers/checkoutSessions/{id}/sign_in"),
+                json!({"paymentMethod": card}),
+            )
+            .await;
+        assert_eq!(
+            r["redirectUrl"],
+            format!("https://m.example/review?amazonCheckoutSessionId={id}")
+        );
+        let cs = self
+            .client
+            .update_checkout_session(
+                &id,
+                &UpdateCheckoutSessionRequest {
+                    web_checkout_details: Some(WebCheckoutDetailsRequest {
+                        checkout_result_return_url: Some("https://m.example/result".into()),
+                        ..Default::default()
+                    }),
+                    payment_details: Some(PaymentDetailsRequest {
+                        payment_intent: Some(intent.into()),
+                        charge_amount: Some(jpy(amount)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(cs.web_checkout_details.amazon_pay_redirect_url.is_some());
+        let r = self
+            .helper(
+                &format!("/test_helpers/checkoutSessions/{id}/confirm"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            r["redirectUrl"],
+            format!("https://m.example/result?amazonCheckoutSessionId={id}")
+        );
+        cs
+    }
+
+    /// Sends a request signed with `key` (or unsigned), returning status and body.
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        key: Option<(&PrivateKey, &str)>,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let date = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .unwrap();
+        let host = self.base.trim_start_matches("http://").to_owned();
+        let mut headers: Vec<(String, String)> = vec![
+            ("accept".into(), "application/json".into()),
+            ("content-type".into(), "application/json".into()),
+            ("x-amz-pay-date".into(), date),
+            ("x-amz-pay-host".into(), host),
+            ("x-amz-pay-region".into(), "jp".into()),
+        ];
+        for (k, v) in extra {
+            headers.retain(|(n, _)| n != k);
+            headers.push(((*k).into(), (*v).into()));
+        }
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some((key, key_id)) = key {
+            let signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
+            let canonical =
+                signing::canonical_request(method, path, "", &headers, &signed, body.as_bytes())
+                    .unwrap();
+            let sig =
+                signing::sign(key, &signing::string_to_sign(Algorithm::V2, &canonical)).unwrap();
+            let mut sorted = signed.clone();
+            sorted.sort();
+            req = req.header(
+                "authorization",
+                signing::authorization_header(key_id, &sorted, &sig),
+            );
+        }
+        let resp = req.body(body.to_owned()).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn advance(&self, seconds: i64) {
+        let r = self
+            .helper("/test_helpers/clock/advance", json!({"seconds": seconds}))
+            .await;
+        assert!(r["offsetSeconds"].as_i64().unwrap() >= seconds);
+    }
+}
+
+#[tokio::test]
+async fn full_flow_capture_refund_and_settlement() {
+    let env = start().await;
+    let cs = env
+        .confirmed_session(5000, "Authorize", "k-flow", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(5000),
+                total_order_amount: None,
+            },
+            "k-complete",
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status_details.state, "Completed");
+    let cp = env
+        .client
+        .get_charge_permission(done.charge_permission_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(cp.status_details.state, "Chargeable");
+    assert_eq!(
+        cp.shipping_address.unwrap().postal_code.as_deref(),
+        Some("150-0002")
+    );
+    let charge_id = done.charge_id.unwrap();
+    let charge = env.client.get_charge(&charge_id).await.unwrap();
+    assert_eq!(charge.status_details.state, "Authorized");
+
+    // capture above the authorization, then a real capture, then a second capture
+    let err = env
+        .client
+        .capture_charge(
+            &charge_id,
+            &CaptureChargeRequest {
+                capture_amount: jpy(5001),
+                soft_descriptor: None,
+            },
+            "cap-1",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (400, "TransactionAmountExceeded".into()));
+    let charge = env
+        .client
+        .capture_charge(
+            &charge_id,
+            &CaptureChargeRequest {
+                capture_amount: jpy(5000),
+                soft_descriptor: None,
+            },
+            "cap-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(charge.status_details.state, "Captured");
+    let err = env
+        .client
+        .capture_charge(
+            &charge_id,
+            &CaptureChargeRequest {
+                capture_amount: jpy(1),
+                soft_descriptor: None,
+            },
+            "cap-2",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (422, "InvalidChargeStatus".into()));
+
+    // refunds up to captured + min(15 %, 8400): 5000 + 750
+    let r1 = env
+        .client
+        .create_refund(
+            &CreateRefundRequest {
+                charge_id: charge_id.clone(),
+                refund_amount: jpy(5000),
+                soft_descriptor: None,
+            },
+            "ref-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r1.status_details.state, "RefundInitiated");
+    let err = env
+        .client
+        .create_refund(
+            &CreateRefundRequest {
+                charge_id: charge_id.clone(),
+                refund_amount: jpy(751),
+                soft_descriptor: None,
+            },
+            "ref-2",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (400, "TransactionAmountExceeded".into()));
+    env.client
+        .create_refund(
+            &CreateRefundRequest {
+                charge_id: charge_id.clone(),
+                refund_amount: jpy(750),
+                soft_descriptor: None,
+            },
+            "ref-3",
+        )
+        .await
+        .unwrap();
+
+    env.advance(31).await;
+    let r1 = env.client.get_refund(&r1.refund_id).await.unwrap();
+    assert_eq!(r1.status_details.state, "Refunded");
+    let charge = env.client.get_charge(&charge_id).await.unwrap();
+    assert_eq!(charge.refunded_amount.unwrap().amount, "5750");
+}
+
+#[tokio::test]
+async fn idempotent_replay_and_conflicting_reuse() {
+    let env = start().await;
+    let req = CreateCheckoutSessionRequest {
+        web_checkout_details: WebCheckoutDetailsRequest {
+            checkout_review_return_url: Some("https://m.example/r".into()),
+            ..Default::default()
+        },
+        store_id: env.store_id.clone(),
+        ..Default::default()
+    };
+    let a = env
+        .client
+        .create_checkout_session(&req, "same-key")
+        .await
+        .unwrap();
+    let b = env
+        .client
+        .create_checkout_session(&req, "same-key")
+        .await
+        .unwrap();
+    assert_eq!(a.checkout_session_id, b.checkout_session_id);
+    let mut other = req.clone();
+    other.web_checkout_details.checkout_review_return_url = Some("https://m.example/other".into());
+    let err = env
+        .client
+        .create_checkout_session(&other, "same-key")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (400, "DuplicateIdempotencyKey".into()));
+    // a create without a key
+    let body = serde_json::to_string(&req).unwrap();
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/v2/checkoutSessions",
+            &body,
+            Some((&env.key, &env.key_id)),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("MissingHeader"))
+    );
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/v2/checkoutSessions",
+            &body,
+            Some((&env.key, &env.key_id)),
+            &[("x-amz-pay-idempotency-key", "has spaces !")],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("InvalidHeaderValue"))
+    );
+}
+
+#[tokio::test]
+async fn signature_errors() {
+    let env = start().await;
+    let path = "/v2/checkoutSessions/00000000-0000-0000-0000-000000000000";
+    // unsigned
+    let (status, v) = env.raw("GET", path, "", None, &[]).await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("MissingHeader"))
+    );
+    // an unknown key id
+    let (status, v) = env
+        .raw("GET", path, "", Some((&env.key, "SANDBOX-UNKNOWN")), &[])
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (401, Some("UnauthorizedAccess"))
+    );
+    // the right id with another private key
+    let other = PrivateKey::generate().unwrap();
+    let (status, v) = env
+        .raw("GET", path, "", Some((&other, &env.key_id)), &[])
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (403, Some("InvalidRequestSignature"))
+    );
+    // a stale date
+    let (status, v) = env
+        .raw(
+            "GET",
+            path,
+            "",
+            Some((&env.key, &env.key_id)),
+            &[("x-amz-pay-date", "20200101T000000Z")],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (403, Some("InvalidRequestSignature"))
+    );
+    // the Node SDK's date format, correctly signed: reaches the operation (404 for an unknown id)
+    let node_date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap();
+    let (status, v) = env
+        .raw(
+            "GET",
+            path,
+            "",
+            Some((&env.key, &env.key_id)),
+            &[("x-amz-pay-date", &node_date)],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (404, Some("ResourceNotFound"))
+    );
+    // odd header case is fine
+    let (status, _) = env
+        .raw(
+            "GET",
+            path,
+            "",
+            Some((&env.key, &env.key_id)),
+            &[("X-Amz-Pay-Region", "JP")],
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn strict_input_errors() {
+    let env = start().await;
+    let signer = Some((&*env.key, env.key_id.as_str()));
+    let key = [("x-amz-pay-idempotency-key", "k1")];
+    let cases: Vec<(&str, &str)> = vec![
+        ("not json", "InvalidRequestFormat"),
+        (r#"{"storeId":"x"}"#, "MissingParameterValue"),
+        (
+            r#"{"webCheckoutDetails":{"checkoutReviewReturnUrl":"https://m.example/r"},"storeId":"x","surprise":1}"#,
+            "UnrecognizedField",
+        ),
+        (
+            r#"{"webCheckoutDetails":{"checkoutReviewReturnUrl":42},"storeId":"x"}"#,
+            "InvalidParameterValue",
+        ),
+    ];
+    for (body, reason) in cases {
+        let (status, v) = env
+            .raw("POST", "/v2/checkoutSessions", body, signer, &key)
+            .await;
+        assert_eq!(
+            (status, v["reasonCode"].as_str()),
+            (400, Some(reason)),
+            "{body}"
+        );
+    }
+    let good = |payment: &str| {
+        format!(
+            r#"{{"webCheckoutDetails":{{"checkoutReviewReturnUrl":"https://m.example/r"}},"storeId":"{}","paymentDetails":{payment}}}"#,
+            env.store_id
+        )
+    };
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/v2/checkoutSessions",
+            &good(r#"{"chargeAmount":{"amount":"100.5","currencyCode":"JPY"}}"#),
+            signer,
+            &key,
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("InvalidParameterValue"))
+    );
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/v2/checkoutSessions",
+            &good(r#"{"chargeAmount":{"amount":"100","currencyCode":"USD"}}"#),
+            signer,
+            &key,
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("CurrencyMismatch"))
+    );
+    let big = "x".repeat(10 * 1024 * 1024);
+    let (status, v) = env
+        .raw("POST", "/v2/checkoutSessions", &big, signer, &key)
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (413, Some("InvalidRequest"))
+    );
+    // another merchant's session looks not found
+    let mine = env
+        .confirmed_session(100, "Authorize", "k-mine", "visa-1111")
+        .await;
+    let stranger = PrivateKey::generate().unwrap();
+    let (stranger_id, _) = register(&env.http, &env.base, &stranger).await;
+    let path = format!("/v2/checkoutSessions/{}", mine.checkout_session_id);
+    let (status, v) = env
+        .raw("GET", &path, "", Some((&stranger, &stranger_id)), &[])
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (404, Some("ResourceNotFound"))
+    );
+}
+
+#[tokio::test]
+async fn declines_cancels_amount_mismatch_and_expiry_by_clock() {
+    let env = start().await;
+    // declined card
+    let cs = env
+        .confirmed_session(100, "Authorize", "k-d", "visa-3434")
+        .await;
+    let err = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(100),
+                total_order_amount: None,
+            },
+            "c-d",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (422, "CheckoutSessionCanceled".into()));
+    let got = env
+        .client
+        .get_checkout_session(&cs.checkout_session_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            got.status_details.state.as_str(),
+            got.status_details.reason_code.as_deref()
+        ),
+        ("Canceled", Some("Declined"))
+    );
+
+    // amount mismatch
+    let cs = env
+        .confirmed_session(300, "AuthorizeWithCapture", "k-m", "visa-1111")
+        .await;
+    let err = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(299),
+                total_order_amount: None,
+            },
+            "c-m",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (409, "AmountMismatch".into()));
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(300),
+                total_order_amount: None,
+            },
+            "c-m2",
+        )
+        .await
+        .unwrap();
+    let charge = env
+        .client
+        .get_charge(done.charge_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(charge.status_details.state, "Captured");
+    // complete again without replay
+    let err = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(300),
+                total_order_amount: None,
+            },
+            "c-m3",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (422, "InvalidCheckoutSessionStatus".into()));
+
+    // an authorization and an open session, then 30 days pass
+    let cs = env
+        .confirmed_session(400, "Authorize", "k-e", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(400),
+                total_order_amount: None,
+            },
+            "c-e",
+        )
+        .await
+        .unwrap();
+    let open = env
+        .client
+        .create_checkout_session(
+            &CreateCheckoutSessionRequest {
+                web_checkout_details: WebCheckoutDetailsRequest {
+                    checkout_review_return_url: Some("https://m.example/r".into()),
+                    ..Default::default()
+                },
+                store_id: env.store_id.clone(),
+                ..Default::default()
+            },
+            "k-open",
+        )
+        .await
+        .unwrap();
+    env.advance(24 * 3600 + 1).await;
+    let got = env
+        .client
+        .get_checkout_session(&open.checkout_session_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            got.status_details.state.as_str(),
+            got.status_details.reason_code.as_deref()
+        ),
+        ("Canceled", Some("Expired"))
+    );
+    let charge_id = done.charge_id.unwrap();
+    assert_eq!(
+        env.client
+            .get_charge(&charge_id)
+            .await
+            .unwrap()
+            .status_details
+            .state,
+        "Authorized"
+    );
+    env.advance(30 * 24 * 3600).await;
+    let charge = env.client.get_charge(&charge_id).await.unwrap();
+    assert_eq!(
+        (
+            charge.status_details.state.as_str(),
+            charge.status_details.reason_code.as_deref()
+        ),
+        ("Canceled", Some("ExpiredUnused"))
+    );
+    let err = env
+        .client
+        .cancel_charge(
+            &charge_id,
+            &CancelChargeRequest {
+                cancellation_reason: "x".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (422, "InvalidChargeStatus".into()));
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-sandbox-restart-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("sandbox.sqlite");
+    let first = Sandbox::bind(SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: db.clone(),
+        public_url: None,
+    })
+    .await
+    .unwrap();
+    let base = first.base_url().to_owned();
+    let handle = tokio::spawn(first.serve());
+    let http = reqwest::Client::new();
+    let key = Arc::new(PrivateKey::generate().unwrap());
+    let (key_id, store_id) = register(&http, &base, &key).await;
+    let config = |base: &str| ClientConfig {
+        endpoint: url::Url::parse(base).unwrap(),
+        public_key_id: key_id.clone(),
+        region: "jp".into(),
+        store_id: store_id.clone(),
+        timeout: Duration::from_secs(10),
+    };
+    let client = AmazonPayClient::new(config(&base), key.clone()).unwrap();
+    let cs = client
+        .create_checkout_session(
+            &CreateCheckoutSessionRequest {
+                web_checkout_details: WebCheckoutDetailsRequest {
+                    checkout_review_return_url: Some("https://m.example/r".into()),
+                    ..Default::default()
+                },
+                store_id: store_id.clone(),
+                ..Default::default()
+            },
+            "restart",
+        )
+        .await
+        .unwrap();
+    handle.abort();
+    let _ = handle.await;
+    let second = Sandbox::bind(SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: db,
+        public_url: None,
+    })
+    .await
+    .unwrap();
+    let base2 = second.base_url().to_owned();
+    tokio::spawn(second.serve());
+    let client = AmazonPayClient::new(config(&base2), key).unwrap();
+    let got = client
+        .get_checkout_session(&cs.checkout_session_id)
+        .await
+        .unwrap();
+    assert_eq!(got.status_details.state, "Open");
+}
