@@ -20,7 +20,9 @@ function kessaiBin() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The SDK, and plain HTTP through an interceptor on the SDK's own axios copy (reference §13).
+// The SDK talks HTTPS to the emulator (overrideServiceUrl; the emulator answers TLS and plain HTTP
+// on the same port). Plain HTTP through an interceptor on the SDK's own axios copy (reference §13)
+// is used only when a test turns it on (setHttpRewrite), or for every test with KESSAI_SDK_PLAIN_HTTP=1.
 // ---------------------------------------------------------------------------------------------
 
 const Client = require(SDK_NAME);
@@ -28,9 +30,12 @@ const sdkDir = path.dirname(require.resolve(SDK_NAME));
 const sdkAxios = require(require.resolve('axios', { paths: [sdkDir] }));
 
 let interceptorInstalled = false;
-let rewriteToHttp = true;
-/** Turns the https->http rewrite off (to try the SDK's own HTTPS) or back on. */
-function setHttpRewrite(on) { rewriteToHttp = !!on; }
+let rewriteToHttp = process.env.KESSAI_SDK_PLAIN_HTTP === '1';
+/** Turns the https->http rewrite on (plain HTTP) or off (the SDK's own HTTPS, the default). */
+function setHttpRewrite(on) {
+    rewriteToHttp = !!on;
+    if (rewriteToHttp) if (rewriteToHttp) installHttpInterceptor();
+}
 function installHttpInterceptor() {
     if (interceptorInstalled) return;
     interceptorInstalled = true;

@@ -15,7 +15,8 @@ mod helpers;
 mod input;
 mod pages;
 mod server;
+pub mod tls;
 pub mod world;
 
 pub use error::ApiError;
-pub use server::{Sandbox, SandboxConfig, SandboxError};
+pub use server::{Sandbox, SandboxConfig, SandboxError, TlsSetting};

@@ -23,6 +23,19 @@ pub struct SandboxConfig {
     pub database: PathBuf,
     /// The URL buyers' browsers use to reach this server; default `http://<bound address>`.
     pub public_url: Option<String>,
+    /// HTTPS on the same port as plain HTTP (the first byte of a connection decides).
+    pub tls: TlsSetting,
+}
+
+/// Whether and with which certificate the emulator also speaks HTTPS.
+#[derive(Debug, Clone)]
+pub enum TlsSetting {
+    /// Plain HTTP only.
+    Off,
+    /// A self-signed certificate made at start (written to `<database>.cert.pem` for clients to trust).
+    SelfSigned,
+    /// A certificate and PKCS#8 key given as PEM files.
+    Files { cert: PathBuf, key: PathBuf },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +49,8 @@ pub enum SandboxError {
     Db(#[from] DbError),
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A registered public key and the merchant it belongs to.
@@ -211,6 +226,8 @@ pub struct Sandbox {
     router: Router,
     addr: SocketAddr,
     base_url: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    cert_path: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -261,11 +278,26 @@ impl Sandbox {
             .merge(crate::pages::router())
             .merge(crate::helpers::router())
             .with_state(state);
+        let (tls, cert_path) = match &config.tls {
+            TlsSetting::Off => (None, None),
+            TlsSetting::SelfSigned => {
+                let pair = crate::tls::self_signed(&[])?;
+                let path = config.database.with_extension("cert.pem");
+                std::fs::write(&path, &pair.cert_pem).map_err(SandboxError::Serve)?;
+                (Some(crate::tls::server_config(&pair)?), Some(path))
+            }
+            TlsSetting::Files { cert, key } => {
+                let pair = crate::tls::read_pair(cert, key)?;
+                (Some(crate::tls::server_config(&pair)?), Some(cert.clone()))
+            }
+        };
         Ok(Sandbox {
             listener,
             router,
             addr,
             base_url,
+            tls,
+            cert_path,
         })
     }
 
@@ -277,8 +309,13 @@ impl Sandbox {
         &self.base_url
     }
 
+    /// The certificate served over HTTPS, if any.
+    pub fn cert_path(&self) -> Option<&std::path::Path> {
+        self.cert_path.as_deref()
+    }
+
     pub async fn serve(self) -> Result<(), SandboxError> {
-        axum::serve(self.listener, self.router)
+        crate::tls::serve(self.listener, self.router, self.tls)
             .await
             .map_err(SandboxError::Serve)
     }

@@ -31,6 +31,7 @@ async fn start() -> Env {
         listen: "127.0.0.1:0".parse().unwrap(),
         database: dir.join("sandbox.sqlite"),
         public_url: None,
+        tls: kessai_sandbox::TlsSetting::SelfSigned,
     })
     .await
     .unwrap();
@@ -750,6 +751,7 @@ async fn state_survives_a_restart() {
         listen: "127.0.0.1:0".parse().unwrap(),
         database: db.clone(),
         public_url: None,
+        tls: kessai_sandbox::TlsSetting::SelfSigned,
     })
     .await
     .unwrap();
@@ -786,6 +788,7 @@ async fn state_survives_a_restart() {
         listen: "127.0.0.1:0".parse().unwrap(),
         database: db,
         public_url: None,
+        tls: kessai_sandbox::TlsSetting::SelfSigned,
     })
     .await
     .unwrap();

@@ -168,6 +168,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
                 listen: options.sandbox_listen,
                 database: options.data_dir.join("sandbox.sqlite"),
                 public_url: None,
+                tls: kessai_sandbox::TlsSetting::SelfSigned,
             })
             .await?;
             let url = url::Url::parse(sandbox.base_url())?;

@@ -93,6 +93,16 @@ struct SandboxArgs {
     /// URL that buyers' browsers use to reach the emulator (default: http://<listen address>).
     #[arg(long, env = "KESSAI_SANDBOX_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Serve plain HTTP only. By default the same port also answers HTTPS (the SDKs' default),
+    /// with a self-signed certificate written next to the database, or --tls-cert/--tls-key.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    no_tls: bool,
+    /// PEM certificate (chain) for HTTPS.
+    #[arg(long, requires = "tls_key", env = "KESSAI_SANDBOX_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM PKCS#8 private key for HTTPS.
+    #[arg(long, requires = "tls_cert", env = "KESSAI_SANDBOX_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,9 +190,21 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         listen: args.listen,
         database: args.data_dir.join("sandbox.sqlite"),
         public_url: args.public_url,
+        tls: match (args.no_tls, args.tls_cert, args.tls_key) {
+            (true, _, _) => kessai_sandbox::TlsSetting::Off,
+            (false, Some(cert), Some(key)) => kessai_sandbox::TlsSetting::Files { cert, key },
+            _ => kessai_sandbox::TlsSetting::SelfSigned,
+        },
     })
     .await?;
     println!("kessai sandbox listening on {}", sandbox.base_url());
+    if let Some(cert) = sandbox.cert_path() {
+        let addr = sandbox.local_addr();
+        println!(
+            "  https: https://{addr} on the same port (certificate {})",
+            cert.display()
+        );
+    }
     println!("  data: {}", args.data_dir.join("sandbox.sqlite").display());
     sandbox.serve().await?;
     Ok(())

@@ -1,0 +1,157 @@
+//! One port, two protocols: a connection whose first byte opens a TLS handshake is served over
+//! HTTPS, any other over plain HTTP. SDKs get the HTTPS they insist on; buyers' browsers and
+//! tools get plain HTTP without certificate warnings.
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The first byte of a TLS record carrying a handshake.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot make a certificate: {0}")]
+    Generate(String),
+    #[error("cannot read {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+/// A certificate and its key, in PEM.
+#[derive(Debug, Clone)]
+pub struct CertifiedKey {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` (and `extra` names).
+pub fn self_signed(extra: &[String]) -> Result<CertifiedKey, TlsError> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    names.extend(extra.iter().cloned());
+    let certified =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok(CertifiedKey {
+        cert_pem: certified.cert.pem(),
+        key_pem: certified.key_pair.serialize_pem(),
+    })
+}
+
+pub fn read_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| TlsError::Read {
+            path: p.display().to_string(),
+            detail: e.to_string(),
+        })
+    };
+    Ok(CertifiedKey {
+        cert_pem: read(cert)?,
+        key_pem: read(key)?,
+    })
+}
+
+fn pem_blocks(pem: &str, label: &str) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(&begin) {
+        let after = &rest[start + begin.len()..];
+        let Some(stop) = after.find(&end) else { break };
+        let body: String = after[..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) {
+            out.push(der);
+        }
+        rest = &after[stop + end.len()..];
+    }
+    out
+}
+
+pub fn server_config(pair: &CertifiedKey) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = pem_blocks(&pair.cert_pem, "CERTIFICATE")
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect();
+    if certs.is_empty() {
+        return Err(TlsError::Config("no certificate in the PEM".into()));
+    }
+    let key = pem_blocks(&pair.key_pem, "PRIVATE KEY")
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            TlsError::Config("no PKCS#8 private key (BEGIN PRIVATE KEY) in the PEM".into())
+        })?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| TlsError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// Serves `router` on `listener`, HTTPS when the client opens with TLS (and `tls` is set).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let mut first = [0u8; 1];
+            let is_tls =
+                matches!(stream.peek(&mut first).await, Ok(1) if first[0] == TLS_HANDSHAKE);
+            let service = TowerToHyperService::new(router);
+            let builder = Builder::new(TokioExecutor::new());
+            let result = match (is_tls, acceptor) {
+                (true, Some(acceptor)) => match acceptor.accept(stream).await {
+                    Ok(tls_stream) => {
+                        builder
+                            .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(%e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                _ => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%e, "connection ended with an error");
+            }
+        });
+    }
+}
