@@ -4,13 +4,16 @@ use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
 use crate::server::{idempotency, AppState};
-use crate::world::{MetadataUpdate, NewSession, PaymentUpdate, SessionUpdate};
+use crate::world::{
+    unfit_simulation, MetadataUpdate, NewCharge, NewSession, PaymentUpdate, SessionUpdate,
+};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
+use kessai_amazonpay::wire::{Frequency, Price, RecurringMetadata};
 use kessai_core::Currency;
 use serde::Serialize;
 
@@ -22,12 +25,18 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(get_session).patch(update_session),
         )
         .route("/checkoutSessions/{id}/complete", post(complete_session))
-        .route("/chargePermissions/{id}", get(get_permission))
+        .route(
+            "/chargePermissions/{id}",
+            get(get_permission).patch(update_permission),
+        )
+        .route("/chargePermissions/{id}/close", delete(close_permission))
+        .route("/charges", post(create_charge))
         .route("/charges/{id}", get(get_charge))
         .route("/charges/{id}/capture", post(capture))
         .route("/charges/{id}/cancel", delete(cancel))
         .route("/refunds", post(create_refund))
         .route("/refunds/{id}", get(get_refund))
+        .route("/buyers/{token}", get(get_buyer))
         .method_not_allowed_fallback(unsupported)
         .fallback(not_found);
     Router::new()
@@ -63,6 +72,47 @@ async fn not_found(uri: Uri) -> Response {
         format!("No operation exists at {}.", uri.path()),
     )
     .into_response()
+}
+
+/// Reads `x-amz-pay-simulation-code`; `allowed` says whether this operation simulates anything.
+fn simulation(
+    headers: &HeaderMap,
+    operation: &str,
+    allowed: bool,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("x-amz-pay-simulation-code") else {
+        return Ok(None);
+    };
+    let code = value.to_str().unwrap_or("").trim();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    if !allowed {
+        return Err(unfit_simulation(code, operation));
+    }
+    Ok(Some(code.to_owned()))
+}
+
+fn read_recurring(obj: &Obj<'_>, currency: Currency) -> Result<RecurringMetadata, ApiError> {
+    obj.only(&["frequency", "amount"])?;
+    let frequency = match obj.opt_obj("frequency")? {
+        Some(f) => {
+            f.only(&["unit", "value"])?;
+            let unit = f
+                .opt_enum("unit", &["Year", "Month", "Week", "Day", "Variable"])?
+                .ok_or_else(|| ApiError::missing("recurringMetadata.frequency.unit"))?;
+            let value = f.opt_digits("value")?.unwrap_or_else(|| "1".to_owned());
+            Some(Frequency {
+                unit: unit.to_owned(),
+                value,
+            })
+        }
+        None => None,
+    };
+    Ok(RecurringMetadata {
+        frequency,
+        amount: obj.opt_price("amount", currency)?.map(Price::from_money),
+    })
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
@@ -174,8 +224,15 @@ async fn create_session(
                 None => MetadataUpdate::default(),
             },
             platform_id: root.opt_str("platformId", 21)?.map(str::to_owned),
+            recurring: match root.opt_obj("recurringMetadata")? {
+                Some(r) => Some(read_recurring(&r, currency)?),
+                None => None,
+            },
         })
     })();
+    if let Err(e) = simulation(&headers, "Create Checkout Session", false) {
+        return e.into_response();
+    }
     let new = match parsed {
         Ok(n) => n,
         Err(e) => return e.into_response(),
@@ -235,6 +292,9 @@ async fn update_session(
             update.metadata = read_metadata(&m)?;
         }
         update.platform_id = root.opt_str("platformId", 21)?.map(str::to_owned);
+        if let Some(r) = root.opt_obj("recurringMetadata")? {
+            update.recurring = Some(read_recurring(&r, currency)?);
+        }
         Ok::<_, ApiError>(update)
     })();
     let update = match parsed {
@@ -274,9 +334,13 @@ async fn complete_session(
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
+    let sim = match simulation(&headers, "Complete Checkout Session", true) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
     state
         .mutate(idem, |world, now| {
-            let cs = world.complete_session(&caller.merchant, &id, amount, now)?;
+            let cs = world.complete_session(&caller.merchant, &id, amount, sim.as_deref(), now)?;
             Ok((StatusCode::OK, to_json(&cs)?))
         })
         .await
@@ -328,6 +392,9 @@ async fn capture(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = simulation(&headers, "Capture Charge", false) {
+        return e.into_response();
+    }
     state
         .mutate(idem, |world, now| {
             let charge = world.capture(&caller.merchant, &id, amount, soft, now)?;
@@ -386,9 +453,20 @@ async fn create_refund(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    let sim = match simulation(&headers, "Create Refund", true) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
     state
         .mutate(idem, |world, now| {
-            let refund = world.create_refund(&caller.merchant, &charge_id, amount, soft, now)?;
+            let refund = world.create_refund(
+                &caller.merchant,
+                &charge_id,
+                amount,
+                soft,
+                sim.as_deref(),
+                now,
+            )?;
             Ok((StatusCode::CREATED, to_json(&refund)?))
         })
         .await
@@ -402,4 +480,156 @@ async fn get_refund(
     state
         .read(|world| to_json(&world.refund(&caller.merchant, &id)?.refund))
         .await
+}
+
+async fn create_charge(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let idem = match idempotency(&headers, &caller.merchant, "POST", uri.path(), &body, true) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let currency = ledger(&caller);
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&[
+            "chargePermissionId",
+            "chargeAmount",
+            "captureNow",
+            "softDescriptor",
+            "canHandlePendingAuthorization",
+            "merchantMetadata",
+            "providerMetadata",
+            "platformId",
+            "chargeInitiator",
+        ])?;
+        let capture_now = root.opt_bool("captureNow")?.unwrap_or(false);
+        let soft = root.opt_str("softDescriptor", 16)?.map(str::to_owned);
+        if soft.is_some() && !capture_now {
+            return Err(ApiError::bad_request(
+                "InvalidParameterCombination",
+                "softDescriptor may be given only with captureNow true.",
+            ));
+        }
+        root.opt_enum("chargeInitiator", &["CITU", "MITU", "MITR"])?;
+        Ok::<_, ApiError>(NewCharge {
+            charge_permission_id: root.req_str("chargePermissionId", 64)?.to_owned(),
+            amount: root.req_price("chargeAmount", currency)?,
+            capture_now,
+            can_handle_pending_authorization: root
+                .opt_bool("canHandlePendingAuthorization")?
+                .unwrap_or(false),
+            soft_descriptor: soft,
+            metadata: match root.opt_obj("merchantMetadata")? {
+                Some(m) => read_metadata(&m)?,
+                None => MetadataUpdate::default(),
+            },
+        })
+    })();
+    let new = match parsed {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    let sim = match simulation(&headers, "Create Charge", true) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(idem, |world, now| {
+            let charge = world.create_charge(&caller.merchant, new, sim.as_deref(), now)?;
+            Ok((StatusCode::CREATED, to_json(&charge)?))
+        })
+        .await
+}
+
+async fn update_permission(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let currency = ledger(&caller);
+    let parsed = (|| {
+        simulation(&headers, "Update Charge Permission", false)?;
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["merchantMetadata", "recurringMetadata"])?;
+        let metadata = match root.opt_obj("merchantMetadata")? {
+            Some(m) => read_metadata(&m)?,
+            None => MetadataUpdate::default(),
+        };
+        let recurring = match root.opt_obj("recurringMetadata")? {
+            Some(r) => Some(read_recurring(&r, currency)?),
+            None => None,
+        };
+        Ok::<_, ApiError>((metadata, recurring))
+    })();
+    let (metadata, recurring) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(None, |world, now| {
+            let cp = world.update_permission(&caller.merchant, &id, metadata, recurring, now)?;
+            Ok((StatusCode::OK, to_json(&cp)?))
+        })
+        .await
+}
+
+async fn close_permission(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed = (|| {
+        simulation(&headers, "Close Charge Permission", false)?;
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["closureReason", "cancelPendingCharges"])?;
+        Ok::<_, ApiError>((
+            root.opt_str("closureReason", 255)?
+                .unwrap_or("Closed by the merchant.")
+                .to_owned(),
+            root.opt_bool("cancelPendingCharges")?.unwrap_or(false),
+        ))
+    })();
+    let (reason, cancel_pending) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(None, |world, now| {
+            let cp = world.close_permission(&caller.merchant, &id, reason, cancel_pending, now)?;
+            Ok((StatusCode::OK, to_json(&cp)?))
+        })
+        .await
+}
+
+async fn get_buyer(Path(token): Path<String>) -> Response {
+    match crate::buyers::buyer_for_token(&token) {
+        Some(buyer) => {
+            let home = buyer.addresses.first();
+            let body = serde_json::json!({
+                "buyerId": buyer.id,
+                "name": buyer.name,
+                "email": buyer.email,
+                "postalCode": home.map(|a| a.postal_code),
+                "countryCode": "JP",
+                "phoneNumber": buyer.phone,
+                "shippingAddress": home.map(crate::world::address_of),
+                "billingAddress": home.map(crate::world::address_of),
+                "primeMembershipTypes": serde_json::Value::Null,
+            });
+            crate::server::json_response(StatusCode::OK, body.to_string())
+        }
+        None => ApiError::not_found("Buyer token", &token).into_response(),
+    }
 }

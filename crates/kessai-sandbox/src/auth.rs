@@ -130,6 +130,18 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
             "The request signature does not match. Check the private key, the signed headers and the canonical request.",
         ));
     }
+    // Reads simulate nothing: a simulation code on one is unfit.
+    if parts.method == axum::http::Method::GET {
+        if let Some(code) = parts
+            .headers
+            .get("x-amz-pay-simulation-code")
+            .and_then(|v| v.to_str().ok())
+        {
+            if !code.trim().is_empty() {
+                return Err(crate::world::unfit_simulation(code, "a read"));
+            }
+        }
+    }
     let merchant = {
         let world = state.world.lock().await;
         world.merchants.get(&entry.merchant_id).cloned()

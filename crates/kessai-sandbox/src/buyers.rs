@@ -156,3 +156,12 @@ pub fn default_choice() -> (
 ) {
     (&BUYERS[0], &TARO_ADDRESSES[0], &INSTRUMENTS[0])
 }
+
+/// The buyer token a SignIn redirect would carry for a test buyer (`/test_helpers/buyerTokens`).
+pub fn token_for(buyer: &TestBuyer) -> String {
+    format!("SANDBOX-BUYER-TOKEN-{}", hex::encode(buyer.id))
+}
+
+pub fn buyer_for_token(token: &str) -> Option<&'static TestBuyer> {
+    BUYERS.iter().find(|b| token_for(b) == token)
+}

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/test_helpers/checkoutSessions/{id}/sign_in", post(sign_in))
         .route("/test_helpers/checkoutSessions/{id}/confirm", post(confirm))
         .route("/test_helpers/checkoutSessions/{id}/cancel", post(cancel))
+        .route("/test_helpers/buyerTokens", post(buyer_token))
         .route("/test_helpers/clock", get(clock))
         .route("/test_helpers/clock/advance", post(advance))
         .route("/health", get(|| async { "ok" }))
@@ -266,4 +267,23 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
     }
     drop(world);
     Json(clock_json(&state)).into_response()
+}
+
+/// A buyer token as Amazon's SignIn redirect would give it: `{"buyerId"?}` → `{"buyerToken"}`.
+async fn buyer_token(body: Bytes) -> Response {
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["buyerId"])?;
+        let id = root
+            .opt_str("buyerId", 128)?
+            .unwrap_or(crate::buyers::BUYERS[0].id)
+            .to_owned();
+        crate::buyers::buyer(&id).ok_or_else(|| ApiError::invalid("buyerId", "no such test buyer."))
+    })();
+    match parsed {
+        Ok(b) => Json(json!({"buyerToken": crate::buyers::token_for(b), "buyerId": b.id}))
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }

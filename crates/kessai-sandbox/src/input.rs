@@ -121,6 +121,27 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A positive whole number given as a string (or a JSON number), returned as text.
+    pub fn opt_digits(&self, field: &str) -> Result<Option<String>, ApiError> {
+        let text = match self.get(field) {
+            None => return Ok(None),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(ApiError::invalid(&self.name(field), "it must be a number.")),
+        };
+        if text.is_empty()
+            || text.len() > 4
+            || !text.bytes().all(|b| b.is_ascii_digit())
+            || text.trim_start_matches('0').is_empty()
+        {
+            return Err(ApiError::invalid(
+                &self.name(field),
+                "it must be a whole number from 1 to 9999.",
+            ));
+        }
+        Ok(Some(text))
+    }
+
     pub fn opt_enum(&self, field: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
         match self.opt_str(field, 64)? {
             None => Ok(None),

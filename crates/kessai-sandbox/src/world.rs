@@ -77,15 +77,39 @@ pub struct ChargeRec {
     /// For `AuthorizationInitiated`: when it settles, and whether it settles as authorized.
     pub pending_until: Option<i64>,
     pub pending_succeeds: bool,
+    /// The decline reason a failing pending authorization settles with.
+    #[serde(default)]
+    pub pending_reason: Option<String>,
     pub capture_now: bool,
     pub charge: Charge,
 }
+
+/// How a new charge's authorization goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// Decided at once: `Authorized` (or `Captured` with capture now).
+    Now,
+    /// `AuthorizationInitiated`, settling after 30 s as authorized or declined with `reason`.
+    Pending { succeeds: bool, reason: String },
+}
+
+/// Declines Create Charge can simulate, with their HTTP status.
+pub const DECLINES: &[(&str, u16)] = &[
+    ("SoftDeclined", 422),
+    ("HardDeclined", 422),
+    ("AmazonRejected", 422),
+    ("TransactionTimedOut", 422),
+    ("ProcessingFailure", 500),
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefundRec {
     pub merchant_id: String,
     pub created: i64,
     pub settles: i64,
+    /// Simulated: the refund settles as `Declined`.
+    #[serde(default)]
+    pub declines: bool,
     pub refund: Refund,
 }
 
@@ -161,6 +185,11 @@ fn money_of(price: &Option<Price>) -> Option<Money> {
     price.as_ref().and_then(|p| p.to_money().ok())
 }
 
+/// A test address as Amazon writes addresses.
+pub fn address_of(a: &buyers::TestAddress) -> Address {
+    to_address(a)
+}
+
 fn to_address(a: &buyers::TestAddress) -> Address {
     Address {
         name: Some(a.name.to_owned()),
@@ -188,6 +217,7 @@ pub struct NewSession {
     pub payment: PaymentUpdate,
     pub metadata: MetadataUpdate,
     pub platform_id: Option<String>,
+    pub recurring: Option<RecurringMetadata>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -257,7 +287,29 @@ pub struct SessionUpdate {
     pub payment: PaymentUpdate,
     pub metadata: MetadataUpdate,
     pub platform_id: Option<String>,
+    pub recurring: Option<RecurringMetadata>,
 }
+
+/// Fields of Create Charge.
+#[derive(Debug, Clone)]
+pub struct NewCharge {
+    pub charge_permission_id: String,
+    pub amount: Money,
+    pub capture_now: bool,
+    pub can_handle_pending_authorization: bool,
+    pub soft_descriptor: Option<String>,
+    pub metadata: MetadataUpdate,
+}
+
+/// The most a recurring charge permission may charge in 30 days (JP: 100,000 JPY a month).
+pub fn periodic_limit(currency: Currency) -> i64 {
+    match currency {
+        Currency::Jpy => 100_000,
+        Currency::Usd | Currency::Eur | Currency::Gbp => 150_000,
+    }
+}
+
+pub const PERIOD: i64 = 30 * 24 * 3600;
 
 /// What the buyer did on Amazon's confirmation page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,10 +429,14 @@ impl World {
                         self.schedule(expires, Kind::Charge, id);
                     }
                 } else {
+                    let reason = rec
+                        .pending_reason
+                        .clone()
+                        .unwrap_or_else(|| "HardDeclined".into());
                     rec.charge.status_details = status(
                         "Declined",
-                        Some("HardDeclined"),
-                        Some("The payment method was declined."),
+                        Some(&reason),
+                        Some("The authorization was declined."),
                         when,
                     );
                 }
@@ -407,6 +463,16 @@ impl World {
         };
         if rec.refund.status_details.state != "RefundInitiated" || rec.settles > when {
             return false;
+        }
+        if rec.declines {
+            rec.refund.status_details = status(
+                "Declined",
+                Some("AmazonRejected"),
+                Some("The refund was declined (simulated)."),
+                when,
+            );
+            self.touch(Kind::Refund, id);
+            return true;
         }
         rec.refund.status_details = status("Refunded", None, None, when);
         let charge_id = rec.refund.charge_id.clone();
@@ -469,7 +535,7 @@ impl World {
                     .unwrap_or_else(|| "OneTime".to_owned()),
             ),
             order_type: None,
-            recurring_metadata: None,
+            recurring_metadata: new.recurring,
             payment_method_on_file_metadata: None,
             merchant_details: None,
             merchant_metadata: metadata,
@@ -542,6 +608,9 @@ impl World {
         update.metadata.apply(&mut rec.cs.merchant_metadata);
         if let Some(v) = update.platform_id {
             rec.cs.platform_id = Some(v);
+        }
+        if let Some(v) = update.recurring {
+            rec.cs.recurring_metadata = Some(v);
         }
         rec.cs.status_details.last_updated_timestamp = Some(timestamp(now));
         refresh_constraints(rec, &self.base_url);
@@ -667,6 +736,7 @@ impl World {
         merchant: &Merchant,
         id: &str,
         charge_amount: Money,
+        sim: Option<&str>,
         now: i64,
     ) -> Result<CheckoutSession, ApiError> {
         let rec = self.session(merchant, id)?.clone();
@@ -731,19 +801,47 @@ impl World {
             .payment_details
             .can_handle_pending_authorization
             .unwrap_or(false);
-        let simulation = buyers::instrument(&choice.instrument_id)
-            .map(|i| i.simulation)
-            .unwrap_or(Simulation::Success);
-        let pending = matches!(
-            simulation,
-            Simulation::PendingThenAuthorized | Simulation::PendingThenDeclined
-        );
-        if pending && (intent == "Confirm" || !can_pend) {
+        let outcome = match sim {
+            Some(code @ ("BuyerCanceled" | "AmazonCanceled" | "Declined")) => {
+                if let Some(session) = self.sessions.get_mut(id) {
+                    session.cs.status_details = status(
+                        "Canceled",
+                        Some(code),
+                        Some("Simulated by x-amz-pay-simulation-code."),
+                        now,
+                    );
+                    session.cs.web_checkout_details.amazon_pay_redirect_url = None;
+                }
+                self.touch(Kind::CheckoutSession, id);
+                return Err(ApiError::unprocessable(
+                    "CheckoutSessionCanceled",
+                    format!("The checkout session was canceled ({code}); start a new checkout."),
+                ));
+            }
+            Some("AuthorizationInitiated") => ChargeOutcome::Pending {
+                succeeds: true,
+                reason: String::new(),
+            },
+            Some(other) => return Err(unfit_simulation(other, "Complete Checkout Session")),
+            None => match buyers::instrument(&choice.instrument_id).map(|i| i.simulation) {
+                Some(Simulation::PendingThenAuthorized) => ChargeOutcome::Pending {
+                    succeeds: true,
+                    reason: String::new(),
+                },
+                Some(Simulation::PendingThenDeclined) => ChargeOutcome::Pending {
+                    succeeds: false,
+                    reason: "HardDeclined".into(),
+                },
+                _ => ChargeOutcome::Now,
+            },
+        };
+        if matches!(outcome, ChargeOutcome::Pending { .. }) && (intent == "Confirm" || !can_pend) {
             return Err(ApiError::bad_request(
                 "InvalidSandboxSimulationSpecified",
-                "This payment method simulates a pending authorization; it needs paymentIntent Authorize and canHandlePendingAuthorization true.",
+                "A pending authorization is simulated; it needs paymentIntent Authorize or AuthorizeWithCapture and canHandlePendingAuthorization true.",
             ));
         }
+        let recurring = rec.cs.charge_permission_type.as_deref() == Some("Recurring");
         let cp_id = format!("P01-{}-{}", digits(7), digits(7));
         let cp = ChargePermission {
             charge_permission_id: cp_id.clone(),
@@ -759,10 +857,10 @@ impl World {
                 last_updated_timestamp: Some(timestamp(now)),
             },
             creation_timestamp: Some(timestamp(now)),
-            expiration_timestamp: Some(timestamp(now + ONE_TIME_PERMISSION_TTL)),
+            expiration_timestamp: (!recurring).then(|| timestamp(now + ONE_TIME_PERMISSION_TTL)),
             merchant_metadata: Some(rec.cs.merchant_metadata.clone()),
             release_environment: rec.cs.release_environment.clone(),
-            limits: Some(Limits {
+            limits: (!recurring).then(|| Limits {
                 amount_limit: Some(Price::from_money(charge_amount)),
                 amount_balance: Some(Price::from_money(charge_amount)),
             }),
@@ -775,7 +873,11 @@ impl World {
             PermissionRec {
                 merchant_id: merchant.merchant_id.clone(),
                 created: now,
-                expires: now + ONE_TIME_PERMISSION_TTL,
+                expires: if recurring {
+                    i64::MAX
+                } else {
+                    now + ONE_TIME_PERMISSION_TTL
+                },
                 instrument_id: choice.instrument_id.clone(),
                 cp,
             },
@@ -790,7 +892,7 @@ impl World {
                 &cp_id,
                 charge_amount,
                 capture_now,
-                simulation,
+                outcome,
                 rec.cs.merchant_metadata.clone(),
                 rec.cs.payment_details.soft_descriptor.clone(),
                 now,
@@ -815,7 +917,7 @@ impl World {
         cp_id: &str,
         amount: Money,
         capture_now: bool,
-        simulation: Simulation,
+        outcome: ChargeOutcome,
         metadata: MerchantMetadata,
         soft_descriptor: Option<String>,
         now: i64,
@@ -826,19 +928,15 @@ impl World {
             .and_then(|p| p.cp.release_environment.clone());
         let cp_digits = cp_id.trim_start_matches("P01-").trim_start_matches("B01-");
         let charge_id = format!("S01-{cp_digits}-C{}", digits(6));
-        let (state, pending_until, pending_succeeds) = match simulation {
-            Simulation::PendingThenAuthorized => (
+        let (state, pending_until, pending_succeeds, pending_reason) = match outcome {
+            ChargeOutcome::Pending { succeeds, reason } => (
                 "AuthorizationInitiated",
                 Some(now + PENDING_SETTLES_AFTER),
-                true,
+                succeeds,
+                Some(reason),
             ),
-            Simulation::PendingThenDeclined => (
-                "AuthorizationInitiated",
-                Some(now + PENDING_SETTLES_AFTER),
-                false,
-            ),
-            _ if capture_now => ("Captured", None, true),
-            _ => ("Authorized", None, true),
+            ChargeOutcome::Now if capture_now => ("Captured", None, true, None),
+            ChargeOutcome::Now => ("Authorized", None, true, None),
         };
         let expires = now + AUTHORIZATION_TTL;
         let charge = Charge {
@@ -869,6 +967,7 @@ impl World {
                 expires,
                 pending_until,
                 pending_succeeds,
+                pending_reason,
                 capture_now,
                 charge,
             },
@@ -1024,8 +1123,14 @@ impl World {
         charge_id: &str,
         amount: Money,
         soft_descriptor: Option<String>,
+        sim: Option<&str>,
         now: i64,
     ) -> Result<Refund, ApiError> {
+        let declines = match sim {
+            None => false,
+            Some("RefundDeclined") => true,
+            Some(other) => return Err(unfit_simulation(other, "Create Refund")),
+        };
         let rec = self
             .charge(merchant, charge_id)
             .map_err(|_| ApiError::not_found("Charge", charge_id))?;
@@ -1096,6 +1201,7 @@ impl World {
                 merchant_id: merchant.merchant_id.clone(),
                 created: now,
                 settles,
+                declines,
                 refund: refund.clone(),
             },
         );
@@ -1103,6 +1209,252 @@ impl World {
         self.touch(Kind::Refund, &refund_id);
         Ok(refund)
     }
+}
+
+impl World {
+    pub fn create_charge(
+        &mut self,
+        merchant: &Merchant,
+        new: NewCharge,
+        sim: Option<&str>,
+        now: i64,
+    ) -> Result<Charge, ApiError> {
+        let p = self
+            .permission(merchant, &new.charge_permission_id)?
+            .clone();
+        if p.cp.status_details.state != "Chargeable" {
+            return Err(ApiError::unprocessable(
+                "InvalidChargePermissionStatus",
+                format!(
+                    "The charge permission is {}; only a Chargeable one can be charged.",
+                    p.cp.status_details.state
+                ),
+            ));
+        }
+        let currency = new.amount.currency();
+        let live: Vec<&ChargeRec> = self
+            .charges
+            .values()
+            .filter(|c| c.charge.charge_permission_id == new.charge_permission_id)
+            .filter(|c| {
+                matches!(
+                    c.charge.status_details.state.as_str(),
+                    "Authorized" | "AuthorizationInitiated" | "CaptureInitiated" | "Captured"
+                )
+            })
+            .collect();
+        if p.cp.charge_permission_type.as_deref() == Some("Recurring") {
+            let used: i64 = live
+                .iter()
+                .filter(|c| now - c.created < PERIOD)
+                .filter_map(|c| c.charge.charge_amount.to_money().ok())
+                .map(|m| m.minor())
+                .sum();
+            let limit = periodic_limit(currency);
+            if used + new.amount.minor() > limit {
+                return Err(ApiError::bad_request(
+                    "PeriodicAmountExceeded",
+                    format!(
+                        "Charges of {} in the last 30 days plus chargeAmount {} exceed the limit of {} {} per period.",
+                        Money::new(used, currency).to_decimal_string(),
+                        new.amount.to_decimal_string(),
+                        Money::new(limit, currency).to_decimal_string(),
+                        currency.code()
+                    ),
+                ));
+            }
+        } else {
+            let count = self
+                .charges
+                .values()
+                .filter(|c| c.charge.charge_permission_id == new.charge_permission_id)
+                .count();
+            if count >= 25 {
+                return Err(ApiError::unprocessable(
+                    "TransactionCountExceeded",
+                    "A one-time charge permission allows at most 25 charges.",
+                ));
+            }
+            let balance =
+                p.cp.limits
+                    .as_ref()
+                    .and_then(|l| money_of(&l.amount_balance))
+                    .map(|m| m.minor())
+                    .unwrap_or(0);
+            let pending: i64 = live
+                .iter()
+                .filter(|c| c.charge.status_details.state != "Captured")
+                .filter_map(|c| c.charge.charge_amount.to_money().ok())
+                .map(|m| m.minor())
+                .sum();
+            if new.amount.minor() > balance - pending {
+                return Err(ApiError::bad_request(
+                    "TransactionAmountExceeded",
+                    format!(
+                        "chargeAmount {} exceeds what is left of the charge permission ({}).",
+                        new.amount.to_decimal_string(),
+                        Money::new((balance - pending).max(0), currency).to_decimal_string()
+                    ),
+                ));
+            }
+        }
+        let can_pend = new.can_handle_pending_authorization;
+        let outcome = match sim {
+            Some(code) => match DECLINES.iter().find(|(c, _)| *c == code) {
+                Some((c, _)) if can_pend => ChargeOutcome::Pending {
+                    succeeds: false,
+                    reason: (*c).to_owned(),
+                },
+                Some((c, status)) => {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::from_u16(*status)
+                            .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY),
+                        c,
+                        format!("The authorization was declined ({c}, simulated)."),
+                    ))
+                }
+                None if code == "AuthorizationInitiated" => ChargeOutcome::Pending {
+                    succeeds: true,
+                    reason: String::new(),
+                },
+                None => return Err(unfit_simulation(code, "Create Charge")),
+            },
+            None => match buyers::instrument(&p.instrument_id).map(|i| i.simulation) {
+                Some(Simulation::PendingThenAuthorized) => ChargeOutcome::Pending {
+                    succeeds: true,
+                    reason: String::new(),
+                },
+                Some(Simulation::PendingThenDeclined) => ChargeOutcome::Pending {
+                    succeeds: false,
+                    reason: "HardDeclined".into(),
+                },
+                _ => ChargeOutcome::Now,
+            },
+        };
+        if matches!(outcome, ChargeOutcome::Pending { .. }) && !can_pend {
+            return Err(ApiError::bad_request(
+                "InvalidSandboxSimulationSpecified",
+                "A pending authorization is simulated; it needs canHandlePendingAuthorization true.",
+            ));
+        }
+        let mut metadata = p.cp.merchant_metadata.clone().unwrap_or_default();
+        new.metadata.apply(&mut metadata);
+        let charge_id = self.new_charge(
+            merchant,
+            &new.charge_permission_id,
+            new.amount,
+            new.capture_now,
+            outcome,
+            metadata,
+            new.soft_descriptor,
+            now,
+        );
+        self.charges
+            .get(&charge_id)
+            .map(|c| c.charge.clone())
+            .ok_or_else(|| ApiError::internal("charge vanished"))
+    }
+
+    pub fn update_permission(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        metadata: MetadataUpdate,
+        recurring: Option<RecurringMetadata>,
+        now: i64,
+    ) -> Result<ChargePermission, ApiError> {
+        let p = self.permission(merchant, id)?;
+        if p.cp.status_details.state == "Closed" {
+            return Err(ApiError::unprocessable(
+                "ChargePermissionNotModifiable",
+                "The charge permission is Closed and cannot be modified.",
+            ));
+        }
+        if recurring.is_some() && p.cp.charge_permission_type.as_deref() != Some("Recurring") {
+            return Err(ApiError::bad_request(
+                "InvalidParameterCombination",
+                "recurringMetadata can be updated only on a Recurring charge permission.",
+            ));
+        }
+        let Some(p) = self.permissions.get_mut(id) else {
+            return Err(ApiError::not_found("ChargePermission", id));
+        };
+        let mut m = p.cp.merchant_metadata.clone().unwrap_or_default();
+        metadata.apply(&mut m);
+        p.cp.merchant_metadata = Some(m);
+        if let Some(r) = recurring {
+            p.cp.recurring_metadata = Some(r);
+        }
+        p.cp.status_details.last_updated_timestamp = Some(timestamp(now));
+        let out = p.cp.clone();
+        self.touch(Kind::ChargePermission, id);
+        Ok(out)
+    }
+
+    pub fn close_permission(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        reason: String,
+        cancel_pending: bool,
+        now: i64,
+    ) -> Result<ChargePermission, ApiError> {
+        let p = self.permission(merchant, id)?;
+        if p.cp.status_details.state == "Closed" {
+            return Err(ApiError::unprocessable(
+                "InvalidChargePermissionStatus",
+                "The charge permission is already Closed.",
+            ));
+        }
+        if cancel_pending {
+            let open: Vec<String> = self
+                .charges
+                .iter()
+                .filter(|(_, c)| c.charge.charge_permission_id == id)
+                .filter(|(_, c)| {
+                    matches!(
+                        c.charge.status_details.state.as_str(),
+                        "Authorized" | "AuthorizationInitiated"
+                    )
+                })
+                .map(|(cid, _)| cid.clone())
+                .collect();
+            for cid in open {
+                if let Some(c) = self.charges.get_mut(&cid) {
+                    c.pending_until = None;
+                    c.charge.status_details = status(
+                        "Canceled",
+                        Some("ChargePermissionCanceled"),
+                        Some("The charge permission was closed."),
+                        now,
+                    );
+                }
+                self.touch(Kind::Charge, &cid);
+            }
+        }
+        let Some(p) = self.permissions.get_mut(id) else {
+            return Err(ApiError::not_found("ChargePermission", id));
+        };
+        p.cp.status_details = ChargePermissionStatus {
+            state: "Closed".into(),
+            reasons: Some(vec![Reason {
+                reason_code: "MerchantClosed".into(),
+                reason_description: Some(reason),
+            }]),
+            last_updated_timestamp: Some(timestamp(now)),
+        };
+        let out = p.cp.clone();
+        self.touch(Kind::ChargePermission, id);
+        Ok(out)
+    }
+}
+
+/// `400 InvalidSandboxSimulationSpecified` for a code the operation does not simulate.
+pub fn unfit_simulation(code: &str, operation: &str) -> ApiError {
+    ApiError::bad_request(
+        "InvalidSandboxSimulationSpecified",
+        format!("The simulation code {code} cannot be used with {operation}."),
+    )
 }
 
 /// How far refunds may exceed the capture: min(15 %, 8,400 JPY or 75 USD/EUR/GBP).
