@@ -257,3 +257,140 @@ impl Db {
         Ok(())
     }
 }
+
+/// A notification due for delivery.
+#[derive(Debug, Clone)]
+pub struct DueNotification {
+    pub id: String,
+    pub url: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+fn wall_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Db {
+    pub async fn notification_url(&self, merchant_id: &str) -> Result<Option<String>, sqlx::Error> {
+        let url: Option<Option<String>> =
+            sqlx::query_scalar("SELECT notification_url FROM merchants WHERE merchant_id = ?")
+                .bind(merchant_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(url.flatten())
+    }
+
+    pub async fn set_notification_url(
+        &self,
+        merchant_id: &str,
+        url: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE merchants SET notification_url = ? WHERE merchant_id = ?")
+            .bind(url)
+            .bind(merchant_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_notification(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        url: &str,
+        object_type: &str,
+        object_id: &str,
+        body: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO notifications(id, merchant_id, url, object_type, object_id, body, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
+            .bind(id)
+            .bind(merchant_id)
+            .bind(url)
+            .bind(object_type)
+            .bind(object_id)
+            .bind(body)
+            .bind(wall_now())
+            .bind(crate::world::timestamp(wall_now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn due_notifications(&self) -> Result<Vec<DueNotification>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, url, body, attempts FROM notifications WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 32")
+            .bind(wall_now())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueNotification {
+                    id: r.try_get(0)?,
+                    url: r.try_get(1)?,
+                    body: r.try_get(2)?,
+                    attempts: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records one attempt: delivered, or retried after a backoff, or failed for good.
+    pub async fn record_attempt(
+        &self,
+        id: &str,
+        attempts: i64,
+        error: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let now = wall_now();
+        match error {
+            None => {
+                sqlx::query("UPDATE notifications SET status = 'delivered', attempts = ?, last_error = NULL, delivered_at = ? WHERE id = ?")
+                    .bind(attempts)
+                    .bind(crate::world::timestamp(now))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Some(e) => {
+                let status = if attempts >= crate::notify::MAX_ATTEMPTS {
+                    "failed"
+                } else {
+                    "pending"
+                };
+                sqlx::query("UPDATE notifications SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?")
+                    .bind(status)
+                    .bind(attempts)
+                    .bind(e)
+                    .bind(now + crate::notify::backoff(attempts - 1))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn notifications(
+        &self,
+        merchant_id: Option<&str>,
+    ) -> Result<Vec<crate::notify::Listed>, sqlx::Error> {
+        let rows = sqlx::query("SELECT * FROM notifications WHERE (? IS NULL OR merchant_id = ?) ORDER BY created_at, rowid")
+            .bind(merchant_id)
+            .bind(merchant_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(crate::notify::listed_from_row).collect()
+    }
+
+    /// Sends a notification again now (whatever its status).
+    pub async fn resend(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE notifications SET status = 'pending', next_attempt_at = ? WHERE id = ?",
+        )
+        .bind(wall_now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

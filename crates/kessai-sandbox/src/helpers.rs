@@ -24,6 +24,12 @@ pub fn router() -> Router<AppState> {
         .route("/test_helpers/checkoutSessions/{id}/confirm", post(confirm))
         .route("/test_helpers/checkoutSessions/{id}/cancel", post(cancel))
         .route("/test_helpers/buyerTokens", post(buyer_token))
+        .route("/test_helpers/notificationUrl", post(set_notification_url))
+        .route("/test_helpers/notifications", get(list_notifications))
+        .route(
+            "/test_helpers/notifications/{id}/resend",
+            post(resend_notification),
+        )
         .route("/test_helpers/clock", get(clock))
         .route("/test_helpers/clock/advance", post(advance))
         .route("/health", get(|| async { "ok" }))
@@ -261,9 +267,8 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
     }
     let now = state.now();
     world.settle(now);
-    let changed = world.take_changed();
-    if let Err(e) = state.db.save(&world, &changed).await {
-        return ApiError::internal(e).into_response();
+    if let Err(e) = state.commit(&mut world).await {
+        return e.into_response();
     }
     drop(world);
     Json(clock_json(&state)).into_response()
@@ -285,5 +290,56 @@ async fn buyer_token(body: Bytes) -> Response {
         Ok(b) => Json(json!({"buyerToken": crate::buyers::token_for(b), "buyerId": b.id}))
             .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// Where a merchant's IPNs go: `{"merchantId", "url"}` (`url` null to stop).
+async fn set_notification_url(State(state): State<AppState>, body: Bytes) -> Response {
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["merchantId", "url"])?;
+        Ok::<_, ApiError>((
+            root.req_str("merchantId", 64)?.to_owned(),
+            root.opt_url("url")?.map(str::to_owned),
+        ))
+    })();
+    let (merchant_id, url) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    match state
+        .db
+        .set_notification_url(&merchant_id, url.as_deref())
+        .await
+    {
+        Ok(true) => Json(json!({"merchantId": merchant_id, "url": url})).into_response(),
+        Ok(false) => ApiError::not_found("Merchant", &merchant_id).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NotificationQuery {
+    #[serde(rename = "merchantId")]
+    merchant_id: Option<String>,
+}
+
+/// Every notification with its delivery status, oldest first (optionally of one merchant).
+async fn list_notifications(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<NotificationQuery>,
+) -> Response {
+    match state.db.notifications(q.merchant_id.as_deref()).await {
+        Ok(list) => Json(json!({ "notifications": list })).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+async fn resend_notification(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.db.resend(&id).await {
+        Ok(true) => Json(json!({"id": id, "status": "pending"})).into_response(),
+        Ok(false) => ApiError::not_found("Notification", &id).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
 }

@@ -13,6 +13,7 @@ mod db;
 mod error;
 mod helpers;
 mod input;
+pub mod notify;
 mod pages;
 mod server;
 pub mod tls;

@@ -34,9 +34,18 @@ pub fn router() -> Router<AppState> {
         .route("/checkout/signin", get(signin_page).post(signin_submit))
         .route("/checkout/confirm", get(confirm_page).post(confirm_submit))
         .route("/static/checkout.css", get(css))
+        .route(crate::notify::CERT_PATH, get(sns_cert))
 }
 
 const CSS: &str = include_str!("../static/checkout.css");
+
+async fn sns_cert(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        state.signer.cert_pem.clone(),
+    )
+        .into_response()
+}
 
 async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
@@ -240,12 +249,7 @@ pub async fn do_sign_in(
     let mut world = state.world.lock().await;
     world.settle(now);
     world.sign_in(id, choice, now)?;
-    let changed = world.take_changed();
-    state
-        .db
-        .save(&world, &changed)
-        .await
-        .map_err(|e| e.to_string())?;
+    state.commit(&mut world).await.map_err(|e| e.message)?;
     let rec = world.sessions.get(id).ok_or("gone")?;
     rec.cs
         .web_checkout_details
@@ -261,12 +265,7 @@ pub async fn do_cancel(state: &AppState, id: &str) -> Result<String, String> {
     let mut world = state.world.lock().await;
     world.settle(now);
     world.buyer_cancel(id, now)?;
-    let changed = world.take_changed();
-    state
-        .db
-        .save(&world, &changed)
-        .await
-        .map_err(|e| e.to_string())?;
+    state.commit(&mut world).await.map_err(|e| e.message)?;
     let rec = world.sessions.get(id).ok_or("gone")?;
     cancel_redirect(rec).ok_or_else(|| "The checkout session has no return URL.".to_owned())
 }
@@ -277,12 +276,7 @@ pub async fn do_confirm(state: &AppState, id: &str) -> Result<String, String> {
     let mut world = state.world.lock().await;
     world.settle(now);
     world.confirm(id, now)?;
-    let changed = world.take_changed();
-    state
-        .db
-        .save(&world, &changed)
-        .await
-        .map_err(|e| e.to_string())?;
+    state.commit(&mut world).await.map_err(|e| e.message)?;
     let rec = world.sessions.get(id).ok_or("gone")?;
     rec.cs
         .web_checkout_details

@@ -3,7 +3,7 @@
 
 use crate::db::{Db, DbError, IdemRow};
 use crate::error::ApiError;
-use crate::world::{timestamp, Changed, Merchant, World};
+use crate::world::{timestamp, Merchant, World};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -63,6 +63,8 @@ pub struct KeyEntry {
 
 pub struct Inner {
     pub db: Db,
+    pub signer: Arc<crate::notify::Signer>,
+    pub base_url: String,
     pub world: Mutex<World>,
     pub keys: RwLock<HashMap<String, KeyEntry>>,
     pub clock_offset: AtomicI64,
@@ -76,6 +78,29 @@ impl Inner {
     pub fn now(&self) -> i64 {
         let wall = time::OffsetDateTime::now_utc().unix_timestamp();
         wall + self.clock_offset.load(Ordering::SeqCst)
+    }
+
+    /// Writes what changed in `world` and queues the notifications of what changed on its own.
+    pub async fn commit(&self, world: &mut World) -> Result<(), ApiError> {
+        let changed = world.take_changed();
+        self.db
+            .save(world, &changed)
+            .await
+            .map_err(ApiError::internal)?;
+        let fired = world.take_fired();
+        if !fired.is_empty() {
+            crate::notify::enqueue(&self.db, &self.signer, &self.base_url, world, &fired)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        Ok(())
+    }
+
+    /// Settles what fell due and commits it.
+    pub async fn tick(&self) -> Result<(), ApiError> {
+        let mut world = self.world.lock().await;
+        world.settle(self.now());
+        self.commit(&mut world).await
     }
 
     pub fn key(&self, public_key_id: &str) -> Option<KeyEntry> {
@@ -118,11 +143,10 @@ impl Inner {
         let now = self.now();
         world.settle(now);
         let result = op(&mut world, now);
-        let changed: Vec<Changed> = world.take_changed();
-        if let Err(e) = self.db.save(&world, &changed).await {
-            // The world in memory is ahead of the file; reload would be safest, but an emulator
-            // that cannot write its own file has no good answer: report and carry on.
-            return ApiError::internal(e).into_response();
+        if let Err(e) = self.commit(&mut world).await {
+            // The world in memory is ahead of the file; an emulator that cannot write its own
+            // file has no good answer: report and carry on.
+            return e.into_response();
         }
         match result {
             Ok((status, value)) => {
@@ -228,6 +252,7 @@ pub struct Sandbox {
     base_url: String,
     tls: Option<Arc<rustls::ServerConfig>>,
     cert_path: Option<PathBuf>,
+    state: AppState,
 }
 
 impl Sandbox {
@@ -267,7 +292,14 @@ impl Sandbox {
             .await?
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
+        let signer = Arc::new(
+            crate::notify::Signer::load_or_create(&db)
+                .await
+                .map_err(|e| SandboxError::Serve(std::io::Error::other(e)))?,
+        );
         let state = Arc::new(Inner {
+            signer,
+            base_url: base_url.clone(),
             db,
             world: Mutex::new(world),
             keys: RwLock::new(keys),
@@ -277,7 +309,7 @@ impl Sandbox {
         let router = crate::api::router(state.clone())
             .merge(crate::pages::router())
             .merge(crate::helpers::router())
-            .with_state(state);
+            .with_state(state.clone());
         let (tls, cert_path) = match &config.tls {
             TlsSetting::Off => (None, None),
             TlsSetting::SelfSigned => {
@@ -298,6 +330,7 @@ impl Sandbox {
             base_url,
             tls,
             cert_path,
+            state,
         })
     }
 
@@ -314,9 +347,23 @@ impl Sandbox {
         self.cert_path.as_deref()
     }
 
+    /// Serves requests, makes Amazon's own transitions as the clock passes them (checked every
+    /// second), and delivers notifications.
     pub async fn serve(self) -> Result<(), SandboxError> {
-        crate::tls::serve(self.listener, self.router, self.tls)
-            .await
-            .map_err(SandboxError::Serve)
+        let ticker_state = self.state.clone();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if let Err(e) = ticker_state.tick().await {
+                    tracing::error!(?e, "tick failed");
+                }
+            }
+        });
+        let delivery = tokio::spawn(crate::notify::deliver_forever(self.state.db.clone()));
+        let served = crate::tls::serve(self.listener, self.router, self.tls).await;
+        ticker.abort();
+        delivery.abort();
+        served.map_err(SandboxError::Serve)
     }
 }

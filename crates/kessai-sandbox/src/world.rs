@@ -163,6 +163,8 @@ pub struct World {
     /// `(when, kind, id)` of every future transition Amazon makes on its own.
     deadlines: BTreeSet<(i64, Kind, String)>,
     changed: BTreeSet<Changed>,
+    /// Objects that changed on their own since the last [`World::take_fired`] (for notifications).
+    fired: Vec<Changed>,
 }
 
 fn digits(n: usize) -> String {
@@ -389,7 +391,12 @@ impl World {
                 fired.push(Changed { kind, id });
             }
         }
+        self.fired.extend(fired.iter().cloned());
         fired
+    }
+
+    pub fn take_fired(&mut self) -> Vec<Changed> {
+        std::mem::take(&mut self.fired)
     }
 
     fn expire_session(&mut self, id: &str, when: i64) -> bool {

@@ -801,3 +801,206 @@ async fn state_survives_a_restart() {
         .unwrap();
     assert_eq!(got.status_details.state, "Open");
 }
+
+#[tokio::test]
+async fn pending_authorization_completes_by_notification_with_retries() {
+    use std::sync::Mutex;
+    let env = start().await;
+    // The merchant's IPN endpoint: fails the first delivery, accepts the rest.
+    let received: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = {
+        let received = received.clone();
+        let calls = calls.clone();
+        axum::Router::new().route(
+            "/ipn",
+            axum::routing::post(move |body: String| {
+                let received = received.clone();
+                let calls = calls.clone();
+                async move {
+                    if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    received.lock().unwrap().push(body);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ipn_url = format!("http://{}/ipn", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let keys: Value = env
+        .http
+        .post(format!("{}/test_helpers/publicKeys", env.base))
+        .json(&json!({"publicKey": env.key.public_key().to_pem().unwrap()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let merchant_id = keys["merchantId"].as_str().unwrap().to_owned();
+    let r = env
+        .helper(
+            "/test_helpers/notificationUrl",
+            json!({"merchantId": merchant_id, "url": ipn_url}),
+        )
+        .await;
+    assert_eq!(r["url"], ipn_url);
+
+    // A checkout with the card that authorizes after 30 s, and a merchant that can wait.
+    let cs = env
+        .client
+        .create_checkout_session(
+            &CreateCheckoutSessionRequest {
+                web_checkout_details: WebCheckoutDetailsRequest {
+                    checkout_review_return_url: Some("https://m.example/review".into()),
+                    ..Default::default()
+                },
+                store_id: env.store_id.clone(),
+                ..Default::default()
+            },
+            "k-pending",
+        )
+        .await
+        .unwrap();
+    let id = cs.checkout_session_id;
+    env.helper(
+        &format!("/test_helpers/checkoutSessions/{id}/sign_in"),
+        json!({"paymentMethod": "visa-0701"}),
+    )
+    .await;
+    env.client
+        .update_checkout_session(
+            &id,
+            &UpdateCheckoutSessionRequest {
+                web_checkout_details: Some(WebCheckoutDetailsRequest {
+                    checkout_result_return_url: Some("https://m.example/result".into()),
+                    ..Default::default()
+                }),
+                payment_details: Some(PaymentDetailsRequest {
+                    payment_intent: Some("Authorize".into()),
+                    can_handle_pending_authorization: Some(true),
+                    charge_amount: Some(jpy(2000)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    env.helper(
+        &format!("/test_helpers/checkoutSessions/{id}/confirm"),
+        json!({}),
+    )
+    .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(2000),
+                total_order_amount: None,
+            },
+            "k-pc",
+        )
+        .await
+        .unwrap();
+    let charge_id = done.charge_id.unwrap();
+    assert_eq!(
+        env.client
+            .get_charge(&charge_id)
+            .await
+            .unwrap()
+            .status_details
+            .state,
+        "AuthorizationInitiated"
+    );
+    assert!(received.lock().unwrap().is_empty());
+
+    env.advance(31).await;
+    // First delivery fails (503), the retry after ~1 s succeeds.
+    let mut waited = 0;
+    while received.lock().unwrap().is_empty() && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let body = received
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .expect("an IPN arrived");
+    let envelope: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(envelope["SignatureVersion"], "2");
+    assert!(envelope["SigningCertURL"]
+        .as_str()
+        .unwrap()
+        .starts_with(&env.base));
+    let message: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(message["ObjectType"], "CHARGE");
+    assert_eq!(message["ObjectId"], charge_id.as_str());
+    assert_eq!(
+        message["ChargePermissionId"],
+        done.charge_permission_id.clone().unwrap().as_str()
+    );
+    assert_eq!(message["NotificationType"], "STATE_CHANGE");
+    assert_eq!(message["MerchantID"], merchant_id.as_str());
+    // The notification carries no state: the merchant reads the charge.
+    assert_eq!(
+        env.client
+            .get_charge(&charge_id)
+            .await
+            .unwrap()
+            .status_details
+            .state,
+        "Authorized"
+    );
+    let cert = env
+        .http
+        .get(envelope["SigningCertURL"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+
+    // The outbox shows two attempts; a re-send delivers it again.
+    let list: Value = env
+        .http
+        .get(format!(
+            "{}/test_helpers/notifications?merchantId={merchant_id}",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let n = &list["notifications"][0];
+    assert_eq!(
+        (n["status"].as_str(), n["attempts"].as_i64()),
+        (Some("delivered"), Some(2))
+    );
+    let r = env
+        .helper(
+            &format!(
+                "/test_helpers/notifications/{}/resend",
+                n["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["status"], "pending");
+    let mut waited = 0;
+    while received.lock().unwrap().len() < 2 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(received.lock().unwrap().len(), 2);
+}
