@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/amazonpay/cancel/{reference}", get(cancel))
         .route("/amazonpay/abandon/{reference}", post(abandon))
         .route("/assets/kessai.css", get(css))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
 async fn css() -> Response {

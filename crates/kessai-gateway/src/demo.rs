@@ -40,6 +40,7 @@ struct DemoOrder {
     id: String,
     item: String,
     amount: u64,
+    capture_now: bool,
     status: String,
     address: Option<String>,
     log: Vec<LogLine>,
@@ -198,6 +199,7 @@ async fn buy(State(state): State<AppState>, Form(form): Form<BuyForm>) -> Respon
                 id: id.clone(),
                 item: (*name).into(),
                 amount: *price,
+                capture_now: form.capture.as_deref() == Some("true"),
                 status: "new".into(),
                 address: None,
                 log: vec![],
@@ -258,14 +260,14 @@ async fn order_page(
         return no_demo();
     };
     if let (Some(mstatus), Some(code)) = (&q.mstatus, &q.v_result_code) {
-        let status = match mstatus.as_str() {
-            "success" => "authorized (paid at Amazon Pay)".to_owned(),
-            _ => format!("not paid ({code})"),
-        };
         demo.with_orders(|o| {
             if let Some(order) = o.get_mut(&id) {
                 if order.status == "waiting for the buyer" {
-                    order.status = status;
+                    order.status = match (mstatus.as_str(), order.capture_now) {
+                        ("success", true) => "captured (paid at Amazon Pay)".to_owned(),
+                        ("success", false) => "authorized (paid at Amazon Pay)".to_owned(),
+                        _ => format!("not paid ({code})"),
+                    };
                     order.log.push(LogLine {
                         command: "buyer returned".into(),
                         mstatus: mstatus.clone(),

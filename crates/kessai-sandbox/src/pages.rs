@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/checkout/confirm", get(confirm_page).post(confirm_submit))
         .route("/static/checkout.css", get(css))
         .route(crate::notify::CERT_PATH, get(sns_cert))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
 const CSS: &str = include_str!("../static/checkout.css");
@@ -359,14 +360,21 @@ async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuer
         .shipping_address
         .as_ref()
         .map(|a| {
-            format!(
-                "{} 〒{} {}{}{}",
-                a.name.clone().unwrap_or_default(),
-                a.postal_code.clone().unwrap_or_default(),
-                a.state_or_region.clone().unwrap_or_default(),
-                a.city.clone().unwrap_or_default(),
-                a.address_line1.clone().unwrap_or_default()
-            )
+            [
+                a.name.clone(),
+                a.postal_code.clone().map(|p| format!("〒{p}")),
+                Some(format!(
+                    "{}{}{}",
+                    a.state_or_region.clone().unwrap_or_default(),
+                    a.city.clone().unwrap_or_default(),
+                    a.address_line1.clone().unwrap_or_default()
+                )),
+                a.address_line2.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
         })
         .unwrap_or_default();
     render(
