@@ -284,6 +284,58 @@ impl AmazonPay for AmazonPayClient {
             .await
     }
 
+    async fn create_charge(
+        &self,
+        request: &CreateChargeRequest,
+        idempotency_key: &str,
+    ) -> Result<Charge, AmazonPayError> {
+        self.call(
+            Method::POST,
+            "charges",
+            Some(request),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    async fn update_charge_permission(
+        &self,
+        id: &str,
+        request: &UpdateChargePermissionRequest,
+    ) -> Result<ChargePermission, AmazonPayError> {
+        self.call(
+            Method::PATCH,
+            &format!("chargePermissions/{}", escape(id)),
+            Some(request),
+            None,
+        )
+        .await
+    }
+
+    async fn close_charge_permission(
+        &self,
+        id: &str,
+        request: &CloseChargePermissionRequest,
+    ) -> Result<ChargePermission, AmazonPayError> {
+        self.call(
+            Method::DELETE,
+            &format!("chargePermissions/{}/close", escape(id)),
+            Some(request),
+            None,
+        )
+        .await
+    }
+
+    async fn get_buyer(&self, buyer_token: &str) -> Result<BuyerDetails, AmazonPayError> {
+        self.call::<(), _>(
+            Method::GET,
+            &format!("buyers/{}", escape(buyer_token)),
+            None,
+            None,
+        )
+        .await
+    }
+
     fn sign_in_url(&self, checkout_session_id: &str) -> String {
         let mut url = self.config.endpoint.clone();
         url.set_path("/checkout/signin");

@@ -57,6 +57,26 @@ pub trait AmazonPay: Send + Sync {
 
     async fn get_refund(&self, id: &str) -> Result<Refund, AmazonPayError>;
 
+    async fn create_charge(
+        &self,
+        request: &CreateChargeRequest,
+        idempotency_key: &str,
+    ) -> Result<Charge, AmazonPayError>;
+
+    async fn update_charge_permission(
+        &self,
+        id: &str,
+        request: &UpdateChargePermissionRequest,
+    ) -> Result<ChargePermission, AmazonPayError>;
+
+    async fn close_charge_permission(
+        &self,
+        id: &str,
+        request: &CloseChargePermissionRequest,
+    ) -> Result<ChargePermission, AmazonPayError>;
+
+    async fn get_buyer(&self, buyer_token: &str) -> Result<BuyerDetails, AmazonPayError>;
+
     /// Where the buyer's browser goes to sign in for a checkout session.
     fn sign_in_url(&self, checkout_session_id: &str) -> String;
 

@@ -235,6 +235,21 @@ pub struct Refund {
     pub release_environment: Option<String>,
 }
 
+/// The buyer as Get Buyer returns it (fields per the sign-in scopes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuyerDetails {
+    pub buyer_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub postal_code: Option<String>,
+    pub country_code: Option<String>,
+    pub phone_number: Option<String>,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    pub prime_membership_types: Option<Vec<String>>,
+}
+
 /// Amazon's error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -291,6 +306,8 @@ pub struct CreateCheckoutSessionRequest {
     pub store_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub charge_permission_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurring_metadata: Option<RecurringMetadata>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_details: Option<PaymentDetailsRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -356,6 +373,15 @@ pub struct CreateRefundRequest {
     pub refund_amount: Price,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soft_descriptor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateChargePermissionRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_metadata: Option<MerchantMetadataRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurring_metadata: Option<RecurringMetadata>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -196,6 +196,7 @@ async fn authorize(state: &AppState, request: &MdkRequest) -> Answer {
         },
         store_id: state.amazon.store_id().to_owned(),
         charge_permission_type: Some("OneTime".into()),
+        recurring_metadata: None,
         payment_details: Some(wire::PaymentDetailsRequest {
             payment_intent: Some(intent.into()),
             can_handle_pending_authorization: Some(false),

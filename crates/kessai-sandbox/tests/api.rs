@@ -1004,3 +1004,327 @@ async fn pending_authorization_completes_by_notification_with_retries() {
     }
     assert_eq!(received.lock().unwrap().len(), 2);
 }
+
+async fn recurring_permission(env: &Env, key: &str) -> String {
+    let cs = env
+        .client
+        .create_checkout_session(
+            &CreateCheckoutSessionRequest {
+                web_checkout_details: WebCheckoutDetailsRequest {
+                    checkout_review_return_url: Some("https://m.example/review".into()),
+                    ..Default::default()
+                },
+                store_id: env.store_id.clone(),
+                charge_permission_type: Some("Recurring".into()),
+                recurring_metadata: Some(RecurringMetadata {
+                    frequency: Some(Frequency {
+                        unit: "Month".into(),
+                        value: "1".into(),
+                    }),
+                    amount: Some(jpy(30_000)),
+                }),
+                ..Default::default()
+            },
+            key,
+        )
+        .await
+        .unwrap();
+    let id = cs.checkout_session_id;
+    env.helper(
+        &format!("/test_helpers/checkoutSessions/{id}/sign_in"),
+        json!({}),
+    )
+    .await;
+    env.client
+        .update_checkout_session(
+            &id,
+            &UpdateCheckoutSessionRequest {
+                web_checkout_details: Some(WebCheckoutDetailsRequest {
+                    checkout_result_return_url: Some("https://m.example/result".into()),
+                    ..Default::default()
+                }),
+                payment_details: Some(PaymentDetailsRequest {
+                    payment_intent: Some("Confirm".into()),
+                    charge_amount: Some(jpy(30_000)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    env.helper(
+        &format!("/test_helpers/checkoutSessions/{id}/confirm"),
+        json!({}),
+    )
+    .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(30_000),
+                total_order_amount: None,
+            },
+            &format!("{key}-c"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.charge_id, None, "Confirm makes no charge");
+    done.charge_permission_id.unwrap()
+}
+
+fn charge_req(cp: &str, amount: i64, capture_now: bool) -> CreateChargeRequest {
+    CreateChargeRequest {
+        charge_permission_id: cp.to_owned(),
+        charge_amount: jpy(amount),
+        capture_now: Some(capture_now),
+        soft_descriptor: None,
+        can_handle_pending_authorization: None,
+        merchant_metadata: None,
+    }
+}
+
+#[tokio::test]
+async fn recurring_charges_periodic_limit_update_and_close() {
+    let env = start().await;
+    let cp_id = recurring_permission(&env, "rec").await;
+    let cp = env.client.get_charge_permission(&cp_id).await.unwrap();
+    assert_eq!(cp.charge_permission_type.as_deref(), Some("Recurring"));
+    assert_eq!(
+        cp.recurring_metadata.unwrap().frequency.unwrap().unit,
+        "Month"
+    );
+
+    // Charges each period; 100,000 JPY per 30 days at most.
+    let c1 = env
+        .client
+        .create_charge(&charge_req(&cp_id, 60_000, true), "rc-1")
+        .await
+        .unwrap();
+    assert_eq!(c1.status_details.state, "Captured");
+    let replay = env
+        .client
+        .create_charge(&charge_req(&cp_id, 60_000, true), "rc-1")
+        .await
+        .unwrap();
+    assert_eq!(replay.charge_id, c1.charge_id, "same key, same charge");
+    let err = env
+        .client
+        .create_charge(&charge_req(&cp_id, 40_001, true), "rc-2")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (400, "PeriodicAmountExceeded".into()));
+    let c2 = env
+        .client
+        .create_charge(&charge_req(&cp_id, 40_000, false), "rc-3")
+        .await
+        .unwrap();
+    assert_eq!(c2.status_details.state, "Authorized");
+    env.advance(31 * 24 * 3600).await;
+    let c3 = env
+        .client
+        .create_charge(&charge_req(&cp_id, 90_000, true), "rc-4")
+        .await
+        .unwrap();
+    assert_eq!(c3.status_details.state, "Captured", "a new period");
+
+    // Simulated declines, synchronous and pending.
+    let mut sim = charge_req(&cp_id, 100, true);
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/v2/charges",
+            &serde_json::to_string(&sim).unwrap(),
+            Some((&env.key, &env.key_id)),
+            &[
+                ("x-amz-pay-idempotency-key", "rc-5"),
+                ("x-amz-pay-simulation-code", "HardDeclined"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (422, Some("HardDeclined"))
+    );
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/v2/charges",
+            &serde_json::to_string(&sim).unwrap(),
+            Some((&env.key, &env.key_id)),
+            &[
+                ("x-amz-pay-idempotency-key", "rc-6"),
+                ("x-amz-pay-simulation-code", "NoSuchThing"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("InvalidSandboxSimulationSpecified"))
+    );
+    sim.can_handle_pending_authorization = Some(true);
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/v2/charges",
+            &serde_json::to_string(&sim).unwrap(),
+            Some((&env.key, &env.key_id)),
+            &[
+                ("x-amz-pay-idempotency-key", "rc-7"),
+                ("x-amz-pay-simulation-code", "SoftDeclined"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, v["statusDetails"]["state"].as_str()),
+        (201, Some("AuthorizationInitiated"))
+    );
+    env.advance(31).await;
+    let pending = env
+        .client
+        .get_charge(v["chargeId"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            pending.status_details.state.as_str(),
+            pending.status_details.reason_code.as_deref()
+        ),
+        ("Declined", Some("SoftDeclined"))
+    );
+
+    // Update, then close with pending charges canceled; closed permissions refuse both.
+    let updated = env
+        .client
+        .update_charge_permission(
+            &cp_id,
+            &UpdateChargePermissionRequest {
+                merchant_metadata: Some(MerchantMetadataRequest {
+                    merchant_reference_id: Some("sub-42".into()),
+                    ..Default::default()
+                }),
+                recurring_metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated
+            .merchant_metadata
+            .unwrap()
+            .merchant_reference_id
+            .as_deref(),
+        Some("sub-42")
+    );
+    let open = env
+        .client
+        .create_charge(&charge_req(&cp_id, 1_000, false), "rc-8")
+        .await
+        .unwrap();
+    let closed = env
+        .client
+        .close_charge_permission(
+            &cp_id,
+            &CloseChargePermissionRequest {
+                closure_reason: "cancelled".into(),
+                cancel_pending_charges: Some(true),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed.status_details.state, "Closed");
+    assert_eq!(
+        closed.status_details.reasons.unwrap()[0].reason_code,
+        "MerchantClosed"
+    );
+    let open = env.client.get_charge(&open.charge_id).await.unwrap();
+    assert_eq!(
+        open.status_details.reason_code.as_deref(),
+        Some("ChargePermissionCanceled")
+    );
+    let err = env
+        .client
+        .create_charge(&charge_req(&cp_id, 100, true), "rc-9")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(err),
+        (422, "InvalidChargePermissionStatus".into())
+    );
+    let err = env
+        .client
+        .update_charge_permission(&cp_id, &UpdateChargePermissionRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(err),
+        (422, "ChargePermissionNotModifiable".into())
+    );
+    let err = env
+        .client
+        .close_charge_permission(
+            &cp_id,
+            &CloseChargePermissionRequest {
+                closure_reason: "again".into(),
+                cancel_pending_charges: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(err),
+        (422, "InvalidChargePermissionStatus".into())
+    );
+}
+
+#[tokio::test]
+async fn one_time_permission_limits_and_buyer() {
+    let env = start().await;
+    let cs = env
+        .confirmed_session(1_000, "Confirm", "ot", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(1_000),
+                total_order_amount: None,
+            },
+            "ot-c",
+        )
+        .await
+        .unwrap();
+    let cp_id = done.charge_permission_id.unwrap();
+    let err = env
+        .client
+        .create_charge(&charge_req(&cp_id, 1_001, true), "ot-1")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (400, "TransactionAmountExceeded".into()));
+    env.client
+        .create_charge(&charge_req(&cp_id, 600, true), "ot-2")
+        .await
+        .unwrap();
+    env.client
+        .create_charge(&charge_req(&cp_id, 400, true), "ot-3")
+        .await
+        .unwrap();
+    let cp = env.client.get_charge_permission(&cp_id).await.unwrap();
+    assert_eq!(
+        cp.status_details.state, "Closed",
+        "the order total is captured"
+    );
+
+    let token: Value = env.helper("/test_helpers/buyerTokens", json!({})).await;
+    let buyer = env
+        .client
+        .get_buyer(token["buyerToken"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(buyer.buyer_id, token["buyerId"].as_str().unwrap());
+    assert_eq!(buyer.country_code.as_deref(), Some("JP"));
+    let err = env.client.get_buyer("nope").await.unwrap_err();
+    assert_eq!(api_error(err), (404, "ResourceNotFound".into()));
+}
