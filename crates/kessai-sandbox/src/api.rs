@@ -25,13 +25,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(get_session).patch(update_session),
         )
         .route("/checkoutSessions/{id}/complete", post(complete_session))
+        .route("/checkoutSessions/{id}/finalize", post(finalize_session))
         .route(
             "/chargePermissions/{id}",
             get(get_permission).patch(update_permission),
         )
         .route("/chargePermissions/{id}/close", delete(close_permission))
         .route("/charges", post(create_charge))
-        .route("/charges/{id}", get(get_charge))
+        .route("/charges/{id}", get(get_charge).patch(update_charge))
         .route("/charges/{id}/capture", post(capture))
         .route("/charges/{id}/cancel", delete(cancel))
         .route("/refunds", post(create_refund))
@@ -632,4 +633,101 @@ async fn get_buyer(Path(token): Path<String>) -> Response {
         }
         None => ApiError::not_found("Buyer token", &token).into_response(),
     }
+}
+
+async fn finalize_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let idem = match idempotency(&headers, &caller.merchant, "POST", uri.path(), &body, false) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let currency = ledger(&caller);
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&[
+            "shippingAddress",
+            "billingAddress",
+            "chargeAmount",
+            "totalOrderAmount",
+            "paymentIntent",
+            "canHandlePendingAuthorization",
+            "supplementaryData",
+        ])?;
+        root.opt_obj("shippingAddress")?;
+        root.opt_obj("billingAddress")?;
+        root.opt_price("totalOrderAmount", currency)?;
+        root.opt_str("supplementaryData", 4096)?;
+        let intent = root
+            .opt_enum(
+                "paymentIntent",
+                &["Confirm", "Authorize", "AuthorizeWithCapture"],
+            )?
+            .ok_or_else(|| ApiError::missing("paymentIntent"))?;
+        Ok::<_, ApiError>((
+            intent.to_owned(),
+            root.req_price("chargeAmount", currency)?,
+            root.opt_bool("canHandlePendingAuthorization")?,
+        ))
+    })();
+    let (intent, amount, can_pend) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let sim = match simulation(&headers, "Finalize Checkout Session", true) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    state
+        .mutate(idem, |world, now| {
+            let cs = world.finalize_session(
+                &caller.merchant,
+                &id,
+                intent,
+                amount,
+                can_pend,
+                sim.as_deref(),
+                now,
+            )?;
+            Ok((StatusCode::OK, to_json(&cs)?))
+        })
+        .await
+}
+
+/// Update Charge is for payment service providers: it can only mark an authorization expired.
+async fn update_charge(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let parsed = (|| {
+        let map = parse_object(&body)?;
+        let root = Obj::root(&map);
+        root.only(&["statusDetails"])?;
+        let details = root.req_obj("statusDetails")?;
+        details.only(&["state", "reasonCode"])?;
+        details
+            .opt_enum("state", &["Canceled"])?
+            .ok_or_else(|| ApiError::missing("statusDetails.state"))?;
+        details
+            .opt_enum("reasonCode", &["ExpiredUnused"])?
+            .ok_or_else(|| ApiError::missing("statusDetails.reasonCode"))?;
+        Ok::<_, ApiError>(())
+    })();
+    if let Err(e) = parsed {
+        return e.into_response();
+    }
+    state
+        .mutate(None, |world, now| {
+            let charge = world.expire_charge(&caller.merchant, &id, now)?;
+            Ok((StatusCode::OK, to_json(&charge)?))
+        })
+        .await
 }

@@ -706,6 +706,14 @@ impl World {
         {
             return Err("The merchant has not finished the checkout session yet (no payment details or return URL).".into());
         }
+        self.confirm_unchecked(id, now)
+    }
+
+    /// The buyer's confirmation, without checking that the redirect URL was reached.
+    fn confirm_unchecked(&mut self, id: &str, now: i64) -> Result<(), String> {
+        let Some(rec) = self.sessions.get_mut(id) else {
+            return Err("This checkout session does not exist.".into());
+        };
         let simulation = rec
             .choice
             .as_ref()
@@ -1452,6 +1460,78 @@ impl World {
         };
         let out = p.cp.clone();
         self.touch(Kind::ChargePermission, id);
+        Ok(out)
+    }
+}
+
+impl World {
+    /// Finalize (Buy Now): the merchant supplies the payment details after the buyer signed in,
+    /// and the session is completed in the same call.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finalize_session(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        intent: String,
+        amount: Money,
+        can_pend: Option<bool>,
+        sim: Option<&str>,
+        now: i64,
+    ) -> Result<CheckoutSession, ApiError> {
+        let rec = self.session(merchant, id)?;
+        if rec.cs.status_details.state == "Open" && rec.choice.is_none() {
+            return Err(ApiError::unprocessable(
+                "InvalidCheckoutSessionStatus",
+                "The buyer has not signed in to this checkout session yet.",
+            ));
+        }
+        if rec.cs.status_details.state == "Open" {
+            if let Some(session) = self.sessions.get_mut(id) {
+                let p = &mut session.cs.payment_details;
+                p.payment_intent = Some(intent);
+                p.charge_amount = Some(Price::from_money(amount));
+                if can_pend.is_some() {
+                    p.can_handle_pending_authorization = can_pend;
+                }
+            }
+            if let Err(message) = self.confirm_unchecked(id, now) {
+                return Err(ApiError::unprocessable(
+                    "InvalidCheckoutSessionStatus",
+                    message,
+                ));
+            }
+        }
+        self.complete_session(merchant, id, amount, sim, now)
+    }
+
+    /// PSP-only Update Charge: `{"statusDetails":{"state":"Canceled","reasonCode":"ExpiredUnused"}}`.
+    pub fn expire_charge(
+        &mut self,
+        merchant: &Merchant,
+        id: &str,
+        now: i64,
+    ) -> Result<Charge, ApiError> {
+        let rec = self.charge(merchant, id)?;
+        if rec.charge.status_details.state != "Authorized" {
+            return Err(ApiError::unprocessable(
+                "InvalidChargeStatus",
+                format!(
+                    "The charge is {}; only an Authorized charge can be marked ExpiredUnused.",
+                    rec.charge.status_details.state
+                ),
+            ));
+        }
+        let Some(rec) = self.charges.get_mut(id) else {
+            return Err(ApiError::not_found("Charge", id));
+        };
+        rec.charge.status_details = status(
+            "Canceled",
+            Some("ExpiredUnused"),
+            Some("Marked expired by the payment service provider."),
+            now,
+        );
+        let out = rec.charge.clone();
+        self.touch(Kind::Charge, id);
         Ok(out)
     }
 }

@@ -1328,3 +1328,93 @@ async fn one_time_permission_limits_and_buyer() {
     let err = env.client.get_buyer("nope").await.unwrap_err();
     assert_eq!(api_error(err), (404, "ResourceNotFound".into()));
 }
+
+#[tokio::test]
+async fn finalize_and_psp_update_charge() {
+    let env = start().await;
+    let signer = Some((&*env.key, env.key_id.as_str()));
+    let cs = env
+        .client
+        .create_checkout_session(
+            &CreateCheckoutSessionRequest {
+                web_checkout_details: WebCheckoutDetailsRequest {
+                    checkout_review_return_url: Some("https://m.example/r".into()),
+                    ..Default::default()
+                },
+                store_id: env.store_id.clone(),
+                ..Default::default()
+            },
+            "fin",
+        )
+        .await
+        .unwrap();
+    let path = format!("/v2/checkoutSessions/{}/finalize", cs.checkout_session_id);
+    let body =
+        r#"{"chargeAmount":{"amount":"2500","currencyCode":"JPY"},"paymentIntent":"Authorize"}"#;
+    // before the buyer signed in
+    let (status, v) = env.raw("POST", &path, body, signer, &[]).await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (422, Some("InvalidCheckoutSessionStatus"))
+    );
+    env.helper(
+        &format!(
+            "/test_helpers/checkoutSessions/{}/sign_in",
+            cs.checkout_session_id
+        ),
+        json!({}),
+    )
+    .await;
+    let (status, v) = env
+        .raw(
+            "POST",
+            &path,
+            r#"{"chargeAmount":{"amount":"2500","currencyCode":"JPY"}}"#,
+            signer,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("MissingParameterValue"))
+    );
+    let (status, v) = env.raw("POST", &path, body, signer, &[]).await;
+    assert_eq!(
+        (status, v["statusDetails"]["state"].as_str()),
+        (200, Some("Completed")),
+        "{v}"
+    );
+    let charge_id = v["chargeId"].as_str().unwrap().to_owned();
+
+    let update = format!("/v2/charges/{charge_id}");
+    let (status, v) = env
+        .raw(
+            "PATCH",
+            &update,
+            r#"{"statusDetails":{"state":"Captured"}}"#,
+            signer,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (400, Some("InvalidParameterValue"))
+    );
+    let expire = r#"{"statusDetails":{"state":"Canceled","reasonCode":"ExpiredUnused"}}"#;
+    let (status, v) = env.raw("PATCH", &update, expire, signer, &[]).await;
+    assert_eq!(
+        (status, v["statusDetails"]["reasonCode"].as_str()),
+        (200, Some("ExpiredUnused"))
+    );
+    let (status, v) = env.raw("PATCH", &update, expire, signer, &[]).await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (422, Some("InvalidChargeStatus"))
+    );
+    // A method the operation does not have.
+    let (status, v) = env.raw("PUT", &update, "{}", signer, &[]).await;
+    assert_eq!(
+        (status, v["reasonCode"].as_str()),
+        (405, Some("UnsupportedOperation"))
+    );
+}
