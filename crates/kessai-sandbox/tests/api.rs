@@ -1418,3 +1418,99 @@ async fn finalize_and_psp_update_charge() {
         (405, Some("UnsupportedOperation"))
     );
 }
+
+#[tokio::test]
+async fn every_simulated_decline_and_the_charge_limits() {
+    let env = start().await;
+    let signer = Some((&*env.key, env.key_id.as_str()));
+    let cs = env
+        .confirmed_session(100, "Confirm", "lim", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(100),
+                total_order_amount: None,
+            },
+            "lim-c",
+        )
+        .await
+        .unwrap();
+    let cp_id = done.charge_permission_id.unwrap();
+    let body = serde_json::to_string(&charge_req(&cp_id, 1, false)).unwrap();
+    for (i, (code, status)) in [
+        ("SoftDeclined", 422),
+        ("HardDeclined", 422),
+        ("AmazonRejected", 422),
+        ("TransactionTimedOut", 422),
+        ("ProcessingFailure", 500),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = format!("sim-{i}");
+        let (got, v) = env
+            .raw(
+                "POST",
+                "/v2/charges",
+                &body,
+                signer,
+                &[
+                    ("x-amz-pay-idempotency-key", &key),
+                    ("x-amz-pay-simulation-code", code),
+                ],
+            )
+            .await;
+        assert_eq!((got, v["reasonCode"].as_str()), (status, Some(code)));
+    }
+    // softDescriptor needs captureNow; recurringMetadata needs a Recurring permission.
+    let bad = format!(
+        r#"{{"chargePermissionId":"{cp_id}","chargeAmount":{{"amount":"1","currencyCode":"JPY"}},"softDescriptor":"SHOP"}}"#
+    );
+    let (got, v) = env
+        .raw(
+            "POST",
+            "/v2/charges",
+            &bad,
+            signer,
+            &[("x-amz-pay-idempotency-key", "bad-1")],
+        )
+        .await;
+    assert_eq!(
+        (got, v["reasonCode"].as_str()),
+        (400, Some("InvalidParameterCombination"))
+    );
+    let err = env
+        .client
+        .update_charge_permission(
+            &cp_id,
+            &UpdateChargePermissionRequest {
+                merchant_metadata: None,
+                recurring_metadata: Some(RecurringMetadata {
+                    frequency: Some(Frequency {
+                        unit: "Month".into(),
+                        value: "1".into(),
+                    }),
+                    amount: None,
+                }),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (400, "InvalidParameterCombination".into()));
+    // At most 25 charges on a one-time permission.
+    for i in 0..25 {
+        env.client
+            .create_charge(&charge_req(&cp_id, 1, false), &format!("n-{i}"))
+            .await
+            .unwrap();
+    }
+    let err = env
+        .client
+        .create_charge(&charge_req(&cp_id, 1, false), "n-26")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (422, "TransactionCountExceeded".into()));
+}
