@@ -362,6 +362,11 @@ impl World {
                 _ => {}
             }
         }
+        for (id, p) in &self.permissions {
+            if p.cp.status_details.state != "Closed" && p.expires < i64::MAX {
+                all.push((p.expires, Kind::ChargePermission, id.clone()));
+            }
+        }
         for (id, r) in &self.refunds {
             if r.refund.status_details.state == "RefundInitiated" {
                 all.push((r.settles, Kind::Refund, id.clone()));
@@ -385,7 +390,7 @@ impl World {
                 Kind::CheckoutSession => self.expire_session(&id, when),
                 Kind::Charge => self.settle_charge(&id, when),
                 Kind::Refund => self.settle_refund(&id, when),
-                Kind::ChargePermission => false,
+                Kind::ChargePermission => self.expire_permission(&id, when),
             };
             if changed {
                 fired.push(Changed { kind, id });
@@ -462,6 +467,25 @@ impl World {
             }
             _ => false,
         }
+    }
+
+    fn expire_permission(&mut self, id: &str, when: i64) -> bool {
+        let Some(p) = self.permissions.get_mut(id) else {
+            return false;
+        };
+        if p.cp.status_details.state == "Closed" || p.expires > when {
+            return false;
+        }
+        p.cp.status_details = ChargePermissionStatus {
+            state: "Closed".into(),
+            reasons: Some(vec![Reason {
+                reason_code: "Expired".into(),
+                reason_description: Some("The charge permission expired after 180 days.".into()),
+            }]),
+            last_updated_timestamp: Some(timestamp(when)),
+        };
+        self.touch(Kind::ChargePermission, id);
+        true
     }
 
     fn settle_refund(&mut self, id: &str, when: i64) -> bool {
@@ -898,6 +922,13 @@ impl World {
             },
         );
         self.touch(Kind::ChargePermission, &cp_id);
+        if !recurring {
+            self.schedule(
+                now + ONE_TIME_PERMISSION_TTL,
+                Kind::ChargePermission,
+                &cp_id,
+            );
+        }
         let charge_id = if intent == "Confirm" {
             None
         } else {

@@ -1514,3 +1514,72 @@ async fn every_simulated_decline_and_the_charge_limits() {
         .unwrap_err();
     assert_eq!(api_error(err), (422, "TransactionCountExceeded".into()));
 }
+
+#[tokio::test]
+async fn legacy_paths_and_permission_expiry() {
+    let env = start().await;
+    let signer = Some((&*env.key, env.key_id.as_str()));
+    let body = format!(
+        r#"{{"webCheckoutDetails":{{"checkoutReviewReturnUrl":"https://m.example/r"}},"storeId":"{}"}}"#,
+        env.store_id
+    );
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/live/v2/checkoutSessions",
+            &body,
+            signer,
+            &[("x-amz-pay-idempotency-key", "live-1")],
+        )
+        .await;
+    assert_eq!(
+        (status, v["releaseEnvironment"].as_str()),
+        (201, Some("Live"))
+    );
+    let (status, v) = env
+        .raw(
+            "POST",
+            "/sandbox/v2/checkoutSessions",
+            &body,
+            signer,
+            &[("x-amz-pay-idempotency-key", "sb-1")],
+        )
+        .await;
+    assert_eq!(
+        (status, v["releaseEnvironment"].as_str()),
+        (201, Some("Sandbox"))
+    );
+    let id = v["checkoutSessionId"].as_str().unwrap();
+    let (status, _) = env
+        .raw(
+            "GET",
+            &format!("/sandbox/v2/checkoutSessions/{id}"),
+            "",
+            signer,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // A one-time permission closes as Expired after 180 days.
+    let cs = env
+        .confirmed_session(100, "Confirm", "exp", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(100),
+                total_order_amount: None,
+            },
+            "exp-c",
+        )
+        .await
+        .unwrap();
+    let cp_id = done.charge_permission_id.unwrap();
+    env.advance(180 * 24 * 3600 + 1).await;
+    let cp = env.client.get_charge_permission(&cp_id).await.unwrap();
+    assert_eq!(cp.status_details.state, "Closed");
+    assert_eq!(cp.status_details.reasons.unwrap()[0].reason_code, "Expired");
+}
