@@ -137,26 +137,45 @@ fn amount_text(rec: &SessionRec) -> Option<String> {
         })
 }
 
-async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
+/// The session a buyer page is about, after due transitions; or the error page to show.
+async fn session_for_page(
+    state: &AppState,
+    q: SessionQuery,
+) -> Result<(String, SessionRec), Response> {
     let Some(id) = q.id else {
-        return error_page(
-            &state,
+        return Err(error_page(
+            state,
             StatusCode::BAD_REQUEST,
             "amazonCheckoutSessionId is missing.",
-        );
+        ));
     };
     let now = state.now();
     let rec = {
         let mut world = state.world.lock().await;
         world.settle(now);
+        if let Err(e) = state.commit(&mut world).await {
+            return Err(error_page(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e.message,
+            ));
+        }
         world.sessions.get(&id).cloned()
     };
-    let Some(rec) = rec else {
-        return error_page(
-            &state,
+    match rec {
+        Some(rec) => Ok((id, rec)),
+        None => Err(error_page(
+            state,
             StatusCode::NOT_FOUND,
             "This checkout session does not exist.",
-        );
+        )),
+    }
+}
+
+async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
+    let (id, rec) = match session_for_page(&state, q).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     if rec.cs.status_details.state != "Open" {
         return error_page(
@@ -312,25 +331,9 @@ async fn signin_submit(State(state): State<AppState>, Form(form): Form<SigninFor
 }
 
 async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
-    let Some(id) = q.id else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "amazonCheckoutSessionId is missing.",
-        );
-    };
-    let now = state.now();
-    let rec = {
-        let mut world = state.world.lock().await;
-        world.settle(now);
-        world.sessions.get(&id).cloned()
-    };
-    let Some(rec) = rec else {
-        return error_page(
-            &state,
-            StatusCode::NOT_FOUND,
-            "This checkout session does not exist.",
-        );
+    let (id, rec) = match session_for_page(&state, q).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     if rec.cs.status_details.state != "Open"
         || rec

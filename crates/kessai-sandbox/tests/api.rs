@@ -101,6 +101,24 @@ fn api_error(e: AmazonPayError) -> (u16, String) {
 }
 
 impl Env {
+    /// A new checkout session (nothing but the review URL set).
+    async fn open_session(&self, key: &str, review_url: &str) -> CheckoutSession {
+        self.client
+            .create_checkout_session(
+                &CreateCheckoutSessionRequest {
+                    web_checkout_details: WebCheckoutDetailsRequest {
+                        checkout_review_return_url: Some(review_url.into()),
+                        ..Default::default()
+                    },
+                    store_id: self.store_id.clone(),
+                    ..Default::default()
+                },
+                key,
+            )
+            .await
+            .unwrap()
+    }
+
     async fn helper(&self, path: &str, body: Value) -> Value {
         self.http
             .post(format!("{}{path}", self.base))
@@ -678,21 +696,7 @@ async fn declines_cancels_amount_mismatch_and_expiry_by_clock() {
         )
         .await
         .unwrap();
-    let open = env
-        .client
-        .create_checkout_session(
-            &CreateCheckoutSessionRequest {
-                web_checkout_details: WebCheckoutDetailsRequest {
-                    checkout_review_return_url: Some("https://m.example/r".into()),
-                    ..Default::default()
-                },
-                store_id: env.store_id.clone(),
-                ..Default::default()
-            },
-            "k-open",
-        )
-        .await
-        .unwrap();
+    let open = env.open_session("k-open", "https://m.example/r").await;
     env.advance(24 * 3600 + 1).await;
     let got = env
         .client
@@ -851,20 +855,8 @@ async fn pending_authorization_completes_by_notification_with_retries() {
 
     // A checkout with the card that authorizes after 30 s, and a merchant that can wait.
     let cs = env
-        .client
-        .create_checkout_session(
-            &CreateCheckoutSessionRequest {
-                web_checkout_details: WebCheckoutDetailsRequest {
-                    checkout_review_return_url: Some("https://m.example/review".into()),
-                    ..Default::default()
-                },
-                store_id: env.store_id.clone(),
-                ..Default::default()
-            },
-            "k-pending",
-        )
-        .await
-        .unwrap();
+        .open_session("k-pending", "https://m.example/review")
+        .await;
     let id = cs.checkout_session_id;
     env.helper(
         &format!("/test_helpers/checkoutSessions/{id}/sign_in"),
@@ -1333,21 +1325,7 @@ async fn one_time_permission_limits_and_buyer() {
 async fn finalize_and_psp_update_charge() {
     let env = start().await;
     let signer = Some((&*env.key, env.key_id.as_str()));
-    let cs = env
-        .client
-        .create_checkout_session(
-            &CreateCheckoutSessionRequest {
-                web_checkout_details: WebCheckoutDetailsRequest {
-                    checkout_review_return_url: Some("https://m.example/r".into()),
-                    ..Default::default()
-                },
-                store_id: env.store_id.clone(),
-                ..Default::default()
-            },
-            "fin",
-        )
-        .await
-        .unwrap();
+    let cs = env.open_session("fin", "https://m.example/r").await;
     let path = format!("/v2/checkoutSessions/{}/finalize", cs.checkout_session_id);
     let body =
         r#"{"chargeAmount":{"amount":"2500","currencyCode":"JPY"},"paymentIntent":"Authorize"}"#;
