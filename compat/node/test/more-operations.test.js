@@ -145,3 +145,24 @@ describe('plain HTTP', () => {
         }
     });
 });
+
+describe('Finalize Checkout Session and Update Charge (PSP)', () => {
+    test('Finalize after sign-in completes the session with an Authorized charge; Update Charge marks it ExpiredUnused', async () => {
+        const m = await h.newMerchant(emu);
+        const s = await h.createSession(m);
+        const id = s.checkoutSessionId;
+        await h.expectApiError(m.client.finalizeCheckoutSession(id, { chargeAmount: h.jpy(2500), paymentIntent: 'Authorize' }),
+            422, 'InvalidCheckoutSessionStatus');
+        await h.signIn(emu, id);
+        const done = (await m.client.finalizeCheckoutSession(id, { chargeAmount: h.jpy(2500), paymentIntent: 'Authorize' })).data;
+        assert.equal(done.statusDetails.state, 'Completed');
+        const charge = (await m.client.getCharge(done.chargeId)).data;
+        assert.equal(charge.statusDetails.state, 'Authorized');
+        const expired = (await m.client.updateCharge(done.chargeId,
+            { statusDetails: { state: 'Canceled', reasonCode: 'ExpiredUnused' } })).data;
+        assert.equal(expired.statusDetails.state, 'Canceled');
+        assert.equal(expired.statusDetails.reasonCode, 'ExpiredUnused');
+        await h.expectApiError(m.client.updateCharge(done.chargeId,
+            { statusDetails: { state: 'Canceled', reasonCode: 'ExpiredUnused' } }), 422, 'InvalidChargeStatus');
+    });
+});
