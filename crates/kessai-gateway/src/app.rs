@@ -36,6 +36,8 @@ pub enum GatewayError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] kessai_store::StoreError),
 }
 
 pub struct Inner {
@@ -46,6 +48,9 @@ pub struct Inner {
     pub locks: OrderLocks,
     pub templates: minijinja::Environment<'static>,
     pub demo: Option<crate::demo::Demo>,
+    /// Key of the buyer-URL references: a reference is derived from (merchant, order), so a
+    /// retried Authorize sends Amazon exactly the same request (and idempotency replays it).
+    pub ref_key: String,
 }
 
 pub type AppState = Arc<Inner>;
@@ -77,6 +82,14 @@ impl Gateway {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
+        let ref_key = match store.setting("buyer_ref_key").await? {
+            Some(k) => k,
+            None => {
+                let k = crate::util::random_hex(32);
+                store.set_setting("buyer_ref_key", &k).await?;
+                k
+            }
+        };
         let demo = config
             .demo_merchant
             .map(|ccid| crate::demo::Demo::new(ccid, base_url.clone()));
@@ -88,6 +101,7 @@ impl Gateway {
             locks: OrderLocks::default(),
             templates: crate::buyer::templates(),
             demo,
+            ref_key,
         });
         let router = Router::new()
             .route("/{service}/v2/{command}/{service_type}", post(mdk_entry))

@@ -6,7 +6,7 @@
 
 use crate::app::{Answer, AppState, MdkRequest};
 use crate::params::Params;
-use crate::util::{amazon_failure, center_datetime, history, idempotency_key, random_hex};
+use crate::util::{amazon_failure, center_datetime, history, idempotency_key};
 use kessai_amazonpay::wire::{self, Price};
 use kessai_core::order::CancelPlan;
 use kessai_core::{Event, Field, Kind, Money, Order, OrderId, ResultCode, Yen};
@@ -181,7 +181,7 @@ async fn authorize(state: &AppState, request: &MdkRequest) -> Answer {
         }
         Err(e) => return Answer::failure(internal(e), order_id_str),
     }
-    let public_ref = random_hex(16);
+    let public_ref = crate::util::buyer_ref(&state.ref_key, &ccid, &fields.order_id);
     let base = &state.base_url;
     let intent = if fields.with_capture {
         "AuthorizeWithCapture"

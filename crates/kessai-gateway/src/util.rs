@@ -21,6 +21,19 @@ pub fn idempotency_key(ccid: &MerchantCcid, order_id: &OrderId, operation: &str)
     key
 }
 
+/// The unguessable reference of an order in the buyer's URLs, derived with the gateway's key.
+pub fn buyer_ref(key: &str, ccid: &MerchantCcid, order_id: &OrderId) -> String {
+    let mut h = Sha256::new();
+    h.update(key.as_bytes());
+    h.update([0]);
+    h.update(ccid.as_str().as_bytes());
+    h.update([0]);
+    h.update(order_id.as_str().as_bytes());
+    let mut r = hex::encode(h.finalize());
+    r.truncate(32);
+    r
+}
+
 /// `YYYYMMDDhhmmss` in Japan time, as the MDK's `centerResponseDatetime`.
 pub fn center_datetime() -> String {
     let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
@@ -108,5 +121,17 @@ mod tests {
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(a, idempotency_key(&m, &o, "capture"));
         assert_ne!(a, idempotency_key(&m, &o, "refund-1"));
+    }
+
+    #[test]
+    fn buyer_refs_are_stable_per_order_and_depend_on_the_key() {
+        let m = MerchantCcid::parse("M").unwrap();
+        let o = OrderId::parse("o1").unwrap();
+        assert_eq!(buyer_ref("k", &m, &o), buyer_ref("k", &m, &o));
+        assert_ne!(buyer_ref("k", &m, &o), buyer_ref("other", &m, &o));
+        assert_ne!(
+            buyer_ref("k", &m, &o),
+            buyer_ref("k", &m, &OrderId::parse("o2").unwrap())
+        );
     }
 }
