@@ -34,6 +34,15 @@ pub struct KeyRow {
     pub fingerprint: String,
 }
 
+/// An idempotent answer to store with the change it reports.
+#[derive(Debug, Clone)]
+pub struct Remembered<'a> {
+    pub merchant_id: &'a str,
+    pub key: &'a str,
+    pub row: IdemRow,
+    pub created_at: String,
+}
+
 /// A stored idempotent answer.
 #[derive(Debug, Clone)]
 pub struct IdemRow {
@@ -112,11 +121,29 @@ impl Db {
     }
 
     /// Writes the changed records in one transaction.
-    pub async fn save(&self, world: &World, changed: &[Changed]) -> Result<(), DbError> {
-        if changed.is_empty() {
+    /// Writes the changed records, and the idempotent answer that reports them if any, in one
+    /// transaction: a replay can never find the answer without the change or the change without it.
+    pub async fn save(
+        &self,
+        world: &World,
+        changed: &[Changed],
+        answer: Option<&Remembered<'_>>,
+    ) -> Result<(), DbError> {
+        if changed.is_empty() && answer.is_none() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        if let Some(a) = answer {
+            sqlx::query("INSERT OR REPLACE INTO idempotency(merchant_id, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(a.merchant_id)
+                .bind(a.key)
+                .bind(&a.row.fingerprint)
+                .bind(i64::from(a.row.status))
+                .bind(&a.row.body)
+                .bind(&a.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
         for c in changed {
             let (merchant, json) = match c.kind {
                 Kind::CheckoutSession => world
@@ -218,25 +245,6 @@ impl Db {
             })
         })
         .transpose()
-    }
-
-    pub async fn remember(
-        &self,
-        merchant_id: &str,
-        key: &str,
-        row: &IdemRow,
-        now: &str,
-    ) -> Result<(), DbError> {
-        sqlx::query("INSERT OR REPLACE INTO idempotency(merchant_id, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(merchant_id)
-            .bind(key)
-            .bind(&row.fingerprint)
-            .bind(i64::from(row.status))
-            .bind(&row.body)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {

@@ -1,7 +1,7 @@
 //! Startup as a value: [`Sandbox::bind`] opens the database, binds the port (0 for tests) and
 //! returns a handle that knows its address; [`Sandbox::serve`] runs it.
 
-use crate::db::{Db, DbError, IdemRow};
+use crate::db::{Db, DbError, IdemRow, Remembered};
 use crate::error::ApiError;
 use crate::world::{timestamp, Merchant, World};
 use axum::body::Bytes;
@@ -82,9 +82,18 @@ impl Inner {
 
     /// Writes what changed in `world` and queues the notifications of what changed on its own.
     pub async fn commit(&self, world: &mut World) -> Result<(), ApiError> {
+        self.commit_with(world, None).await
+    }
+
+    /// As [`Inner::commit`], storing `answer` (an idempotent reply) in the same transaction.
+    async fn commit_with(
+        &self,
+        world: &mut World,
+        answer: Option<&Remembered<'_>>,
+    ) -> Result<(), ApiError> {
         let changed = world.take_changed();
         self.db
-            .save(world, &changed)
+            .save(world, &changed, answer)
             .await
             .map_err(ApiError::internal)?;
         let fired = world.take_fired();
@@ -143,30 +152,26 @@ impl Inner {
         let now = self.now();
         world.settle(now);
         let result = op(&mut world, now);
-        if let Err(e) = self.commit(&mut world).await {
+        let answer = match (&result, &idem) {
+            (Ok((status, value)), Some(idem)) => Some(Remembered {
+                merchant_id: idem.merchant_id,
+                key: idem.key,
+                row: IdemRow {
+                    fingerprint: idem.fingerprint.clone(),
+                    status: status.as_u16(),
+                    body: value.to_string(),
+                },
+                created_at: timestamp(now),
+            }),
+            _ => None,
+        };
+        if let Err(e) = self.commit_with(&mut world, answer.as_ref()).await {
             // The world in memory is ahead of the file; an emulator that cannot write its own
             // file has no good answer: report and carry on.
             return e.into_response();
         }
         match result {
-            Ok((status, value)) => {
-                let body = value.to_string();
-                if let Some(idem) = &idem {
-                    let row = IdemRow {
-                        fingerprint: idem.fingerprint.clone(),
-                        status: status.as_u16(),
-                        body: body.clone(),
-                    };
-                    if let Err(e) = self
-                        .db
-                        .remember(idem.merchant_id, idem.key, &row, &timestamp(now))
-                        .await
-                    {
-                        return ApiError::internal(e).into_response();
-                    }
-                }
-                json_response(status, body)
-            }
+            Ok((status, value)) => json_response(status, value.to_string()),
             Err(e) => e.into_response(),
         }
     }

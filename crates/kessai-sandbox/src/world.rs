@@ -17,6 +17,8 @@ pub const AUTHORIZATION_TTL: i64 = 30 * 24 * 3600;
 pub const ONE_TIME_PERMISSION_TTL: i64 = 180 * 24 * 3600;
 pub const PENDING_SETTLES_AFTER: i64 = 30;
 pub const REFUND_SETTLES_AFTER: i64 = 30;
+/// Captures later than this after the authorization come back `CaptureInitiated`.
+pub const LATE_CAPTURE_AFTER: i64 = 7 * 24 * 3600;
 
 /// Formats emulator time as Amazon does: `20190714T155300Z`.
 pub fn timestamp(unix: i64) -> String {
@@ -354,7 +356,7 @@ impl World {
         for (id, c) in &self.charges {
             match c.charge.status_details.state.as_str() {
                 "Authorized" => all.push((c.expires, Kind::Charge, id.clone())),
-                "AuthorizationInitiated" => all.push((
+                "AuthorizationInitiated" | "CaptureInitiated" => all.push((
                     c.pending_until.unwrap_or(c.created),
                     Kind::Charge,
                     id.clone(),
@@ -453,6 +455,17 @@ impl World {
                     );
                 }
                 self.touch(Kind::Charge, id);
+                true
+            }
+            "CaptureInitiated" if rec.pending_until.is_some_and(|t| t <= when) => {
+                rec.pending_until = None;
+                rec.charge.status_details = status("Captured", None, None, when);
+                let cp_id = rec.charge.charge_permission_id.clone();
+                let amount = money_of(&rec.charge.capture_amount);
+                self.touch(Kind::Charge, id);
+                if let Some(amount) = amount {
+                    self.add_captured(&cp_id, amount, when);
+                }
                 true
             }
             "Authorized" if rec.expires <= when => {
@@ -1122,10 +1135,21 @@ impl World {
         if soft_descriptor.is_some() {
             rec.charge.soft_descriptor = soft_descriptor;
         }
-        rec.charge.status_details = status("Captured", None, None, now);
+        // A capture more than 7 days after the authorization is processed asynchronously.
+        let late = now - rec.created > LATE_CAPTURE_AFTER;
+        if late {
+            rec.pending_until = Some(now + PENDING_SETTLES_AFTER);
+            rec.charge.status_details = status("CaptureInitiated", None, None, now);
+        } else {
+            rec.charge.status_details = status("Captured", None, None, now);
+        }
         let out = rec.charge.clone();
         self.touch(Kind::Charge, id);
-        self.add_captured(&cp_id, amount, now);
+        if late {
+            self.schedule(now + PENDING_SETTLES_AFTER, Kind::Charge, id);
+        } else {
+            self.add_captured(&cp_id, amount, now);
+        }
         Ok(out)
     }
 

@@ -1561,3 +1561,61 @@ async fn legacy_paths_and_permission_expiry() {
     assert_eq!(cp.status_details.state, "Closed");
     assert_eq!(cp.status_details.reasons.unwrap()[0].reason_code, "Expired");
 }
+
+#[tokio::test]
+async fn a_capture_after_seven_days_is_pending_then_captured() {
+    let env = start().await;
+    let cs = env
+        .confirmed_session(700, "Authorize", "late", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(700),
+                total_order_amount: None,
+            },
+            "late-c",
+        )
+        .await
+        .unwrap();
+    let charge_id = done.charge_id.unwrap();
+    env.advance(8 * 24 * 3600).await;
+    let charge = env
+        .client
+        .capture_charge(
+            &charge_id,
+            &CaptureChargeRequest {
+                capture_amount: jpy(700),
+                soft_descriptor: None,
+            },
+            "late-cap",
+        )
+        .await
+        .unwrap();
+    assert_eq!(charge.status_details.state, "CaptureInitiated");
+    let err = env
+        .client
+        .create_refund(
+            &CreateRefundRequest {
+                charge_id: charge_id.clone(),
+                refund_amount: jpy(1),
+                soft_descriptor: None,
+            },
+            "late-r",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (422, "InvalidChargeStatus".into()));
+    env.advance(31).await;
+    assert_eq!(
+        env.client
+            .get_charge(&charge_id)
+            .await
+            .unwrap()
+            .status_details
+            .state,
+        "Captured"
+    );
+}
