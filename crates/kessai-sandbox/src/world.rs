@@ -665,15 +665,7 @@ impl World {
 
     /// The buyer signs in and picks buyer, address and payment method.
     pub fn sign_in(&mut self, id: &str, choice: BuyerChoice, now: i64) -> Result<(), String> {
-        let Some(rec) = self.sessions.get_mut(id) else {
-            return Err("This checkout session does not exist.".into());
-        };
-        if rec.cs.status_details.state != "Open" {
-            return Err(format!(
-                "This checkout session is {} and cannot be used any more.",
-                rec.cs.status_details.state
-            ));
-        }
+        let rec = open_session_mut(&mut self.sessions, id)?;
         let buyer = buyers::buyer(&choice.buyer_id).ok_or("Unknown test buyer.")?;
         let address = buyer
             .addresses
@@ -703,15 +695,7 @@ impl World {
 
     /// The buyer leaves without paying: the session is canceled (`BuyerCanceled`).
     pub fn buyer_cancel(&mut self, id: &str, now: i64) -> Result<(), String> {
-        let Some(rec) = self.sessions.get_mut(id) else {
-            return Err("This checkout session does not exist.".into());
-        };
-        if rec.cs.status_details.state != "Open" {
-            return Err(format!(
-                "This checkout session is {}.",
-                rec.cs.status_details.state
-            ));
-        }
+        let rec = open_session_mut(&mut self.sessions, id)?;
         rec.cs.status_details = status(
             "Canceled",
             Some("BuyerCanceled"),
@@ -726,15 +710,7 @@ impl World {
     /// The buyer confirms on Amazon's page (the `amazonPayRedirectUrl`). Amazon runs the
     /// checks of the chosen payment method now; the charge itself is made at Complete.
     pub fn confirm(&mut self, id: &str, now: i64) -> Result<(), String> {
-        let Some(rec) = self.sessions.get_mut(id) else {
-            return Err("This checkout session does not exist.".into());
-        };
-        if rec.cs.status_details.state != "Open" {
-            return Err(format!(
-                "This checkout session is {}.",
-                rec.cs.status_details.state
-            ));
-        }
+        let rec = open_session_mut(&mut self.sessions, id)?;
         if rec
             .cs
             .web_checkout_details
@@ -1606,6 +1582,23 @@ pub fn refund_allowance(captured_minor: i64, currency: Currency) -> i64 {
         Currency::Usd | Currency::Eur | Currency::Gbp => 7_500,
     };
     (captured_minor * 15 / 100).min(cap)
+}
+
+/// The session a buyer acts on, which must still be `Open`.
+fn open_session_mut<'a>(
+    sessions: &'a mut HashMap<String, SessionRec>,
+    id: &str,
+) -> Result<&'a mut SessionRec, String> {
+    let rec = sessions
+        .get_mut(id)
+        .ok_or("This checkout session does not exist.")?;
+    if rec.cs.status_details.state != "Open" {
+        return Err(format!(
+            "This checkout session is {} and cannot be used any more.",
+            rec.cs.status_details.state
+        ));
+    }
+    Ok(rec)
 }
 
 /// `constraints` lists what is missing before the buyer can be sent to `amazonPayRedirectUrl`.
