@@ -95,6 +95,28 @@ pub struct Address {
     pub phone_number: Option<String>,
 }
 
+impl Address {
+    /// The address on one line, Japanese order: `name 〒postal prefecture city line1 line2`.
+    pub fn one_line(&self) -> String {
+        [
+            self.name.clone(),
+            self.postal_code.clone().map(|p| format!("〒{p}")),
+            Some(format!(
+                "{}{}{}",
+                self.state_or_region.as_deref().unwrap_or_default(),
+                self.city.as_deref().unwrap_or_default(),
+                self.address_line1.as_deref().unwrap_or_default()
+            )),
+            self.address_line2.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentPreference {

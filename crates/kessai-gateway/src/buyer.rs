@@ -136,6 +136,19 @@ async fn order_for(
     Ok(record)
 }
 
+/// As [`order_for`], under the order's lock, read again once the lock is held (another request
+/// may have moved the order while this one waited).
+async fn locked_order_for(
+    state: &AppState,
+    reference: &str,
+    session: Option<&str>,
+) -> Result<(OrderRecord, tokio::sync::OwnedMutexGuard<()>), Response> {
+    let record = order_for(state, reference, session).await?;
+    let guard = state.locks.lock(&record.merchant, &record.order_id).await;
+    let record = order_for(state, reference, None).await?;
+    Ok((record, guard))
+}
+
 /// Applies `event` and stores it with a history entry for the browser step.
 async fn advance(
     state: &AppState,
@@ -249,28 +262,6 @@ fn outcome_of(record: &OrderRecord) -> Option<ResultCode> {
     }
 }
 
-fn address_text(a: &Option<wire::Address>) -> String {
-    a.as_ref()
-        .map(|a| {
-            [
-                a.name.clone(),
-                a.postal_code.clone().map(|p| format!("〒{p}")),
-                Some(format!(
-                    "{}{}{}",
-                    a.state_or_region.clone().unwrap_or_default(),
-                    a.city.clone().unwrap_or_default(),
-                    a.address_line1.clone().unwrap_or_default()
-                )),
-                a.address_line2.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ")
-        })
-        .unwrap_or_default()
-}
-
 async fn review(
     State(state): State<AppState>,
     Path(reference): Path<String>,
@@ -348,22 +339,14 @@ async fn review(
         "confirm.html",
         minijinja::context! {
             title => "Confirm", order_id => record.order_id.as_str(), amount => record.order.amount.get(),
-            address => address_text(&cs.shipping_address), payment => payment, reference => reference,
+            address => cs.shipping_address.as_ref().map(wire::Address::one_line).unwrap_or_default(), payment => payment, reference => reference,
         },
     )
 }
 
 async fn confirm(State(state): State<AppState>, Path(reference): Path<String>) -> Response {
-    let record = match order_for(&state, &reference, None).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let _guard = state
-        .locks
-        .lock(format!("{}/{}", record.merchant, record.order_id))
-        .await;
-    let record = match order_for(&state, &reference, None).await {
-        Ok(r) => r,
+    let (record, _guard) = match locked_order_for(&state, &reference, None).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     if record.order.state != OrderState::PreAuth {
@@ -446,16 +429,8 @@ async fn result(
     Path(reference): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Response {
-    let record = match order_for(&state, &reference, q.id.as_deref()).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let _guard = state
-        .locks
-        .lock(format!("{}/{}", record.merchant, record.order_id))
-        .await;
-    let record = match order_for(&state, &reference, None).await {
-        Ok(r) => r,
+    let (record, _guard) = match locked_order_for(&state, &reference, q.id.as_deref()).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     if let Some(done) = outcome_of(&record) {
@@ -621,16 +596,8 @@ async fn finish(
 }
 
 async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>) -> Response {
-    let record = match order_for(state, reference, session).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let _guard = state
-        .locks
-        .lock(format!("{}/{}", record.merchant, record.order_id))
-        .await;
-    let record = match order_for(state, reference, None).await {
-        Ok(r) => r,
+    let (record, _guard) = match locked_order_for(state, reference, session).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     if let Some(done) = outcome_of(&record) {

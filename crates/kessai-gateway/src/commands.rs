@@ -163,10 +163,7 @@ async fn authorize(state: &AppState, request: &MdkRequest) -> Answer {
     };
     let ccid = request.merchant.ccid.clone();
     let order_id_str = Some(fields.order_id.to_string());
-    let _guard = state
-        .locks
-        .lock(format!("{ccid}/{}", fields.order_id))
-        .await;
+    let _guard = state.locks.lock(&ccid, &fields.order_id).await;
     match state.store.order(&ccid, &fields.order_id).await {
         Ok(None) => {}
         Ok(Some(_)) => {
@@ -311,10 +308,7 @@ async fn load(
     let order_id = p
         .order_id(Field::OrderId)
         .map_err(|e| Answer::failure(e, order_id_text(request)))?;
-    let guard = state
-        .locks
-        .lock(format!("{}/{}", request.merchant.ccid, order_id))
-        .await;
+    let guard = state.locks.lock(&request.merchant.ccid, &order_id).await;
     match state.store.order(&request.merchant.ccid, &order_id).await {
         Ok(Some(o)) => Ok((o, guard)),
         Ok(None) => Err(Answer::failure(

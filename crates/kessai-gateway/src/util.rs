@@ -93,7 +93,12 @@ pub struct OrderLocks {
 }
 
 impl OrderLocks {
-    pub async fn lock(&self, key: String) -> tokio::sync::OwnedMutexGuard<()> {
+    pub async fn lock(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        let key = format!("{ccid}/{order_id}");
         let lock = {
             let mut map = match self.locks.lock() {
                 Ok(m) => m,

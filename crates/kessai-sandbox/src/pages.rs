@@ -362,23 +362,7 @@ async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuer
         .cs
         .shipping_address
         .as_ref()
-        .map(|a| {
-            [
-                a.name.clone(),
-                a.postal_code.clone().map(|p| format!("〒{p}")),
-                Some(format!(
-                    "{}{}{}",
-                    a.state_or_region.clone().unwrap_or_default(),
-                    a.city.clone().unwrap_or_default(),
-                    a.address_line1.clone().unwrap_or_default()
-                )),
-                a.address_line2.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ")
-        })
+        .map(kessai_amazonpay::wire::Address::one_line)
         .unwrap_or_default();
     render(
         &state,
