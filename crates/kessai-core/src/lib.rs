@@ -5,12 +5,14 @@
 
 pub mod ids;
 pub mod money;
+pub mod operation;
 pub mod order;
 pub mod result_code;
 pub mod secret;
 
 pub use ids::{IdError, MerchantCcid, OrderId};
 pub use money::{AmountError, Currency, Money, MoneyError, Yen};
+pub use operation::{Intent, OperationKind, OperationStatus};
 pub use order::{Event, Order, OrderState, Refusal};
 pub use result_code::{Field, Kind, ResultCode};
 pub use secret::Secret;

@@ -66,6 +66,7 @@ pub enum Kind {
     AmazonRefused,
     AmazonCheckoutExpired,
     // E5xx: unknown outcome or failure
+    OutcomeUnknown,
     AmazonUnreachable,
     AmazonServerError,
     AmazonAnswerNotUnderstood,
@@ -73,7 +74,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 50] = [
+    pub const ALL: [Kind; 51] = [
         Kind::Success,
         Kind::AuthHashMismatch,
         Kind::UnknownMerchant,
@@ -120,6 +121,7 @@ impl Kind {
         Kind::AmazonProcessingFailure,
         Kind::AmazonRefused,
         Kind::AmazonCheckoutExpired,
+        Kind::OutcomeUnknown,
         Kind::AmazonUnreachable,
         Kind::AmazonServerError,
         Kind::AmazonAnswerNotUnderstood,
@@ -175,6 +177,7 @@ impl Kind {
             Kind::AmazonProcessingFailure => "E407",
             Kind::AmazonRefused => "E408",
             Kind::AmazonCheckoutExpired => "E409",
+            Kind::OutcomeUnknown => "E500",
             Kind::AmazonUnreachable => "E501",
             Kind::AmazonServerError => "E502",
             Kind::AmazonAnswerNotUnderstood => "E503",
@@ -231,6 +234,7 @@ impl Kind {
             Kind::AmazonProcessingFailure => "Amazon Pay failed to process the transaction (ProcessingFailure); retry later.",
             Kind::AmazonRefused => "Amazon Pay refused the request; the message carries its reasonCode.",
             Kind::AmazonCheckoutExpired => "The Amazon Pay checkout session expired before the buyer finished.",
+            Kind::OutcomeUnknown => "The operation was recorded, but whether Amazon Pay carried it out is not known yet; sending the same command again is safe and answers with what really happened (it is never done twice).",
             Kind::AmazonUnreachable => "Amazon Pay could not be reached or did not answer in time; the outcome is unknown.",
             Kind::AmazonServerError => "Amazon Pay answered with a server error; the outcome is unknown.",
             Kind::AmazonAnswerNotUnderstood => "Amazon Pay's answer could not be read; the outcome is unknown.",
@@ -241,6 +245,7 @@ impl Kind {
     pub fn mstatus(self) -> &'static str {
         match self {
             Kind::Success => "success",
+            Kind::OutcomeUnknown => "pending",
             _ => "failure",
         }
     }
@@ -406,6 +411,25 @@ impl ResultCode {
         self.kind.mstatus()
     }
 
+    /// A stored `vResultCode` and message back as a result code; `None` if the code is not one
+    /// of this table's.
+    pub fn parse(code: &str, message: impl Into<String>) -> Option<ResultCode> {
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|k| code.get(..4) == Some(k.block()))?;
+        let block2 = code.get(4..8)?;
+        let field = match block2 {
+            "0000" => None,
+            b => Some(Field::ALL.into_iter().find(|f| f.block() == b)?),
+        };
+        let parsed = ResultCode {
+            kind,
+            field,
+            message: message.into(),
+        };
+        (parsed.code() == code).then_some(parsed)
+    }
+
     pub fn is_success(&self) -> bool {
         self.kind == Kind::Success
     }
@@ -450,6 +474,18 @@ impl From<Refusal> for ResultCode {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn stored_codes_parse_back() {
+        for kind in Kind::ALL {
+            let r = ResultCode::field(kind, Field::Amount, "x");
+            assert_eq!(ResultCode::parse(&r.code(), r.message.clone()), Some(r));
+            let r = ResultCode::new(kind, "y");
+            assert_eq!(ResultCode::parse(&r.code(), "y"), Some(r));
+        }
+        assert_eq!(ResultCode::parse("X000000000000000", "z"), None);
+        assert_eq!(ResultCode::parse("S00000000000000", "z"), None);
+    }
 
     #[test]
     fn codes_are_sixteen_characters_and_blocks_are_unique() {

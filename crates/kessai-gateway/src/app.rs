@@ -1,6 +1,10 @@
 //! Startup as a value, the shared state, and the MDK entry point.
 
+use crate::commands::{Command, CommandName, Rejected};
 use crate::mdk;
+use crate::params::Params;
+use crate::pipeline::Caller;
+use crate::reply::Answer;
 use crate::util::OrderLocks;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -53,11 +57,31 @@ pub struct Inner {
     pub ref_key: String,
 }
 
+impl Inner {
+    /// The gateway's clock.
+    pub fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+    }
+
+    /// Now, as stored: RFC 3339 UTC.
+    pub fn now_text(&self) -> String {
+        self.now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+
+    /// `bytes` random bytes as hex, from the gateway's id source.
+    pub fn random_hex(&self, bytes: usize) -> String {
+        crate::util::random_hex(bytes)
+    }
+}
+
 pub type AppState = Arc<Inner>;
 
 /// A bound, not yet running gateway.
 pub struct Gateway {
     listener: TcpListener,
+    state: AppState,
     router: Router,
     addr: SocketAddr,
     base_url: String,
@@ -108,9 +132,10 @@ impl Gateway {
             .merge(crate::buyer::router())
             .merge(crate::demo::router())
             .route("/health", axum::routing::get(|| async { "ok" }))
-            .with_state(state);
+            .with_state(state.clone());
         Ok(Gateway {
             listener,
+            state,
             router,
             addr,
             base_url,
@@ -126,6 +151,18 @@ impl Gateway {
     }
 
     pub async fn serve(self) -> Result<(), GatewayError> {
+        // Operations whose outcome was not recorded before the last stop are resolved first
+        // thing, beside serving (Amazon Pay may be slow or down; commands settle their own order).
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            match crate::operations::resolve_pending(&state).await {
+                Ok((0, 0)) => {}
+                Ok((resolved, unknown)) => {
+                    tracing::info!(resolved, unknown, "pending operations resolved at start")
+                }
+                Err(e) => tracing::error!(%e, "cannot read pending operations at start"),
+            }
+        });
         axum::serve(self.listener, self.router)
             .await
             .map_err(GatewayError::Serve)
@@ -140,50 +177,16 @@ pub struct MdkRequest {
     pub dummy: bool,
 }
 
-/// A command's answer: the result and the command's own fields.
-pub struct Answer {
-    pub result: ResultCode,
-    pub order_id: Option<String>,
-    pub fields: Map<String, Value>,
+fn respond(answer: &Answer, meta: &mdk::ResponseMeta<'_>) -> Response {
+    (StatusCode::OK, Json(mdk::render(answer, meta))).into_response()
 }
 
-impl Answer {
-    pub fn failure(result: ResultCode, order_id: Option<String>) -> Answer {
-        Answer {
-            result,
-            order_id,
-            fields: Map::new(),
-        }
-    }
+/// What one MDK request came to, for the answer and the log line.
+struct Handled {
+    answer: Answer,
+    merchant: Option<MerchantCcid>,
+    txn_version: Option<String>,
 }
-
-fn respond(answer: Answer, txn_version: Option<&str>) -> Response {
-    let mut result = Map::new();
-    result.insert("serviceType".into(), "amazonpay".into());
-    result.insert("mstatus".into(), answer.result.mstatus().into());
-    result.insert("vResultCode".into(), answer.result.code().into());
-    result.insert("merrMsg".into(), answer.result.message.clone().into());
-    result.insert("marchTxn".into(), crate::util::random_hex(16).into());
-    result.insert(
-        "orderId".into(),
-        answer.order_id.map(Value::String).unwrap_or(Value::Null),
-    );
-    result.insert("custTxn".into(), crate::util::random_hex(16).into());
-    result.insert("txnVersion".into(), txn_version.unwrap_or("2.0.0").into());
-    for (k, v) in answer.fields {
-        result.insert(k, v);
-    }
-    let body = serde_json::json!({ "result": result });
-    (StatusCode::OK, Json(body)).into_response()
-}
-
-const IMPLEMENTED: [&str; 5] = ["Authorize", "Capture", "Cancel", "Refund", "GetAddress"];
-const LATER: [&str; 4] = [
-    "UpdateAuthorize",
-    "ReAuthorize",
-    "Terminate",
-    "UpdateConsent",
-];
 
 async fn mdk_entry(
     State(state): State<AppState>,
@@ -191,72 +194,107 @@ async fn mdk_entry(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = std::time::Instant::now();
     let dummy_path = match service.as_str() {
         "paynow" => false,
         "test-paynow" => true,
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
+    let request_id = state.random_hex(16);
+    let handled = handle(&state, &command, &service_type, dummy_path, &headers, body).await;
+    // One line per command at info: never secrets or buyer data.
+    tracing::info!(
+        request_id = %request_id,
+        merchant = %handled.merchant.as_ref().map(MerchantCcid::as_str).unwrap_or("-"),
+        order = %handled.answer.order_id.as_deref().unwrap_or("-"),
+        command = %command,
+        code = %handled.answer.result.code(),
+        mstatus = handled.answer.result.mstatus(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "mdk command"
+    );
+    let cust_txn = state.random_hex(16);
+    respond(
+        &handled.answer,
+        &mdk::ResponseMeta {
+            txn_version: handled.txn_version.as_deref(),
+            request_id: &request_id,
+            cust_txn: &cust_txn,
+        },
+    )
+}
+
+async fn handle(
+    state: &AppState,
+    command: &str,
+    service_type: &str,
+    dummy_path: bool,
+    headers: &HeaderMap,
+    body: Body,
+) -> Handled {
+    let failed = |result: ResultCode| Handled {
+        answer: Answer::failure(result, None),
+        merchant: None,
+        txn_version: None,
+    };
     // Read one byte more than allowed, to tell "exactly the limit" from "over it".
     let bytes = match axum::body::to_bytes(body, mdk::MAX_BODY + 1).await {
         Ok(b) if b.len() <= mdk::MAX_BODY => b,
         _ => {
-            return respond(
-                Answer::failure(
-                    ResultCode::new(
-                        Kind::BodyTooLarge,
-                        "The body is larger than 64 KiB (65536 bytes).",
-                    ),
-                    None,
-                ),
-                None,
-            )
+            return failed(ResultCode::new(
+                Kind::BodyTooLarge,
+                "The body is larger than 64 KiB (65536 bytes).",
+            ))
         }
     };
-    if service_type != "amazonpay"
-        || !(IMPLEMENTED.contains(&command.as_str()) || LATER.contains(&command.as_str()))
-    {
-        return respond(
-            Answer::failure(
-                ResultCode::new(
-                    Kind::UnknownCommand,
-                    format!("No command {command} for service {service_type}; Amazon Pay commands are {}.", IMPLEMENTED.join(", ")),
+    let name = match CommandName::parse(command) {
+        Some(name) if service_type == "amazonpay" => name,
+        _ => {
+            return failed(ResultCode::new(
+                Kind::UnknownCommand,
+                format!(
+                    "No command {command} for service {service_type}; Amazon Pay commands are {}.",
+                    CommandName::supported_list()
                 ),
-                None,
-            ),
-            None,
-        );
-    }
+            ))
+        }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let request = match authenticate(&state, &bytes, content_type, dummy_path).await {
+    let request = match authenticate(state, &bytes, content_type, dummy_path).await {
         Ok(r) => r,
-        Err(result) => return respond(Answer::failure(result, None), None),
+        Err(result) => return failed(result),
     };
     let txn_version = request
         .params
         .get("txnVersion")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if LATER.contains(&command.as_str()) {
-        let order_id = request
-            .params
-            .get("orderId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        return respond(
-            Answer::failure(
-                ResultCode::new(
-                    Kind::NotSupportedYet,
-                    format!("{command} is not supported by this gateway yet."),
-                ),
-                order_id,
-            ),
-            txn_version.as_deref(),
-        );
+    let order_text = request
+        .params
+        .get("orderId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let caller = Caller {
+        merchant: request.merchant,
+        command: name,
+        params_text: request.params_text,
+        dummy: request.dummy,
+    };
+    let answer = match Command::parse(name, &Params(&request.params)) {
+        Ok(command) => command.run(state, &caller).await,
+        Err(Rejected {
+            result,
+            order_id: Some(order_id),
+        }) => crate::pipeline::rejected(state, &caller, &order_id, result).await,
+        Err(Rejected { result, .. }) => Answer::failure(result, order_text),
+    };
+    Handled {
+        answer,
+        merchant: Some(caller.merchant.ccid.clone()),
+        txn_version,
     }
-    let answer = crate::commands::run(&state, &command, request).await;
-    respond(answer, txn_version.as_deref())
 }
 
 async fn authenticate(

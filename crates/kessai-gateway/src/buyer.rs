@@ -4,7 +4,8 @@
 //! Every step that changes the order stores the new state before the browser is sent on.
 
 use crate::app::AppState;
-use crate::util::{amazon_failure, history, idempotency_key};
+use crate::operations::{self, Actor, Outcome};
+use crate::util::{amazon_failure, history};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,9 +13,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
 use kessai_amazonpay::wire::{self, Price};
-use kessai_amazonpay::AmazonPayError;
-use kessai_core::{Event, Field, Kind, Money, OrderState, ResultCode};
-use kessai_store::{OrderRecord, StoreError};
+use kessai_core::{
+    Event, Field, Intent, Kind, Money, OperationKind, OperationStatus, OrderState, ResultCode,
+};
+use kessai_store::{OrderRecord, StoreError, Unit, Write};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -160,9 +162,13 @@ async fn advance(
     let mut next = record.clone();
     next.order = record.order.apply(event).map_err(ResultCode::from)?;
     next.version += 1;
-    next.updated_at = kessai_store::now_text();
-    let entry = history(step, &format!("{{\"step\":\"{step}\"}}"), result);
-    match state.store.update_order(&next, Some(&entry), None).await {
+    next.updated_at = state.now_text();
+    let mut entry = history(step, &format!("{{\"step\":\"{step}\"}}"), result);
+    entry.at = state.now_text();
+    let unit = Unit::new(&record.merchant, &record.order_id)
+        .with(Write::UpdateOrder(next.clone()))
+        .with(Write::History(entry));
+    match state.store.apply(&unit).await {
         Ok(()) => Ok(next),
         Err(StoreError::Conflict) => Err(ResultCode::field(
             Kind::ConcurrentCommand,
@@ -201,9 +207,22 @@ async fn to_merchant(state: &AppState, record: &OrderRecord, result: &ResultCode
             },
         );
     };
+    // The tamper check is signed with the merchant's secret; without it, refuse rather than
+    // send a check anyone could forge.
     let secret = match state.store.merchant(&record.merchant).await {
         Ok(Some(m)) => m.secret_hex.expose().clone(),
-        _ => String::new(),
+        Ok(None) => {
+            let r = ResultCode::new(Kind::Internal, "The merchant of this order is not known.");
+            return problem(state, StatusCode::INTERNAL_SERVER_ERROR, &r, None);
+        }
+        Err(e) => {
+            tracing::error!(%e, "cannot read the merchant for the return URL");
+            let r = ResultCode::new(
+                Kind::Internal,
+                "The gateway cannot read the merchant now; reload this page in a moment.",
+            );
+            return problem(state, StatusCode::SERVICE_UNAVAILABLE, &r, None);
+        }
     };
     let code = result.code();
     let values = [record.order_id.as_str(), result.mstatus(), code.as_str()];
@@ -443,156 +462,76 @@ async fn result(
         );
         return problem(&state, StatusCode::CONFLICT, &r, None);
     }
-    let Some(cs_id) = record.checkout_session_id.clone() else {
-        return problem(
-            &state,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &ResultCode::new(Kind::Internal, "no checkout session"),
-            None,
-        );
-    };
     let retry = Some(format!(
-        "/amazonpay/result/{reference}?amazonCheckoutSessionId={cs_id}"
+        "/amazonpay/result/{reference}?amazonCheckoutSessionId={}",
+        record.checkout_session_id.as_deref().unwrap_or_default()
     ));
-    let complete = wire::CompleteCheckoutSessionRequest {
-        charge_amount: Price::from_money(Money::jpy(record.order.amount)),
-        total_order_amount: None,
+    let actor = Actor {
+        command: "AuthorizeResult".into(),
+        request: "{\"step\":\"CheckoutResult\"}".into(),
+        reports: true,
     };
-    let key = idempotency_key(&record.merchant, &record.order_id, "complete");
-    let completed = match state
-        .amazon
-        .complete_checkout_session(&cs_id, &complete, &key)
-        .await
-    {
-        Ok(cs) => cs,
-        Err(AmazonPayError::Api { reason_code, .. })
-            if reason_code == "CheckoutSessionCanceled"
-                || reason_code == "InvalidCheckoutSessionStatus" =>
-        {
-            // Read the session before deciding: a late duplicate complete is not a failure.
-            match state.amazon.get_checkout_session(&cs_id).await {
-                Ok(cs) if cs.status_details.state == "Completed" => cs,
-                Ok(cs) => return closed_at_amazon(&state, &record, &cs).await,
-                Err(e) => {
-                    return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry)
-                }
+    // An authorization whose answer was lost before is resolved first (same idempotency key).
+    let outcome = match pending_operation(&state, &record).await {
+        Ok(Some(op)) => operations::drive(&state, record, op, &actor).await,
+        Ok(None) => {
+            let intent = Intent {
+                kind: OperationKind::CompleteCheckout,
+                amount: record.order.amount,
+                note: None,
+            };
+            operations::execute(&state, record, intent, &actor).await
+        }
+        Err(r) => return problem(&state, StatusCode::INTERNAL_SERVER_ERROR, &r, retry),
+    };
+    match outcome {
+        Outcome::Done { record, result, .. } | Outcome::Refused { record, result } => {
+            match outcome_of(&record) {
+                Some(_) => to_merchant(&state, &record, &result).await,
+                // Nothing moved (e.g. the order changed at the same time): the page says so.
+                None => problem(&state, StatusCode::CONFLICT, &result, retry),
             }
         }
-        Err(e) if e.outcome_unknown() => {
-            return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry);
+        Outcome::NotYet {
+            result, buyer_url, ..
+        } => {
+            // The buyer has not confirmed at Amazon yet (a reload, a prefetch, a back button):
+            // nothing is decided; send them back to Amazon's page.
+            problem(&state, StatusCode::CONFLICT, &result, buyer_url.or(retry))
         }
-        Err(e) => {
-            let r = amazon_failure(&e);
-            return finish(&state, record, Event::Declined, r, None, None).await;
-        }
-    };
-    let Some(charge_id) = completed.charge_id.clone() else {
-        let r = ResultCode::new(
-            Kind::AmazonAnswerNotUnderstood,
-            "The completed checkout session has no chargeId.",
-        );
-        return problem(&state, StatusCode::BAD_GATEWAY, &r, retry);
-    };
-    let charge = match state.amazon.get_charge(&charge_id).await {
-        Ok(c) => c,
-        Err(e) => return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry),
-    };
-    let amount = record.order.amount;
-    let (event, result) = match charge.status_details.state.as_str() {
-        "Authorized" => (Event::Authorized { amount }, ResultCode::success()),
-        "Captured" => (
-            Event::AuthorizedAndCaptured { amount },
-            ResultCode::success(),
-        ),
-        "Declined" => (
-            Event::Declined,
-            ResultCode::new(
-                Kind::AmazonDeclined,
-                format!(
-                    "Amazon Pay declined the authorization ({}).",
-                    charge.status_details.reason_code.unwrap_or_default()
-                ),
-            ),
-        ),
-        other => {
-            let r = ResultCode::new(
-                Kind::AmazonAnswerNotUnderstood,
-                format!("The charge is {other}; expected Authorized or Captured."),
-            );
-            return problem(&state, StatusCode::BAD_GATEWAY, &r, retry);
-        }
-    };
-    finish(
-        &state,
-        record,
-        event,
-        result,
-        completed.charge_permission_id,
-        Some(charge_id),
-    )
-    .await
+        Outcome::Unknown { result } => problem(&state, StatusCode::BAD_GATEWAY, &result, retry),
+    }
 }
 
-async fn closed_at_amazon(
+/// The order's pending operation, if it has one.
+async fn pending_operation(
     state: &AppState,
     record: &OrderRecord,
-    cs: &wire::CheckoutSession,
-) -> Response {
-    let reason = cs.status_details.reason_code.clone().unwrap_or_default();
-    let (event, result) = match reason.as_str() {
-        "BuyerCanceled" => (
-            Event::BuyerCanceled,
-            ResultCode::new(
-                Kind::AmazonBuyerCanceled,
-                "The buyer canceled at Amazon Pay.",
-            ),
-        ),
-        "Expired" => (
-            Event::Expired,
-            ResultCode::new(
-                Kind::AmazonCheckoutExpired,
-                "The Amazon Pay checkout session expired.",
-            ),
-        ),
-        _ => (
-            Event::Declined,
-            ResultCode::new(
-                Kind::AmazonDeclined,
-                format!("Amazon Pay declined the payment ({reason})."),
-            ),
-        ),
+) -> Result<Option<kessai_store::OperationRecord>, ResultCode> {
+    let Some(key) = &record.in_flight else {
+        return Ok(None);
     };
-    finish(state, record.clone(), event, result, None, None).await
+    let ops = state
+        .store
+        .operations(&record.merchant, &record.order_id)
+        .await
+        .map_err(|e| ResultCode::new(Kind::Internal, e.to_string()))?;
+    Ok(ops
+        .into_iter()
+        .find(|o| &o.key == key && o.status == OperationStatus::Pending))
 }
 
-/// Stores the authorization's outcome, then sends the buyer to the merchant.
+/// Stores the buyer's cancellation, then sends the buyer to the merchant.
 async fn finish(
     state: &AppState,
-    mut record: OrderRecord,
+    record: OrderRecord,
     event: Event,
     result: ResultCode,
-    charge_permission_id: Option<String>,
-    charge_id: Option<String>,
 ) -> Response {
-    let previous = record.clone();
-    record.order = match record.order.apply(event) {
-        Ok(o) => o,
-        Err(r) => return problem(state, StatusCode::CONFLICT, &ResultCode::from(r), None),
-    };
-    if charge_permission_id.is_some() {
-        record.charge_permission_id = charge_permission_id;
+    match advance(state, &record, event, "AuthorizeResult", &result).await {
+        Ok(after) => to_merchant(state, &after, &result).await,
+        Err(r) => problem(state, StatusCode::CONFLICT, &r, None),
     }
-    if charge_id.is_some() {
-        record.charge_id = charge_id;
-    }
-    record.version = previous.version + 1;
-    record.updated_at = kessai_store::now_text();
-    let entry = history("AuthorizeResult", "{\"step\":\"CheckoutResult\"}", &result);
-    if let Err(e) = state.store.update_order(&record, Some(&entry), None).await {
-        let r = ResultCode::new(Kind::Internal, e.to_string());
-        return problem(state, StatusCode::INTERNAL_SERVER_ERROR, &r, None);
-    }
-    to_merchant(state, &record, &result).await
 }
 
 async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>) -> Response {
@@ -603,8 +542,16 @@ async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>)
     if let Some(done) = outcome_of(&record) {
         return to_merchant(state, &record, &done).await;
     }
+    if record.in_flight.is_some() || record.order.state == OrderState::Authorizing {
+        // The buyer confirmed at Amazon already; the authorization decides, not this link.
+        let r = ResultCode::new(
+            Kind::AuthorizationInProgress,
+            "This payment is being authorized; it can no longer be canceled here.",
+        );
+        return problem(state, StatusCode::CONFLICT, &r, None);
+    }
     let result = ResultCode::new(Kind::AmazonBuyerCanceled, "The buyer canceled the payment.");
-    finish(state, record, Event::BuyerCanceled, result, None, None).await
+    finish(state, record, Event::BuyerCanceled, result).await
 }
 
 async fn cancel(

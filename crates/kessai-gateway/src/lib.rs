@@ -10,7 +10,10 @@ mod buyer;
 mod commands;
 mod demo;
 pub mod mdk;
+mod operations;
 mod params;
+mod pipeline;
+pub mod reply;
 mod util;
 
 pub use app::{Gateway, GatewayConfig, GatewayError};

@@ -1,9 +1,10 @@
 //! The MDK wire protocol: request body, `authHash`, response envelope.
 //!
-//! The only module that knows the MDK's format. A request body is the JSON
+//! The only module that knows the MDK's format: it reads requests and [`render`]s every answer. A request body is the JSON
 //! `{"params":{…},"authHash":"…"}`, URL-encoded as a whole (as the MDK sends it) or raw.
 //! `authHash` = hex SHA-256(merchantCcid + params text exactly as received + secret key).
 
+use crate::reply::{Answer, PostalAddress, Reply};
 use kessai_core::{Field, Kind, MerchantCcid, ResultCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -121,6 +122,103 @@ pub fn merchant_ccid(params: &Map<String, Value>) -> Result<MerchantCcid, Result
             "must be a string.",
         )),
     }
+}
+
+/// The per-response values that are not part of the answer itself.
+pub struct ResponseMeta<'a> {
+    /// `txnVersion` as the merchant sent it (default `2.0.0`).
+    pub txn_version: Option<&'a str>,
+    /// `marchTxn`: the gateway's id of this request (also in its log line).
+    pub request_id: &'a str,
+    /// `custTxn`.
+    pub cust_txn: &'a str,
+}
+
+/// `YYYYMMDDhhmmss` in Japan time, as the MDK's `centerResponseDatetime`.
+pub fn center_datetime(at: time::OffsetDateTime) -> String {
+    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    at.to_offset(jst)
+        .format(time::macros::format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))
+        .unwrap_or_default()
+}
+
+fn text(v: &Option<String>) -> Value {
+    v.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
+fn put_address(m: &mut Map<String, Value>, prefix: &str, a: &PostalAddress, with_contact: bool) {
+    if with_contact {
+        m.insert(format!("{prefix}Name"), text(&a.name));
+        m.insert(format!("{prefix}Phone"), text(&a.phone));
+    }
+    m.insert(format!("{prefix}Address1"), text(&a.line1));
+    m.insert(format!("{prefix}Address2"), text(&a.line2));
+    m.insert(format!("{prefix}Address3"), text(&a.line3));
+    m.insert(format!("{prefix}Prefecture"), text(&a.prefecture));
+    m.insert(format!("{prefix}PostalCode"), text(&a.postal_code));
+}
+
+/// The MDK response body of `answer`: `{"result":{…}}`.
+pub fn render(answer: &Answer, envelope: &ResponseMeta<'_>) -> Value {
+    let mut m = Map::new();
+    m.insert("serviceType".into(), "amazonpay".into());
+    m.insert("mstatus".into(), answer.result.mstatus().into());
+    m.insert("vResultCode".into(), answer.result.code().into());
+    m.insert("merrMsg".into(), answer.result.message.clone().into());
+    m.insert("marchTxn".into(), envelope.request_id.into());
+    m.insert("orderId".into(), text(&answer.order_id));
+    m.insert("custTxn".into(), envelope.cust_txn.into());
+    m.insert(
+        "txnVersion".into(),
+        envelope.txn_version.unwrap_or("2.0.0").into(),
+    );
+    let center = |m: &mut Map<String, Value>, c: &crate::reply::Center| {
+        m.insert(
+            "centerResponseDatetime".into(),
+            center_datetime(c.at).into(),
+        );
+        m.insert("centerOrderId".into(), text(&c.order_id));
+        m.insert("centerTransactionId".into(), text(&c.transaction_id));
+    };
+    match &answer.reply {
+        Reply::Nothing => {}
+        Reply::BuyerPage { html } => {
+            m.insert("responseContents".into(), html.clone().into());
+        }
+        Reply::Center(c) => center(&mut m, c),
+        Reply::Refunded {
+            center: c,
+            refundable,
+        } => {
+            center(&mut m, c);
+            m.insert("refundableAmount".into(), refundable.to_string().into());
+        }
+        Reply::Refundable(refundable) => {
+            m.insert("refundableAmount".into(), refundable.to_string().into());
+        }
+        Reply::Address(a) => {
+            m.insert(
+                "centerResponseDatetime".into(),
+                center_datetime(a.at).into(),
+            );
+            put_address(&mut m, "shipping", &a.shipping, true);
+            m.insert("buyerId".into(), text(&a.buyer_id));
+            m.insert("buyerEmail".into(), text(&a.buyer_email));
+            if let Some(x) = &a.extended {
+                m.insert("buyerName".into(), text(&x.name));
+                m.insert("buyerPhoneNumber".into(), text(&x.phone));
+                m.insert("paymentPreferences".into(), text(&x.payment_descriptor));
+                put_address(&mut m, "billing", &x.billing, false);
+            }
+            if let Some(p) = &a.pre_auth {
+                m.insert("payRedirectUrl".into(), p.pay_redirect_url.clone().into());
+                m.insert("checkoutSessionId".into(), text(&p.checkout_session_id));
+            }
+        }
+    }
+    serde_json::json!({ "result": m })
 }
 
 /// Builds the body text a merchant's MDK would send (used by the demo shop and tests).

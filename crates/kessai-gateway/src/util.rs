@@ -34,17 +34,6 @@ pub fn buyer_ref(key: &str, ccid: &MerchantCcid, order_id: &OrderId) -> String {
     r
 }
 
-/// `YYYYMMDDhhmmss` in Japan time, as the MDK's `centerResponseDatetime`.
-pub fn center_datetime() -> String {
-    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    time::OffsetDateTime::now_utc()
-        .to_offset(jst)
-        .format(time::macros::format_description!(
-            "[year][month][day][hour][minute][second]"
-        ))
-        .unwrap_or_default()
-}
-
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut buf);

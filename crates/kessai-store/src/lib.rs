@@ -1,14 +1,19 @@
 //! Persistence of the gateway: merchants, orders, their command history and refunds.
 //!
 //! The gateway sees only the [`Store`] trait. [`SqliteStore`] is the embedded backend (WAL mode,
-//! migrations applied at open); a PostgreSQL backend implements the same trait. Every write that
+//! migrations applied at open); a PostgreSQL backend implements the same trait. All writes go
+//! through one unit of work ([`Store::apply`] of a [`Unit`]): an order change, its history entry,
+//! its refund rows and its operation-log rows commit together or not at all. Every write that
 //! changes an order is conditional on the version the caller read, so two writers can never both
 //! move the same order.
 
 mod model;
 mod sqlite;
 
-pub use model::{HistoryEntry, MerchantRecord, OrderRecord, RefundRecord};
+pub use model::{
+    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, RefundRecord, Unit,
+    Write,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -49,34 +54,26 @@ pub trait Store: Send + Sync {
     async fn insert_merchant(&self, merchant: &MerchantRecord) -> Result<(), StoreError>;
     async fn merchants(&self) -> Result<Vec<MerchantRecord>, StoreError>;
 
-    /// Inserts a new order with the history entry of the command that created it, atomically.
-    /// [`StoreError::Duplicate`] if the merchant already has this order id.
-    async fn insert_order(
-        &self,
-        order: &OrderRecord,
-        entry: &HistoryEntry,
-    ) -> Result<(), StoreError>;
     async fn order(
         &self,
         ccid: &MerchantCcid,
         order_id: &OrderId,
     ) -> Result<Option<OrderRecord>, StoreError>;
     async fn order_by_ref(&self, public_ref: &str) -> Result<Option<OrderRecord>, StoreError>;
-    /// Writes `order` (whose `version` must be one more than the stored one), its history entry
-    /// and an optional new refund, atomically. [`StoreError::Conflict`] if someone else wrote first.
-    async fn update_order(
-        &self,
-        order: &OrderRecord,
-        entry: Option<&HistoryEntry>,
-        refund: Option<&RefundRecord>,
-    ) -> Result<(), StoreError>;
-    /// Records a command attempt that changed nothing.
-    async fn append_history(
+
+    /// The unit of work: writes every row of `unit` in one transaction, or none of them.
+    /// [`StoreError::Conflict`] if an updated order changed since it was read,
+    /// [`StoreError::Duplicate`] if an inserted order (or a second pending operation) exists.
+    async fn apply(&self, unit: &Unit) -> Result<(), StoreError>;
+
+    /// The order's operations, oldest first.
+    async fn operations(
         &self,
         ccid: &MerchantCcid,
         order_id: &OrderId,
-        entry: &HistoryEntry,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<OperationRecord>, StoreError>;
+    /// Pending operations of all orders, oldest first, at most `limit`.
+    async fn pending_operations(&self, limit: i64) -> Result<Vec<OperationRecord>, StoreError>;
     async fn history(
         &self,
         ccid: &MerchantCcid,

@@ -1,4 +1,4 @@
-use kessai_core::{MerchantCcid, Order, OrderId, Secret, Yen};
+use kessai_core::{Intent, MerchantCcid, OperationStatus, Order, OrderId, Secret, Yen};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MerchantRecord {
@@ -29,6 +29,8 @@ pub struct OrderRecord {
     pub checkout_session_id: Option<String>,
     pub charge_permission_id: Option<String>,
     pub charge_id: Option<String>,
+    /// The idempotency key of the operation in flight on this order, if any.
+    pub in_flight: Option<String>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -52,4 +54,88 @@ pub struct RefundRecord {
     pub amount: Yen,
     pub state: String,
     pub created_at: String,
+}
+
+/// One entry of the operation log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRecord {
+    /// The idempotency key sent to Amazon Pay; unique, and the operation's id.
+    pub key: String,
+    pub merchant: MerchantCcid,
+    pub order_id: OrderId,
+    /// 1, 2, … per order.
+    pub seq: i64,
+    pub intent: Intent,
+    pub status: OperationStatus,
+    /// True once the merchant (or the buyer's browser) was told the outcome.
+    pub reported: bool,
+    /// The outcome as a `vResultCode` and message, once known.
+    pub result_code: Option<String>,
+    pub result_message: Option<String>,
+    /// What Amazon Pay named the result (the refund id of a Refund).
+    pub amazon_id: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationEnd {
+    pub key: String,
+    pub status: OperationStatus,
+    pub result_code: String,
+    pub result_message: String,
+    pub amazon_id: Option<String>,
+    /// The outcome reaches the caller in the answer this change is committed for.
+    pub reported: bool,
+    pub at: String,
+}
+
+/// One row written by a [`Unit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// A new order; [`crate::StoreError::Duplicate`] if the merchant already has its id.
+    InsertOrder(OrderRecord),
+    /// The order after the change; its `version` must be one more than the stored one, or the
+    /// unit fails with [`crate::StoreError::Conflict`].
+    UpdateOrder(OrderRecord),
+    History(HistoryEntry),
+    Refund(RefundRecord),
+    /// Records a pending operation (at most one per order).
+    BeginOperation(OperationRecord),
+    FinishOperation(OperationEnd),
+    /// The outcome of a finished operation reached the merchant.
+    MarkReported {
+        key: String,
+    },
+}
+
+/// Everything one step of one order writes, applied in one transaction or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub merchant: MerchantCcid,
+    pub order_id: OrderId,
+    pub writes: Vec<Write>,
+}
+
+impl Unit {
+    pub fn new(merchant: &MerchantCcid, order_id: &OrderId) -> Unit {
+        Unit {
+            merchant: merchant.clone(),
+            order_id: order_id.clone(),
+            writes: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, write: Write) -> Unit {
+        self.writes.push(write);
+        self
+    }
+
+    /// True when the unit finishes an operation (a fault injector's hook).
+    pub fn finishes_operation(&self) -> bool {
+        self.writes
+            .iter()
+            .any(|w| matches!(w, Write::FinishOperation(_)))
+    }
 }

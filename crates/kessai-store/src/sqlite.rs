@@ -1,11 +1,17 @@
 //! The SQLite backend. All SQL of this backend lives here.
 
-use crate::{HistoryEntry, MerchantRecord, OrderRecord, RefundRecord, Store, StoreError};
+use crate::{
+    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, RefundRecord, Store,
+    StoreError, Unit, Write,
+};
 use async_trait::async_trait;
-use kessai_core::{MerchantCcid, Order, OrderId, OrderState, Secret, Yen};
+use kessai_core::{
+    Intent, MerchantCcid, OperationKind, OperationStatus, Order, OrderId, OrderState, Secret, Yen,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
+use sqlx::SqliteConnection;
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -74,6 +80,7 @@ fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
         checkout_session_id: row.try_get("checkout_session_id")?,
         charge_permission_id: row.try_get("charge_permission_id")?,
         charge_id: row.try_get("charge_id")?,
+        in_flight: row.try_get("in_flight")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -136,41 +143,6 @@ impl Store for SqliteStore {
         rows.iter().map(merchant_from_row).collect()
     }
 
-    async fn insert_order(&self, o: &OrderRecord, entry: &HistoryEntry) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO orders(merchant_ccid, order_id, public_ref, dummy, state, amount, authorized, captured, refunded, with_capture, note_to_buyer, success_url, cancel_url, error_url, authorize_push_url, capture_push_url, cancel_push_url, checkout_session_id, charge_permission_id, charge_id, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(o.merchant.as_str())
-        .bind(o.order_id.as_str())
-        .bind(&o.public_ref)
-        .bind(i64::from(o.dummy))
-        .bind(o.order.state.as_str())
-        .bind(to_i64(o.order.amount))
-        .bind(to_i64(o.order.authorized))
-        .bind(to_i64(o.order.captured))
-        .bind(to_i64(o.order.refunded))
-        .bind(i64::from(o.with_capture))
-        .bind(&o.note_to_buyer)
-        .bind(&o.success_url)
-        .bind(&o.cancel_url)
-        .bind(&o.error_url)
-        .bind(&o.authorize_push_url)
-        .bind(&o.capture_push_url)
-        .bind(&o.cancel_push_url)
-        .bind(&o.checkout_session_id)
-        .bind(&o.charge_permission_id)
-        .bind(&o.charge_id)
-        .bind(o.version)
-        .bind(&o.created_at)
-        .bind(&o.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        insert_history(&mut *tx, o.merchant.as_str(), o.order_id.as_str(), entry).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn order(
         &self,
         ccid: &MerchantCcid,
@@ -192,60 +164,38 @@ impl Store for SqliteStore {
         row.map(|r| order_from_row(&r)).transpose()
     }
 
-    async fn update_order(
-        &self,
-        o: &OrderRecord,
-        entry: Option<&HistoryEntry>,
-        refund: Option<&RefundRecord>,
-    ) -> Result<(), StoreError> {
+    async fn apply(&self, unit: &Unit) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE orders SET state = ?, amount = ?, authorized = ?, captured = ?, refunded = ?, checkout_session_id = ?, charge_permission_id = ?, charge_id = ?, version = ?, updated_at = ? WHERE merchant_ccid = ? AND order_id = ? AND version = ?",
-        )
-        .bind(o.order.state.as_str())
-        .bind(to_i64(o.order.amount))
-        .bind(to_i64(o.order.authorized))
-        .bind(to_i64(o.order.captured))
-        .bind(to_i64(o.order.refunded))
-        .bind(&o.checkout_session_id)
-        .bind(&o.charge_permission_id)
-        .bind(&o.charge_id)
-        .bind(o.version)
-        .bind(&o.updated_at)
-        .bind(o.merchant.as_str())
-        .bind(o.order_id.as_str())
-        .bind(o.version - 1)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-        if let Some(entry) = entry {
-            insert_history(&mut *tx, o.merchant.as_str(), o.order_id.as_str(), entry).await?;
-        }
-        if let Some(r) = refund {
-            sqlx::query("INSERT INTO refunds(merchant_ccid, order_id, seq, amazon_refund_id, amount, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                .bind(o.merchant.as_str())
-                .bind(o.order_id.as_str())
-                .bind(r.seq)
-                .bind(&r.amazon_refund_id)
-                .bind(to_i64(r.amount))
-                .bind(&r.state)
-                .bind(&r.created_at)
-                .execute(&mut *tx)
-                .await?;
+        for write in &unit.writes {
+            apply_write(&mut tx, unit, write).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn append_history(
+    async fn operations(
         &self,
         ccid: &MerchantCcid,
         order_id: &OrderId,
-        entry: &HistoryEntry,
-    ) -> Result<(), StoreError> {
-        insert_history(&self.pool, ccid.as_str(), order_id.as_str(), entry).await
+    ) -> Result<Vec<OperationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM operations WHERE merchant_ccid = ? AND order_id = ? ORDER BY seq",
+        )
+        .bind(ccid.as_str())
+        .bind(order_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+
+    async fn pending_operations(&self, limit: i64) -> Result<Vec<OperationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM operations WHERE status = 'Pending' ORDER BY created_at, idempotency_key LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(operation_from_row).collect()
     }
 
     async fn history(
@@ -314,6 +264,197 @@ impl Store for SqliteStore {
     }
 }
 
+async fn insert_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO orders(merchant_ccid, order_id, public_ref, dummy, state, amount, authorized, captured, refunded, with_capture, note_to_buyer, success_url, cancel_url, error_url, authorize_push_url, capture_push_url, cancel_push_url, checkout_session_id, charge_permission_id, charge_id, in_flight, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(o.merchant.as_str())
+    .bind(o.order_id.as_str())
+    .bind(&o.public_ref)
+    .bind(i64::from(o.dummy))
+    .bind(o.order.state.as_str())
+    .bind(to_i64(o.order.amount))
+    .bind(to_i64(o.order.authorized))
+    .bind(to_i64(o.order.captured))
+    .bind(to_i64(o.order.refunded))
+    .bind(i64::from(o.with_capture))
+    .bind(&o.note_to_buyer)
+    .bind(&o.success_url)
+    .bind(&o.cancel_url)
+    .bind(&o.error_url)
+    .bind(&o.authorize_push_url)
+    .bind(&o.capture_push_url)
+    .bind(&o.cancel_push_url)
+    .bind(&o.checkout_session_id)
+    .bind(&o.charge_permission_id)
+    .bind(&o.charge_id)
+    .bind(&o.in_flight)
+    .bind(o.version)
+    .bind(&o.created_at)
+    .bind(&o.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn update_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE orders SET state = ?, amount = ?, authorized = ?, captured = ?, refunded = ?, checkout_session_id = ?, charge_permission_id = ?, charge_id = ?, in_flight = ?, version = ?, updated_at = ? WHERE merchant_ccid = ? AND order_id = ? AND version = ?",
+    )
+    .bind(o.order.state.as_str())
+    .bind(to_i64(o.order.amount))
+    .bind(to_i64(o.order.authorized))
+    .bind(to_i64(o.order.captured))
+    .bind(to_i64(o.order.refunded))
+    .bind(&o.checkout_session_id)
+    .bind(&o.charge_permission_id)
+    .bind(&o.charge_id)
+    .bind(&o.in_flight)
+    .bind(o.version)
+    .bind(&o.updated_at)
+    .bind(o.merchant.as_str())
+    .bind(o.order_id.as_str())
+    .bind(o.version - 1)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+async fn apply_write(
+    tx: &mut SqliteConnection,
+    unit: &Unit,
+    write: &Write,
+) -> Result<(), StoreError> {
+    let (ccid, order_id) = (unit.merchant.as_str(), unit.order_id.as_str());
+    let same_order = |m: &MerchantCcid, o: &OrderId| {
+        if m == &unit.merchant && o == &unit.order_id {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!(
+                "a unit of order {ccid}/{order_id} writes order {m}/{o}"
+            )))
+        }
+    };
+    match write {
+        Write::InsertOrder(o) => {
+            same_order(&o.merchant, &o.order_id)?;
+            insert_order(tx, o).await
+        }
+        Write::UpdateOrder(o) => {
+            same_order(&o.merchant, &o.order_id)?;
+            update_order(tx, o).await
+        }
+        Write::History(e) => insert_history(&mut *tx, ccid, order_id, e).await,
+        Write::Refund(r) => {
+            sqlx::query("INSERT INTO refunds(merchant_ccid, order_id, seq, amazon_refund_id, amount, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(ccid)
+                .bind(order_id)
+                .bind(r.seq)
+                .bind(&r.amazon_refund_id)
+                .bind(to_i64(r.amount))
+                .bind(&r.state)
+                .bind(&r.created_at)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+        Write::BeginOperation(op) => {
+            same_order(&op.merchant, &op.order_id)?;
+            sqlx::query("INSERT INTO operations(idempotency_key, merchant_ccid, order_id, seq, kind, amount, note, status, reported, result_code, result_message, amazon_id, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(&op.key)
+                .bind(ccid)
+                .bind(order_id)
+                .bind(op.seq)
+                .bind(op.intent.kind.as_str())
+                .bind(to_i64(op.intent.amount))
+                .bind(&op.intent.note)
+                .bind(op.status.as_str())
+                .bind(i64::from(op.reported))
+                .bind(&op.result_code)
+                .bind(&op.result_message)
+                .bind(&op.amazon_id)
+                .bind(&op.created_at)
+                .bind(&op.finished_at)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+        Write::FinishOperation(end) => finish_operation(tx, unit, end).await,
+        Write::MarkReported { key } => {
+            let done = sqlx::query("UPDATE operations SET reported = 1 WHERE idempotency_key = ? AND merchant_ccid = ? AND order_id = ? AND status != 'Pending'")
+                .bind(key)
+                .bind(ccid)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Finishes a pending operation; [`StoreError::Conflict`] if it is not pending any more (another
+/// process finished it first).
+async fn finish_operation(
+    tx: &mut SqliteConnection,
+    unit: &Unit,
+    end: &OperationEnd,
+) -> Result<(), StoreError> {
+    if end.status == OperationStatus::Pending {
+        return Err(StoreError::Corrupt(
+            "an operation cannot be finished as Pending".into(),
+        ));
+    }
+    let done = sqlx::query("UPDATE operations SET status = ?, result_code = ?, result_message = ?, amazon_id = ?, reported = ?, finished_at = ? WHERE idempotency_key = ? AND merchant_ccid = ? AND order_id = ? AND status = 'Pending'")
+        .bind(end.status.as_str())
+        .bind(&end.result_code)
+        .bind(&end.result_message)
+        .bind(&end.amazon_id)
+        .bind(i64::from(end.reported))
+        .bind(&end.at)
+        .bind(&end.key)
+        .bind(unit.merchant.as_str())
+        .bind(unit.order_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+fn operation_from_row(r: &SqliteRow) -> Result<OperationRecord, StoreError> {
+    let merchant: String = r.try_get("merchant_ccid")?;
+    let order_id: String = r.try_get("order_id")?;
+    let kind: String = r.try_get("kind")?;
+    let status: String = r.try_get("status")?;
+    Ok(OperationRecord {
+        key: r.try_get("idempotency_key")?,
+        merchant: MerchantCcid::parse(&merchant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        order_id: OrderId::parse(&order_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        seq: r.try_get("seq")?,
+        intent: Intent {
+            kind: OperationKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown operation kind {kind}")))?,
+            amount: yen(r, "amount")?,
+            note: r.try_get("note")?,
+        },
+        status: OperationStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown operation status {status}")))?,
+        reported: r.try_get::<i64, _>("reported")? != 0,
+        result_code: r.try_get("result_code")?,
+        result_message: r.try_get("result_message")?,
+        amazon_id: r.try_get("amazon_id")?,
+        created_at: r.try_get("created_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
 fn merchant_from_row(r: &SqliteRow) -> Result<MerchantRecord, StoreError> {
     let ccid: String = r.try_get(0)?;
     Ok(MerchantRecord {
@@ -378,16 +519,17 @@ mod tests {
             checkout_session_id: Some("cs".into()),
             charge_permission_id: None,
             charge_id: None,
+            in_flight: None,
             version: 1,
             created_at: now_text(),
             updated_at: now_text(),
         };
-        store
-            .insert_order(&order, &entry("Authorize"))
-            .await
-            .unwrap();
+        let insert = Unit::new(&ccid, &order.order_id)
+            .with(Write::InsertOrder(order.clone()))
+            .with(Write::History(entry("Authorize")));
+        store.apply(&insert).await.unwrap();
         assert!(matches!(
-            store.insert_order(&order, &entry("Authorize")).await,
+            store.apply(&insert).await,
             Err(StoreError::Duplicate)
         ));
         let loaded = store.order(&ccid, &order.order_id).await.unwrap().unwrap();
@@ -403,12 +545,22 @@ mod tests {
             .unwrap();
         order.version = 2;
         store
-            .update_order(&order, Some(&entry("SignIn")), None)
+            .apply(
+                &Unit::new(&ccid, &order.order_id)
+                    .with(Write::UpdateOrder(order.clone()))
+                    .with(Write::History(entry("SignIn"))),
+            )
             .await
             .unwrap();
-        // a second writer that read version 1 loses
+        // a second writer that read version 1 loses, and writes none of its rows
         assert!(matches!(
-            store.update_order(&order, None, None).await,
+            store
+                .apply(
+                    &Unit::new(&ccid, &order.order_id)
+                        .with(Write::History(entry("Lost")))
+                        .with(Write::UpdateOrder(order.clone()))
+                )
+                .await,
             Err(StoreError::Conflict)
         ));
         assert_eq!(
@@ -425,5 +577,99 @@ mod tests {
                 .state,
             OrderState::PreAuth
         );
+    }
+
+    #[tokio::test]
+    async fn one_pending_operation_per_order_finished_once() {
+        let store = SqliteStore::open(&temp_path("ops")).await.unwrap();
+        let ccid = MerchantCcid::parse("M2").unwrap();
+        store
+            .insert_merchant(&MerchantRecord {
+                ccid: ccid.clone(),
+                secret_hex: Secret::new("00ff".into()),
+                name: "m".into(),
+                created_at: now_text(),
+            })
+            .await
+            .unwrap();
+        let order_id = OrderId::parse("o-2").unwrap();
+        let order = OrderRecord {
+            merchant: ccid.clone(),
+            order_id: order_id.clone(),
+            public_ref: "ref2".into(),
+            dummy: true,
+            order: Order::new(Yen::new(500)),
+            with_capture: false,
+            note_to_buyer: None,
+            success_url: None,
+            cancel_url: None,
+            error_url: None,
+            authorize_push_url: None,
+            capture_push_url: None,
+            cancel_push_url: None,
+            checkout_session_id: None,
+            charge_permission_id: None,
+            charge_id: None,
+            in_flight: None,
+            version: 1,
+            created_at: now_text(),
+            updated_at: now_text(),
+        };
+        store
+            .apply(&Unit::new(&ccid, &order_id).with(Write::InsertOrder(order)))
+            .await
+            .unwrap();
+        let op = |key: &str, seq: i64| OperationRecord {
+            key: key.into(),
+            merchant: ccid.clone(),
+            order_id: order_id.clone(),
+            seq,
+            intent: Intent {
+                kind: OperationKind::Capture,
+                amount: Yen::new(500),
+                note: None,
+            },
+            status: OperationStatus::Pending,
+            reported: false,
+            result_code: None,
+            result_message: None,
+            amazon_id: None,
+            created_at: now_text(),
+            finished_at: None,
+        };
+        store
+            .apply(&Unit::new(&ccid, &order_id).with(Write::BeginOperation(op("k1", 1))))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                store
+                    .apply(&Unit::new(&ccid, &order_id).with(Write::BeginOperation(op("k2", 2))))
+                    .await,
+                Err(StoreError::Duplicate)
+            ),
+            "a second pending operation on one order is refused"
+        );
+        assert_eq!(store.pending_operations(10).await.unwrap().len(), 1);
+        let end = OperationEnd {
+            key: "k1".into(),
+            status: OperationStatus::Done,
+            result_code: "S000000000000000".into(),
+            result_message: "ok".into(),
+            amazon_id: None,
+            reported: true,
+            at: now_text(),
+        };
+        let finish = Unit::new(&ccid, &order_id).with(Write::FinishOperation(end));
+        store.apply(&finish).await.unwrap();
+        assert!(
+            matches!(store.apply(&finish).await, Err(StoreError::Conflict)),
+            "an operation is finished once"
+        );
+        assert!(store.pending_operations(10).await.unwrap().is_empty());
+        let ops = store.operations(&ccid, &order_id).await.unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].status, OperationStatus::Done);
+        assert!(ops[0].reported);
     }
 }
