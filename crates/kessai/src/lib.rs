@@ -4,7 +4,7 @@
 //! Integration tests start the same wiring on port 0 with fresh files.
 
 use anyhow::{anyhow, Context};
-use kessai_amazonpay::{AmazonPayClient, ClientConfig, PrivateKey};
+use kessai_amazonpay::{AmazonPay, AmazonPayClient, ClientConfig, PrivateKey};
 use kessai_core::{MerchantCcid, Secret};
 use kessai_gateway::{Gateway, GatewayConfig};
 use kessai_sandbox::{Sandbox, SandboxConfig};
@@ -31,6 +31,16 @@ pub struct ServeOptions {
     pub demo_ccid: Option<String>,
     pub demo_secret: Option<String>,
     pub demo_shop: bool,
+}
+
+/// A wrapper around a part the gateway uses (a recording proxy, a fault injector in tests).
+pub type Wrap<T> = Arc<dyn Fn(Arc<T>) -> Arc<T> + Send + Sync>;
+
+/// Optional wrappers around the gateway's Amazon Pay client and store.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub amazon: Option<Wrap<dyn AmazonPay>>,
+    pub store: Option<Wrap<dyn Store>>,
 }
 
 /// Everything that was started, ready to serve.
@@ -156,6 +166,11 @@ pub async fn register_key(
 /// Opens the data directory, starts the emulator (unless an endpoint is given), connects the
 /// gateway to Amazon Pay and binds it.
 pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
+    start_with(options, Hooks::default()).await
+}
+
+/// As [`start`], with the gateway's Amazon Pay client and store passed through `hooks`.
+pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<Started> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
     let store = Arc::new(SqliteStore::open(&options.data_dir.join("gateway.sqlite")).await?);
@@ -203,6 +218,14 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
         },
         key,
     )?;
+    let mut amazon: Arc<dyn AmazonPay> = Arc::new(client);
+    if let Some(wrap) = &hooks.amazon {
+        amazon = wrap(amazon);
+    }
+    let mut gateway_store: Arc<dyn Store> = store.clone();
+    if let Some(wrap) = &hooks.store {
+        gateway_store = wrap(gateway_store);
+    }
     let gateway = Gateway::bind(
         GatewayConfig {
             listen: options.listen,
@@ -210,8 +233,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
             demo_merchant: options.demo_shop.then(|| demo.ccid.clone()),
             store_name: "Kessai Demo Shop".into(),
         },
-        store.clone(),
-        Arc::new(client),
+        gateway_store,
+        amazon,
     )
     .await?;
     Ok(Started {

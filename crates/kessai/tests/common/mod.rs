@@ -2,6 +2,9 @@
 //! merchant, and walk the buyer's pages like a browser (follow redirects, submit forms).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod faults;
+
+use faults::{FaultyAmazon, FaultyStore};
 use kessai::ServeOptions;
 use kessai_amazonpay::{AmazonPayClient, ClientConfig, PrivateKey};
 use kessai_core::{MerchantCcid, OrderId};
@@ -366,4 +369,138 @@ pub fn query(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// A gateway with fault injection in front of Amazon Pay and the store, next to an emulator that
+/// runs on its own (so the gateway can be stopped and started again on the same files).
+pub struct FaultEnv {
+    pub env: TestEnv,
+    pub amazon: Arc<FaultyAmazon>,
+    pub faulty_store: Arc<FaultyStore>,
+    options: ServeOptions,
+    gateway: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl FaultEnv {
+    pub async fn start(name: &str) -> FaultEnv {
+        let data_dir = fresh_dir(name);
+        let sandbox = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: data_dir.join("sandbox.sqlite"),
+            public_url: None,
+            tls: kessai_sandbox::TlsSetting::SelfSigned,
+        })
+        .await
+        .unwrap();
+        let emulator = url::Url::parse(sandbox.base_url()).unwrap();
+        tokio::spawn(sandbox.serve());
+        let options = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            data_dir,
+            sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+            amazon_pay_endpoint: Some(emulator),
+            amazon_pay_public_key_id: None,
+            amazon_pay_store_id: None,
+            amazon_pay_private_key: None,
+            amazon_pay_region: "jp".into(),
+            demo_ccid: None,
+            demo_secret: None,
+            demo_shop: false,
+        };
+        let (env, amazon, faulty_store, gateway) = FaultEnv::launch(&options).await;
+        let mut options = options;
+        // Restarts listen where the first gateway did, so buyer URLs stay valid.
+        options.listen = url::Url::parse(&env.gateway)
+            .unwrap()
+            .socket_addrs(|| None)
+            .unwrap()[0];
+        FaultEnv {
+            env,
+            amazon,
+            faulty_store,
+            options,
+            gateway,
+        }
+    }
+
+    async fn launch(
+        options: &ServeOptions,
+    ) -> (
+        TestEnv,
+        Arc<FaultyAmazon>,
+        Arc<FaultyStore>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let amazon_slot: Arc<std::sync::Mutex<Option<Arc<FaultyAmazon>>>> = Arc::default();
+        let store_slot: Arc<std::sync::Mutex<Option<Arc<FaultyStore>>>> = Arc::default();
+        let (a, s) = (amazon_slot.clone(), store_slot.clone());
+        let hooks = kessai::Hooks {
+            amazon: Some(Arc::new(move |inner| {
+                let f = Arc::new(FaultyAmazon::new(inner));
+                *a.lock().unwrap() = Some(f.clone());
+                f
+            })),
+            store: Some(Arc::new(move |inner| {
+                let f = Arc::new(FaultyStore::new(inner));
+                *s.lock().unwrap() = Some(f.clone());
+                f
+            })),
+        };
+        let started = kessai::start_with(options.clone(), hooks).await.unwrap();
+        let env = TestEnv {
+            gateway: started.gateway.base_url().to_owned(),
+            emulator: started
+                .amazon_pay_endpoint
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            ccid: started.demo.ccid.to_string(),
+            secret: started.demo.secret_hex.expose().clone(),
+            store: started.store.clone(),
+            data_dir: options.data_dir.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
+        let gateway = tokio::spawn(started.serve());
+        let amazon = amazon_slot.lock().unwrap().clone().unwrap();
+        let store = store_slot.lock().unwrap().clone().unwrap();
+        (env, amazon, store, gateway)
+    }
+
+    /// Stops the gateway (as a crash would: no shutdown work) and starts it again on the same
+    /// files and port, with no faults armed.
+    pub async fn restart(&mut self) {
+        self.gateway.abort();
+        let _ = (&mut self.gateway).await;
+        let (env, amazon, store, gateway) = FaultEnv::launch(&self.options).await;
+        self.env = env;
+        self.amazon = amazon;
+        self.faulty_store = store;
+        self.gateway = gateway;
+    }
+
+    /// How many objects of `kind` (`charge`, `refund`, …) the emulator holds whose value at the
+    /// JSON `pointer` is `value`, read from the emulator's own file.
+    pub async fn emulator_count(&self, kind: &str, pointer: &str, value: &str) -> usize {
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            self.env.data_dir.join("sandbox.sqlite").display()
+        );
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT json FROM objects WHERE kind = ?")
+            .bind(kind)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        rows.iter()
+            .filter(|(json,)| {
+                let v: Value = serde_json::from_str(json).unwrap();
+                v.pointer(pointer).and_then(Value::as_str) == Some(value)
+            })
+            .count()
+    }
 }

@@ -1,0 +1,303 @@
+//! Fault injection for the gateway's two dependencies: an Amazon Pay client that acts and drops
+//! the answer, times out before reaching Amazon, or answers 5xx; a store whose outcome commit
+//! fails after Amazon acted. Each fault is armed for one call and fires once.
+
+use async_trait::async_trait;
+use kessai_amazonpay::wire::*;
+use kessai_amazonpay::{AmazonPay, AmazonPayError};
+use kessai_core::{MerchantCcid, OrderId};
+use kessai_store::{
+    HistoryEntry, MerchantRecord, OperationRecord, OrderRecord, RefundRecord, Store, StoreError,
+    Unit,
+};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The Amazon Pay calls a fault can be armed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    CompleteCheckout,
+    Capture,
+    CancelCharge,
+    CreateRefund,
+    GetCharge,
+    GetCheckoutSession,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Amazon acts, then the answer is lost (connection reset).
+    DropAnswer,
+    /// The request never reaches Amazon (connect timeout).
+    TimeoutBefore,
+    /// Amazon answers this 5xx status without acting.
+    Status(u16),
+}
+
+pub struct FaultyAmazon {
+    inner: Arc<dyn AmazonPay>,
+    armed: Mutex<Vec<(Call, Fault)>>,
+    /// How many faults fired.
+    pub fired: AtomicUsize,
+}
+
+impl FaultyAmazon {
+    pub fn new(inner: Arc<dyn AmazonPay>) -> FaultyAmazon {
+        FaultyAmazon {
+            inner,
+            armed: Mutex::new(Vec::new()),
+            fired: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next `call` fails with `fault`.
+    pub fn arm(&self, call: Call, fault: Fault) {
+        self.armed.lock().unwrap().push((call, fault));
+    }
+
+    pub fn disarm(&self) {
+        self.armed.lock().unwrap().clear();
+    }
+
+    fn take(&self, call: Call) -> Option<Fault> {
+        let mut armed = self.armed.lock().unwrap();
+        let i = armed.iter().position(|(c, _)| *c == call)?;
+        self.fired.fetch_add(1, Ordering::SeqCst);
+        Some(armed.remove(i).1)
+    }
+
+    async fn around<T>(
+        &self,
+        call: Call,
+        real: impl Future<Output = Result<T, AmazonPayError>>,
+    ) -> Result<T, AmazonPayError> {
+        match self.take(call) {
+            None => real.await,
+            Some(Fault::DropAnswer) => {
+                let _ = real.await;
+                Err(AmazonPayError::Transport(
+                    "connection reset after the request was sent (injected)".into(),
+                ))
+            }
+            Some(Fault::TimeoutBefore) => Err(AmazonPayError::Transport(
+                "operation timed out before reaching Amazon Pay (injected)".into(),
+            )),
+            Some(Fault::Status(status)) => Err(AmazonPayError::Api {
+                status,
+                reason_code: if status == 503 {
+                    "ServiceUnavailable".into()
+                } else {
+                    "InternalServerError".into()
+                },
+                message: "injected".into(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl AmazonPay for FaultyAmazon {
+    async fn create_checkout_session(
+        &self,
+        request: &CreateCheckoutSessionRequest,
+        key: &str,
+    ) -> Result<CheckoutSession, AmazonPayError> {
+        self.inner.create_checkout_session(request, key).await
+    }
+
+    async fn get_checkout_session(&self, id: &str) -> Result<CheckoutSession, AmazonPayError> {
+        self.around(
+            Call::GetCheckoutSession,
+            self.inner.get_checkout_session(id),
+        )
+        .await
+    }
+
+    async fn update_checkout_session(
+        &self,
+        id: &str,
+        request: &UpdateCheckoutSessionRequest,
+    ) -> Result<CheckoutSession, AmazonPayError> {
+        self.inner.update_checkout_session(id, request).await
+    }
+
+    async fn complete_checkout_session(
+        &self,
+        id: &str,
+        request: &CompleteCheckoutSessionRequest,
+        key: &str,
+    ) -> Result<CheckoutSession, AmazonPayError> {
+        self.around(
+            Call::CompleteCheckout,
+            self.inner.complete_checkout_session(id, request, key),
+        )
+        .await
+    }
+
+    async fn get_charge_permission(&self, id: &str) -> Result<ChargePermission, AmazonPayError> {
+        self.inner.get_charge_permission(id).await
+    }
+
+    async fn get_charge(&self, id: &str) -> Result<Charge, AmazonPayError> {
+        self.around(Call::GetCharge, self.inner.get_charge(id))
+            .await
+    }
+
+    async fn capture_charge(
+        &self,
+        id: &str,
+        request: &CaptureChargeRequest,
+        key: &str,
+    ) -> Result<Charge, AmazonPayError> {
+        self.around(Call::Capture, self.inner.capture_charge(id, request, key))
+            .await
+    }
+
+    async fn cancel_charge(
+        &self,
+        id: &str,
+        request: &CancelChargeRequest,
+    ) -> Result<Charge, AmazonPayError> {
+        self.around(Call::CancelCharge, self.inner.cancel_charge(id, request))
+            .await
+    }
+
+    async fn create_refund(
+        &self,
+        request: &CreateRefundRequest,
+        key: &str,
+    ) -> Result<Refund, AmazonPayError> {
+        self.around(Call::CreateRefund, self.inner.create_refund(request, key))
+            .await
+    }
+
+    async fn get_refund(&self, id: &str) -> Result<Refund, AmazonPayError> {
+        self.inner.get_refund(id).await
+    }
+
+    async fn create_charge(
+        &self,
+        request: &CreateChargeRequest,
+        key: &str,
+    ) -> Result<Charge, AmazonPayError> {
+        self.inner.create_charge(request, key).await
+    }
+
+    async fn update_charge_permission(
+        &self,
+        id: &str,
+        request: &UpdateChargePermissionRequest,
+    ) -> Result<ChargePermission, AmazonPayError> {
+        self.inner.update_charge_permission(id, request).await
+    }
+
+    async fn close_charge_permission(
+        &self,
+        id: &str,
+        request: &CloseChargePermissionRequest,
+    ) -> Result<ChargePermission, AmazonPayError> {
+        self.inner.close_charge_permission(id, request).await
+    }
+
+    async fn get_buyer(&self, buyer_token: &str) -> Result<BuyerDetails, AmazonPayError> {
+        self.inner.get_buyer(buyer_token).await
+    }
+
+    fn sign_in_url(&self, checkout_session_id: &str) -> String {
+        self.inner.sign_in_url(checkout_session_id)
+    }
+
+    fn store_id(&self) -> &str {
+        self.inner.store_id()
+    }
+}
+
+/// A store whose next outcome commit (a unit that finishes an operation) fails once armed.
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    fail_outcome: AtomicBool,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn Store>) -> FaultyStore {
+        FaultyStore {
+            inner,
+            fail_outcome: AtomicBool::new(false),
+        }
+    }
+
+    pub fn fail_next_outcome(&self) {
+        self.fail_outcome.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn merchant(&self, ccid: &MerchantCcid) -> Result<Option<MerchantRecord>, StoreError> {
+        self.inner.merchant(ccid).await
+    }
+
+    async fn insert_merchant(&self, merchant: &MerchantRecord) -> Result<(), StoreError> {
+        self.inner.insert_merchant(merchant).await
+    }
+
+    async fn merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
+        self.inner.merchants().await
+    }
+
+    async fn order(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.inner.order(ccid, order_id).await
+    }
+
+    async fn order_by_ref(&self, public_ref: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.inner.order_by_ref(public_ref).await
+    }
+
+    async fn apply(&self, unit: &Unit) -> Result<(), StoreError> {
+        if unit.finishes_operation() && self.fail_outcome.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Database("disk I/O error (injected)".into()));
+        }
+        self.inner.apply(unit).await
+    }
+
+    async fn operations(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Vec<OperationRecord>, StoreError> {
+        self.inner.operations(ccid, order_id).await
+    }
+
+    async fn pending_operations(&self, limit: i64) -> Result<Vec<OperationRecord>, StoreError> {
+        self.inner.pending_operations(limit).await
+    }
+
+    async fn history(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.inner.history(ccid, order_id).await
+    }
+
+    async fn refunds(
+        &self,
+        ccid: &MerchantCcid,
+        order_id: &OrderId,
+    ) -> Result<Vec<RefundRecord>, StoreError> {
+        self.inner.refunds(ccid, order_id).await
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.inner.setting(name).await
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.set_setting(name, value).await
+    }
+}
