@@ -471,7 +471,7 @@ async fn result(
         {
             // Read the session before deciding: a late duplicate complete is not a failure.
             match state.amazon.get_checkout_session(&cs_id).await {
-                Ok(cs) if cs.status_details.state == "Completed" => cs,
+                Ok(cs) if cs.status_details.state == wire::CheckoutSessionState::Completed => cs,
                 Ok(cs) => return closed_at_amazon(&state, &record, &cs).await,
                 Err(e) => {
                     return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry)
@@ -510,7 +510,11 @@ async fn result(
                 Kind::AmazonDeclined,
                 format!(
                     "Amazon Pay declined the authorization ({}).",
-                    charge.status_details.reason_code.unwrap_or_default()
+                    charge
+                        .status_details
+                        .reason_code
+                        .map(String::from)
+                        .unwrap_or_default()
                 ),
             ),
         ),
@@ -538,7 +542,12 @@ async fn closed_at_amazon(
     record: &OrderRecord,
     cs: &wire::CheckoutSession,
 ) -> Response {
-    let reason = cs.status_details.reason_code.clone().unwrap_or_default();
+    let reason = cs
+        .status_details
+        .reason_code
+        .clone()
+        .map(String::from)
+        .unwrap_or_default();
     let (event, result) = match reason.as_str() {
         "BuyerCanceled" => (
             Event::BuyerCanceled,

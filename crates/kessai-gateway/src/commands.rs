@@ -527,7 +527,7 @@ async fn refund(state: &AppState, request: &MdkRequest) -> Answer {
         seq,
         amazon_refund_id: created.refund_id.clone(),
         amount,
-        state: created.status_details.state.clone(),
+        state: created.status_details.state.to_string(),
         created_at: kessai_store::now_text(),
     };
     let refundable = record.order.refundable().saturating_sub(amount);
