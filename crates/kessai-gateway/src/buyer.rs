@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
-use kessai_amazonpay::wire::{self, Price};
+use kessai_amazonpay::wire::{self, PaymentIntent, Price};
 use kessai_core::{
     Event, Field, Intent, Kind, Money, OperationKind, OperationStatus, OrderState, ResultCode,
 };
@@ -395,9 +395,9 @@ async fn confirm(State(state): State<AppState>, Path(reference): Path<String>) -
         );
     };
     let intent = if record.with_capture {
-        "AuthorizeWithCapture"
+        PaymentIntent::AuthorizeWithCapture
     } else {
-        "Authorize"
+        PaymentIntent::Authorize
     };
     let update = wire::UpdateCheckoutSessionRequest {
         web_checkout_details: Some(wire::WebCheckoutDetailsRequest {
@@ -409,7 +409,7 @@ async fn confirm(State(state): State<AppState>, Path(reference): Path<String>) -
             checkout_cancel_url: None,
         }),
         payment_details: Some(wire::PaymentDetailsRequest {
-            payment_intent: Some(intent.into()),
+            payment_intent: Some(intent),
             can_handle_pending_authorization: Some(false),
             charge_amount: Some(Price::from_money(Money::jpy(record.order.amount))),
             total_order_amount: None,

@@ -9,7 +9,9 @@
 
 use crate::app::AppState;
 use crate::util::{amazon_failure, history, idempotency_key};
-use kessai_amazonpay::wire::{self, Price};
+use kessai_amazonpay::wire::{
+    self, ChargeState, CheckoutSessionState, ErrorCode, Price, ReasonCode,
+};
 use kessai_amazonpay::AmazonPayError;
 use kessai_core::{
     Event, Field, Intent, Kind, Money, OperationKind, OperationStatus, OrderState, ResultCode,
@@ -76,20 +78,27 @@ impl Actor {
 
 /// What the gateway reads from a checkout session.
 enum SessionView {
-    Open { buyer_url: Option<String> },
+    Open {
+        buyer_url: Option<String>,
+    },
     Completed,
-    Canceled { reason: String },
+    Canceled {
+        reason: Option<ReasonCode>,
+    },
+    /// A state this version does not know: decide nothing.
+    Unknown(String),
 }
 
 fn session_view(cs: &wire::CheckoutSession) -> SessionView {
-    match cs.status_details.state.as_str() {
-        "Completed" => SessionView::Completed,
-        "Canceled" => SessionView::Canceled {
-            reason: cs.status_details.reason_code.clone().unwrap_or_default(),
+    match &cs.status_details.state {
+        CheckoutSessionState::Completed => SessionView::Completed,
+        CheckoutSessionState::Canceled => SessionView::Canceled {
+            reason: cs.status_details.reason_code.clone(),
         },
-        _ => SessionView::Open {
+        CheckoutSessionState::Open => SessionView::Open {
             buyer_url: cs.web_checkout_details.amazon_pay_redirect_url.clone(),
         },
+        CheckoutSessionState::Unknown(s) => SessionView::Unknown(s.clone()),
     }
 }
 
@@ -105,15 +114,21 @@ enum ChargeView {
 }
 
 fn charge_view(c: &wire::Charge) -> ChargeView {
-    match c.status_details.state.as_str() {
-        "AuthorizationInitiated" => ChargeView::Pending,
-        "Authorized" => ChargeView::Authorized,
-        "Captured" | "CaptureInitiated" => ChargeView::Captured,
-        "Canceled" => ChargeView::Canceled,
-        "Declined" => ChargeView::Declined {
-            reason: c.status_details.reason_code.clone().unwrap_or_default(),
+    match &c.status_details.state {
+        ChargeState::AuthorizationInitiated => ChargeView::Pending,
+        ChargeState::Authorized => ChargeView::Authorized,
+        // A capture more than 7 days after authorization is pending first; it is a capture.
+        ChargeState::Captured | ChargeState::CaptureInitiated => ChargeView::Captured,
+        ChargeState::Canceled => ChargeView::Canceled,
+        ChargeState::Declined => ChargeView::Declined {
+            reason: c
+                .status_details
+                .reason_code
+                .as_ref()
+                .map(ReasonCode::to_string)
+                .unwrap_or_default(),
         },
-        other => ChargeView::Other(other.to_owned()),
+        ChargeState::Unknown(other) => ChargeView::Other(other.clone()),
     }
 }
 
@@ -600,8 +615,10 @@ async fn complete(
             }
         }
         Err(AmazonPayError::Api { reason_code, .. })
-            if reason_code == "CheckoutSessionCanceled"
-                || reason_code == "InvalidCheckoutSessionStatus" =>
+            if matches!(
+                ErrorCode::parse(&reason_code),
+                ErrorCode::CheckoutSessionCanceled | ErrorCode::InvalidCheckoutSessionStatus
+            ) =>
         {
             // Read the session before deciding: an Open session means "not yet", a Completed
             // one is a late duplicate of a complete that worked.
@@ -609,10 +626,15 @@ async fn complete(
                 Ok(cs) => match session_view(&cs) {
                     SessionView::Completed => cs,
                     SessionView::Canceled { reason } => {
-                        return closed_at_amazon(state, &record, &op, actor, &reason).await
+                        return closed_at_amazon(state, &record, &op, actor, reason).await
                     }
                     SessionView::Open { buyer_url } => {
                         return not_yet(state, &record, &op, actor, buyer_url).await
+                    }
+                    SessionView::Unknown(s) => {
+                        return Outcome::Unknown {
+                            result: unknown(format!("the checkout session is {s}")),
+                        }
                     }
                 },
                 Err(e) if e.outcome_unknown() => {
@@ -701,17 +723,17 @@ async fn closed_at_amazon(
     record: &OrderRecord,
     op: &OperationRecord,
     actor: &Actor,
-    reason: &str,
+    reason: Option<ReasonCode>,
 ) -> Outcome {
-    let (event, result) = match reason {
-        "BuyerCanceled" => (
+    let (event, result) = match &reason {
+        Some(ReasonCode::BuyerCanceled) => (
             Event::BuyerCanceled,
             ResultCode::new(
                 Kind::AmazonBuyerCanceled,
                 "The buyer canceled at Amazon Pay.",
             ),
         ),
-        "Expired" => (
+        Some(ReasonCode::Expired) => (
             Event::Expired,
             ResultCode::new(
                 Kind::AmazonCheckoutExpired,
@@ -722,7 +744,13 @@ async fn closed_at_amazon(
             Event::Declined,
             ResultCode::new(
                 Kind::AmazonDeclined,
-                format!("Amazon Pay declined the payment ({reason})."),
+                format!(
+                    "Amazon Pay declined the payment ({}).",
+                    reason
+                        .as_ref()
+                        .map(ReasonCode::as_str)
+                        .unwrap_or("no reason given")
+                ),
             ),
         ),
     };

@@ -1,5 +1,6 @@
 //! Small helpers shared by the gateway's modules.
 
+use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::AmazonPayError;
 use kessai_core::{Kind, MerchantCcid, OrderId, ResultCode};
 use kessai_store::HistoryEntry;
@@ -58,12 +59,12 @@ pub fn amazon_failure(e: &AmazonPayError) -> ResultCode {
             status,
             reason_code,
             ..
-        } => match reason_code.as_str() {
-            "SoftDeclined" => Kind::AmazonSoftDeclined,
-            "HardDeclined" => Kind::AmazonHardDeclined,
-            "AmazonRejected" => Kind::AmazonRejected,
-            "TransactionTimedOut" => Kind::AmazonTransactionTimedOut,
-            "ProcessingFailure" => Kind::AmazonProcessingFailure,
+        } => match ErrorCode::parse(reason_code) {
+            ErrorCode::SoftDeclined => Kind::AmazonSoftDeclined,
+            ErrorCode::HardDeclined => Kind::AmazonHardDeclined,
+            ErrorCode::AmazonRejected => Kind::AmazonRejected,
+            ErrorCode::TransactionTimedOut => Kind::AmazonTransactionTimedOut,
+            ErrorCode::ProcessingFailure => Kind::AmazonProcessingFailure,
             _ if *status >= 500 || *status == 408 || *status == 429 => Kind::AmazonServerError,
             _ => Kind::AmazonRefused,
         },

@@ -13,7 +13,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
-use kessai_amazonpay::wire::{Frequency, Price, RecurringMetadata};
+use kessai_amazonpay::wire::{
+    ChargePermissionType, ChargeState, ErrorCode, Frequency, PaymentIntent, Price, ReasonCode,
+    RecurringMetadata,
+};
 use kessai_core::Currency;
 use serde::Serialize;
 
@@ -60,7 +63,7 @@ async fn add_request_id(mut response: Response) -> Response {
 async fn unsupported(method: Method, uri: Uri) -> Response {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "UnsupportedOperation",
+        ErrorCode::UnsupportedOperation,
         format!("{method} is not supported on {}.", uri.path()),
     )
     .into_response()
@@ -69,7 +72,7 @@ async fn unsupported(method: Method, uri: Uri) -> Response {
 async fn not_found(uri: Uri) -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "ResourceNotFound",
+        ErrorCode::ResourceNotFound,
         format!("No operation exists at {}.", uri.path()),
     )
     .into_response()
@@ -136,12 +139,7 @@ fn read_payment(obj: &Obj<'_>, currency: Currency) -> Result<PaymentUpdate, ApiE
         "extendExpiration",
     ])?;
     Ok(PaymentUpdate {
-        payment_intent: obj
-            .opt_enum(
-                "paymentIntent",
-                &["Confirm", "Authorize", "AuthorizeWithCapture"],
-            )?
-            .map(str::to_owned),
+        payment_intent: obj.opt_vocab("paymentIntent", PaymentIntent::KNOWN)?,
         can_handle_pending_authorization: obj.opt_bool("canHandlePendingAuthorization")?,
         charge_amount: obj.opt_price("chargeAmount", currency)?,
         total_order_amount: obj.opt_price("totalOrderAmount", currency)?,
@@ -211,11 +209,7 @@ async fn create_session(
             cancel_url: web.opt_url("checkoutCancelUrl")?.map(str::to_owned),
             store_id: root.req_str("storeId", 256)?.to_owned(),
             charge_permission_type: root
-                .opt_enum(
-                    "chargePermissionType",
-                    &["OneTime", "Recurring", "PaymentMethodOnFile"],
-                )?
-                .map(str::to_owned),
+                .opt_vocab("chargePermissionType", ChargePermissionType::KNOWN)?,
             payment: match root.opt_obj("paymentDetails")? {
                 Some(p) => read_payment(&p, currency)?,
                 None => PaymentUpdate::default(),
@@ -513,7 +507,7 @@ async fn create_charge(
         let soft = root.opt_str("softDescriptor", 16)?.map(str::to_owned);
         if soft.is_some() && !capture_now {
             return Err(ApiError::bad_request(
-                "InvalidParameterCombination",
+                ErrorCode::InvalidParameterCombination,
                 "softDescriptor may be given only with captureNow true.",
             ));
         }
@@ -665,13 +659,10 @@ async fn finalize_session(
         root.opt_price("totalOrderAmount", currency)?;
         root.opt_str("supplementaryData", 4096)?;
         let intent = root
-            .opt_enum(
-                "paymentIntent",
-                &["Confirm", "Authorize", "AuthorizeWithCapture"],
-            )?
+            .opt_vocab("paymentIntent", PaymentIntent::KNOWN)?
             .ok_or_else(|| ApiError::missing("paymentIntent"))?;
         Ok::<_, ApiError>((
-            intent.to_owned(),
+            intent,
             root.req_price("chargeAmount", currency)?,
             root.opt_bool("canHandlePendingAuthorization")?,
         ))
@@ -714,10 +705,10 @@ async fn update_charge(
         let details = root.req_obj("statusDetails")?;
         details.only(&["state", "reasonCode"])?;
         details
-            .opt_enum("state", &["Canceled"])?
+            .opt_vocab("state", &[ChargeState::Canceled])?
             .ok_or_else(|| ApiError::missing("statusDetails.state"))?;
         details
-            .opt_enum("reasonCode", &["ExpiredUnused"])?
+            .opt_vocab("reasonCode", &[ReasonCode::ExpiredUnused])?
             .ok_or_else(|| ApiError::missing("statusDetails.reasonCode"))?;
         Ok::<_, ApiError>(())
     })();

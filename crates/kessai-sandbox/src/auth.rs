@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kessai_amazonpay::signing;
+use kessai_amazonpay::wire::ErrorCode;
 
 /// Largest request body the API reads.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -23,7 +24,11 @@ pub struct Caller {
 }
 
 fn signature_error(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "InvalidRequestSignature", message)
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::InvalidRequestSignature,
+        message,
+    )
 }
 
 /// Parses `20190923T231908Z` (Java/PHP/docs) and `2019-09-23T23:19:08Z` (Node).
@@ -49,7 +54,7 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
     let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "InvalidRequest",
+            ErrorCode::InvalidRequest,
             format!("The request body is larger than {MAX_BODY} bytes."),
         )
     })?;
@@ -57,21 +62,25 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
         .headers
         .get("authorization")
         .ok_or_else(|| {
-            ApiError::bad_request("MissingHeader", "The authorization header is missing.")
+            ApiError::bad_request(
+                ErrorCode::MissingHeader,
+                "The authorization header is missing.",
+            )
         })?
         .to_str()
         .map_err(|_| {
             ApiError::bad_request(
-                "InvalidHeaderValue",
+                ErrorCode::InvalidHeaderValue,
                 "The authorization header is not ASCII.",
             )
         })?;
-    let auth = signing::parse_authorization(header)
-        .map_err(|e| ApiError::bad_request("InvalidHeaderValue", format!("authorization: {e}")))?;
+    let auth = signing::parse_authorization(header).map_err(|e| {
+        ApiError::bad_request(ErrorCode::InvalidHeaderValue, format!("authorization: {e}"))
+    })?;
     let entry = state.key(&auth.public_key_id).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "UnauthorizedAccess",
+            ErrorCode::UnauthorizedAccess,
             format!(
                 "The public key id {} is not registered.",
                 auth.public_key_id
@@ -90,11 +99,14 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
         .get("x-amz-pay-date")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
-            ApiError::bad_request("MissingHeader", "The x-amz-pay-date header is missing.")
+            ApiError::bad_request(
+                ErrorCode::MissingHeader,
+                "The x-amz-pay-date header is missing.",
+            )
         })?;
     let signed_at = parse_pay_date(date).ok_or_else(|| {
         ApiError::bad_request(
-            "InvalidHeaderValue",
+            ErrorCode::InvalidHeaderValue,
             format!("x-amz-pay-date {date} is neither YYYYMMDDTHHMMSSZ nor YYYY-MM-DDTHH:MM:SSZ."),
         )
     })?;

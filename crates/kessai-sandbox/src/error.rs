@@ -2,16 +2,17 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kessai_amazonpay::wire::ErrorCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub reason_code: &'static str,
+    pub reason_code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, reason_code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, reason_code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             reason_code,
@@ -19,32 +20,32 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(reason_code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(reason_code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, reason_code, message)
     }
 
-    pub fn unprocessable(reason_code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(reason_code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason_code, message)
     }
 
     pub fn not_found(what: &str, id: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "ResourceNotFound",
+            ErrorCode::ResourceNotFound,
             format!("{what} {id} was not found."),
         )
     }
 
     pub fn missing(field: &str) -> Self {
         ApiError::bad_request(
-            "MissingParameterValue",
+            ErrorCode::MissingParameterValue,
             format!("The mandatory parameter {field} is missing or empty."),
         )
     }
 
     pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
         ApiError::bad_request(
-            "InvalidParameterValue",
+            ErrorCode::InvalidParameterValue,
             format!("The value provided for {field} is invalid: {why}"),
         )
     }
@@ -53,13 +54,14 @@ impl ApiError {
         tracing::error!(%detail, "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
+            ErrorCode::InternalServerError,
             "The emulator failed to store the change; nothing was changed.",
         )
     }
 
     pub fn body(&self) -> String {
-        serde_json::json!({"reasonCode": self.reason_code, "message": self.message}).to_string()
+        serde_json::json!({"reasonCode": self.reason_code.as_str(), "message": self.message})
+            .to_string()
     }
 }
 

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::PublicKey;
 use rand::Rng;
 use serde_json::json;
@@ -144,9 +145,8 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
 fn helper_result(result: Result<String, String>) -> Response {
     match result {
         Ok(url) => Json(json!({ "redirectUrl": url })).into_response(),
-        Err(message) => {
-            ApiError::unprocessable("InvalidCheckoutSessionStatus", message).into_response()
-        }
+        Err(message) => ApiError::unprocessable(ErrorCode::InvalidCheckoutSessionStatus, message)
+            .into_response(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! names the field by its full path (`paymentDetails.chargeAmount.amount`).
 
 use crate::error::ApiError;
+use kessai_amazonpay::wire::ErrorCode;
 use kessai_core::{Currency, Money, MoneyError};
 use serde_json::{Map, Value};
 
@@ -21,11 +22,11 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::bad_request(
-            "InvalidRequestFormat",
+            ErrorCode::InvalidRequestFormat,
             "The request body must be a JSON object.",
         )),
         Err(e) => Err(ApiError::bad_request(
-            "InvalidRequestFormat",
+            ErrorCode::InvalidRequestFormat,
             format!("The request body is not valid JSON: {e}"),
         )),
     }
@@ -58,7 +59,7 @@ impl<'a> Obj<'a> {
         for key in self.map.keys() {
             if !allowed.contains(&key.as_str()) {
                 return Err(ApiError::bad_request(
-                    "UnrecognizedField",
+                    ErrorCode::UnrecognizedField,
                     format!("The field {} is not recognized.", self.name(key)),
                 ));
             }
@@ -153,6 +154,16 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// As [`Obj::opt_enum`], for one of Amazon's vocabularies: only the `allowed` values are taken.
+    pub fn opt_vocab<T>(&self, field: &str, allowed: &[T]) -> Result<Option<T>, ApiError>
+    where
+        T: for<'t> From<&'t str> + std::fmt::Display,
+    {
+        let names: Vec<String> = allowed.iter().map(T::to_string).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(self.opt_enum(field, &names)?.map(T::from))
+    }
+
     pub fn opt_obj(&self, field: &str) -> Result<Option<Obj<'a>>, ApiError> {
         match self.get(field) {
             None => Ok(None),
@@ -199,7 +210,7 @@ impl<'a> Obj<'a> {
         })?;
         if currency != ledger {
             return Err(ApiError::bad_request(
-                "CurrencyMismatch",
+                ErrorCode::CurrencyMismatch,
                 format!(
                     "{} is {code} but this merchant's ledger currency is {}.",
                     price.name("currencyCode"),
@@ -209,7 +220,7 @@ impl<'a> Obj<'a> {
         }
         let money = Money::parse_decimal(&amount_text, currency).map_err(|e| match e {
             MoneyError::TooLarge => ApiError::bad_request(
-                "TransactionAmountExceeded",
+                ErrorCode::TransactionAmountExceeded,
                 format!("{amount_name} exceeds the maximum amount."),
             ),
             other => ApiError::invalid(&amount_name, other),
@@ -222,7 +233,7 @@ impl<'a> Obj<'a> {
         }
         if money.minor() > max_amount(currency) {
             return Err(ApiError::bad_request(
-                "TransactionAmountExceeded",
+                ErrorCode::TransactionAmountExceeded,
                 format!(
                     "{amount_name} {} exceeds the maximum of {} {}.",
                     money.to_decimal_string(),
@@ -260,29 +271,29 @@ mod tests {
         );
         assert_eq!(
             o.opt_price("b", Currency::Jpy).err().map(|e| e.reason_code),
-            Some("InvalidParameterValue")
+            Some(ErrorCode::InvalidParameterValue)
         );
         assert_eq!(
             o.opt_price("c", Currency::Jpy).err().map(|e| e.reason_code),
-            Some("CurrencyMismatch")
+            Some(ErrorCode::CurrencyMismatch)
         );
         assert_eq!(
             o.opt_price("d", Currency::Jpy).err().map(|e| e.reason_code),
-            Some("TransactionAmountExceeded")
+            Some(ErrorCode::TransactionAmountExceeded)
         );
         assert_eq!(
             o.opt_price("e", Currency::Jpy).err().map(|e| e.reason_code),
-            Some("InvalidParameterValue")
+            Some(ErrorCode::InvalidParameterValue)
         );
         assert_eq!(
             o.opt_price("f", Currency::Jpy).err().map(|e| e.reason_code),
-            Some("UnrecognizedField")
+            Some(ErrorCode::UnrecognizedField)
         );
         assert_eq!(
             o.req_price("zz", Currency::Jpy)
                 .err()
                 .map(|e| e.reason_code),
-            Some("MissingParameterValue")
+            Some(ErrorCode::MissingParameterValue)
         );
     }
 
@@ -290,11 +301,11 @@ mod tests {
     fn body_must_be_a_json_object() {
         assert_eq!(
             parse_object(b"[1]").err().map(|e| e.reason_code),
-            Some("InvalidRequestFormat")
+            Some(ErrorCode::InvalidRequestFormat)
         );
         assert_eq!(
             parse_object(b"{nope").err().map(|e| e.reason_code),
-            Some("InvalidRequestFormat")
+            Some(ErrorCode::InvalidRequestFormat)
         );
         assert!(parse_object(b"").is_ok());
     }

@@ -11,6 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use kessai_amazonpay::wire::CheckoutSessionState;
 use serde::Deserialize;
 
 pub fn templates() -> minijinja::Environment<'static> {
@@ -177,7 +178,7 @@ async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery
         Ok(found) => found,
         Err(page) => return page,
     };
-    if rec.cs.status_details.state != "Open" {
+    if rec.cs.status_details.state != CheckoutSessionState::Open {
         return error_page(
             &state,
             StatusCode::CONFLICT,
@@ -335,7 +336,7 @@ async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuer
         Ok(found) => found,
         Err(page) => return page,
     };
-    if rec.cs.status_details.state != "Open"
+    if rec.cs.status_details.state != CheckoutSessionState::Open
         || rec
             .cs
             .web_checkout_details

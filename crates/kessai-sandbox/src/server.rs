@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::PublicKey;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -137,7 +138,7 @@ impl Inner {
                 }
                 Ok(Some(_)) => {
                     return ApiError::bad_request(
-                        "DuplicateIdempotencyKey",
+                        ErrorCode::DuplicateIdempotencyKey,
                         format!(
                             "The idempotency key {} was already used with a different request.",
                             idem.key
@@ -215,7 +216,7 @@ pub fn idempotency<'a>(
     let Some(value) = headers.get("x-amz-pay-idempotency-key") else {
         if required {
             return Err(ApiError::bad_request(
-                "MissingHeader",
+                ErrorCode::MissingHeader,
                 "The header x-amz-pay-idempotency-key is required for this operation.",
             ));
         }
@@ -224,7 +225,7 @@ pub fn idempotency<'a>(
     let key = value.to_str().unwrap_or("");
     if key.is_empty() {
         return Err(ApiError::bad_request(
-            "MissingHeaderValue",
+            ErrorCode::MissingHeaderValue,
             "The header x-amz-pay-idempotency-key is empty.",
         ));
     }
@@ -234,7 +235,7 @@ pub fn idempotency<'a>(
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(ApiError::bad_request(
-            "InvalidHeaderValue",
+            ErrorCode::InvalidHeaderValue,
             "x-amz-pay-idempotency-key must be at most 32 characters of [a-zA-Z0-9_-].",
         ));
     }

@@ -81,7 +81,7 @@ pub struct ChargeRec {
     pub pending_succeeds: bool,
     /// The decline reason a failing pending authorization settles with.
     #[serde(default)]
-    pub pending_reason: Option<String>,
+    pub pending_reason: Option<ReasonCode>,
     pub capture_now: bool,
     pub charge: Charge,
 }
@@ -91,18 +91,23 @@ pub struct ChargeRec {
 pub enum ChargeOutcome {
     /// Decided at once: `Authorized` (or `Captured` with capture now).
     Now,
-    /// `AuthorizationInitiated`, settling after 30 s as authorized or declined with `reason`.
-    Pending { succeeds: bool, reason: String },
+    /// `AuthorizationInitiated`, settling after 30 s as authorized, or declined with `decline`.
+    Pending { decline: Option<ReasonCode> },
 }
 
-/// Declines Create Charge can simulate, with their HTTP status.
-pub const DECLINES: &[(&str, u16)] = &[
-    ("SoftDeclined", 422),
-    ("HardDeclined", 422),
-    ("AmazonRejected", 422),
-    ("TransactionTimedOut", 422),
-    ("ProcessingFailure", 500),
-];
+/// A decline Create Charge can simulate: its reason, and the error (with HTTP status) it answers
+/// when the merchant cannot handle a pending authorization.
+pub fn simulated_decline(code: &str) -> Option<(ReasonCode, ErrorCode, u16)> {
+    let found = match ReasonCode::parse(code) {
+        ReasonCode::SoftDeclined => (ErrorCode::SoftDeclined, 422),
+        ReasonCode::HardDeclined => (ErrorCode::HardDeclined, 422),
+        ReasonCode::AmazonRejected => (ErrorCode::AmazonRejected, 422),
+        ReasonCode::TransactionTimedOut => (ErrorCode::TransactionTimedOut, 422),
+        ReasonCode::ProcessingFailure => (ErrorCode::ProcessingFailure, 500),
+        _ => return None,
+    };
+    Some((ReasonCode::parse(code), found.0, found.1))
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefundRec {
@@ -176,10 +181,15 @@ fn digits(n: usize) -> String {
         .collect()
 }
 
-fn status(state: &str, reason: Option<&str>, description: Option<&str>, now: i64) -> StatusDetails {
+fn status<S>(
+    state: S,
+    reason: Option<ReasonCode>,
+    description: Option<&str>,
+    now: i64,
+) -> StatusDetails<S> {
     StatusDetails {
-        state: state.to_owned(),
-        reason_code: reason.map(str::to_owned),
+        state,
+        reason_code: reason,
         reason_description: description.map(str::to_owned),
         last_updated_timestamp: Some(timestamp(now)),
     }
@@ -217,7 +227,7 @@ pub struct NewSession {
     pub result_return_url: Option<String>,
     pub cancel_url: Option<String>,
     pub store_id: String,
-    pub charge_permission_type: Option<String>,
+    pub charge_permission_type: Option<ChargePermissionType>,
     pub payment: PaymentUpdate,
     pub metadata: MetadataUpdate,
     pub platform_id: Option<String>,
@@ -226,7 +236,7 @@ pub struct NewSession {
 
 #[derive(Debug, Clone, Default)]
 pub struct PaymentUpdate {
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<PaymentIntent>,
     pub can_handle_pending_authorization: Option<bool>,
     pub charge_amount: Option<Money>,
     pub total_order_amount: Option<Money>,
@@ -349,14 +359,14 @@ impl World {
     pub fn restore_deadlines(&mut self) {
         let mut all = Vec::new();
         for (id, s) in &self.sessions {
-            if s.cs.status_details.state == "Open" {
+            if s.cs.status_details.state == CheckoutSessionState::Open {
                 all.push((s.expires, Kind::CheckoutSession, id.clone()));
             }
         }
         for (id, c) in &self.charges {
-            match c.charge.status_details.state.as_str() {
-                "Authorized" => all.push((c.expires, Kind::Charge, id.clone())),
-                "AuthorizationInitiated" | "CaptureInitiated" => all.push((
+            match c.charge.status_details.state {
+                ChargeState::Authorized => all.push((c.expires, Kind::Charge, id.clone())),
+                ChargeState::AuthorizationInitiated | ChargeState::CaptureInitiated => all.push((
                     c.pending_until.unwrap_or(c.created),
                     Kind::Charge,
                     id.clone(),
@@ -365,12 +375,12 @@ impl World {
             }
         }
         for (id, p) in &self.permissions {
-            if p.cp.status_details.state != "Closed" && p.expires < i64::MAX {
+            if p.cp.status_details.state != ChargePermissionState::Closed && p.expires < i64::MAX {
                 all.push((p.expires, Kind::ChargePermission, id.clone()));
             }
         }
         for (id, r) in &self.refunds {
-            if r.refund.status_details.state == "RefundInitiated" {
+            if r.refund.status_details.state == RefundState::RefundInitiated {
                 all.push((r.settles, Kind::Refund, id.clone()));
             }
         }
@@ -410,12 +420,12 @@ impl World {
         let Some(rec) = self.sessions.get_mut(id) else {
             return false;
         };
-        if rec.cs.status_details.state != "Open" || rec.expires > when {
+        if rec.cs.status_details.state != CheckoutSessionState::Open || rec.expires > when {
             return false;
         }
         rec.cs.status_details = status(
-            "Canceled",
-            Some("Expired"),
+            CheckoutSessionState::Canceled,
+            Some(ReasonCode::Expired),
             Some("The checkout session expired 24 hours after it was created."),
             when,
         );
@@ -428,15 +438,16 @@ impl World {
         let Some(rec) = self.charges.get_mut(id) else {
             return false;
         };
-        match rec.charge.status_details.state.as_str() {
-            "AuthorizationInitiated" if rec.pending_until.is_some_and(|t| t <= when) => {
+        match rec.charge.status_details.state {
+            ChargeState::AuthorizationInitiated if rec.pending_until.is_some_and(|t| t <= when) => {
                 rec.pending_until = None;
                 if rec.pending_succeeds {
                     if rec.capture_now {
                         rec.charge.capture_amount = Some(rec.charge.charge_amount.clone());
-                        rec.charge.status_details = status("Captured", None, None, when);
+                        rec.charge.status_details = status(ChargeState::Captured, None, None, when);
                     } else {
-                        rec.charge.status_details = status("Authorized", None, None, when);
+                        rec.charge.status_details =
+                            status(ChargeState::Authorized, None, None, when);
                         rec.expires = when + AUTHORIZATION_TTL;
                         let expires = rec.expires;
                         rec.charge.expiration_timestamp = Some(timestamp(expires));
@@ -446,10 +457,10 @@ impl World {
                     let reason = rec
                         .pending_reason
                         .clone()
-                        .unwrap_or_else(|| "HardDeclined".into());
+                        .unwrap_or(ReasonCode::HardDeclined);
                     rec.charge.status_details = status(
-                        "Declined",
-                        Some(&reason),
+                        ChargeState::Declined,
+                        Some(reason),
                         Some("The authorization was declined."),
                         when,
                     );
@@ -457,9 +468,9 @@ impl World {
                 self.touch(Kind::Charge, id);
                 true
             }
-            "CaptureInitiated" if rec.pending_until.is_some_and(|t| t <= when) => {
+            ChargeState::CaptureInitiated if rec.pending_until.is_some_and(|t| t <= when) => {
                 rec.pending_until = None;
-                rec.charge.status_details = status("Captured", None, None, when);
+                rec.charge.status_details = status(ChargeState::Captured, None, None, when);
                 let cp_id = rec.charge.charge_permission_id.clone();
                 let amount = money_of(&rec.charge.capture_amount);
                 self.touch(Kind::Charge, id);
@@ -468,10 +479,10 @@ impl World {
                 }
                 true
             }
-            "Authorized" if rec.expires <= when => {
+            ChargeState::Authorized if rec.expires <= when => {
                 rec.charge.status_details = status(
-                    "Canceled",
-                    Some("ExpiredUnused"),
+                    ChargeState::Canceled,
+                    Some(ReasonCode::ExpiredUnused),
                     Some("The authorization expired unused after 30 days."),
                     when,
                 );
@@ -486,13 +497,13 @@ impl World {
         let Some(p) = self.permissions.get_mut(id) else {
             return false;
         };
-        if p.cp.status_details.state == "Closed" || p.expires > when {
+        if p.cp.status_details.state == ChargePermissionState::Closed || p.expires > when {
             return false;
         }
         p.cp.status_details = ChargePermissionStatus {
-            state: "Closed".into(),
+            state: ChargePermissionState::Closed,
             reasons: Some(vec![Reason {
-                reason_code: "Expired".into(),
+                reason_code: ReasonCode::Expired,
                 reason_description: Some("The charge permission expired after 180 days.".into()),
             }]),
             last_updated_timestamp: Some(timestamp(when)),
@@ -505,20 +516,20 @@ impl World {
         let Some(rec) = self.refunds.get_mut(id) else {
             return false;
         };
-        if rec.refund.status_details.state != "RefundInitiated" || rec.settles > when {
+        if rec.refund.status_details.state != RefundState::RefundInitiated || rec.settles > when {
             return false;
         }
         if rec.declines {
             rec.refund.status_details = status(
-                "Declined",
-                Some("AmazonRejected"),
+                RefundState::Declined,
+                Some(ReasonCode::AmazonRejected),
                 Some("The refund was declined (simulated)."),
                 when,
             );
             self.touch(Kind::Refund, id);
             return true;
         }
-        rec.refund.status_details = status("Refunded", None, None, when);
+        rec.refund.status_details = status(RefundState::Refunded, None, None, when);
         let charge_id = rec.refund.charge_id.clone();
         let amount = money_of(&Some(rec.refund.refund_amount.clone()));
         self.touch(Kind::Refund, id);
@@ -576,7 +587,7 @@ impl World {
             payment_details: payment,
             charge_permission_type: Some(
                 new.charge_permission_type
-                    .unwrap_or_else(|| "OneTime".to_owned()),
+                    .unwrap_or(ChargePermissionType::OneTime),
             ),
             order_type: None,
             recurring_metadata: new.recurring,
@@ -587,7 +598,7 @@ impl World {
             buyer: None,
             billing_address: None,
             payment_preferences: None,
-            status_details: status("Open", None, None, now),
+            status_details: status(CheckoutSessionState::Open, None, None, now),
             shipping_address: None,
             platform_id: new.platform_id,
             charge_permission_id: None,
@@ -629,9 +640,9 @@ impl World {
         let Some(rec) = self.sessions.get_mut(id) else {
             return Err(ApiError::not_found("CheckoutSession", id));
         };
-        if rec.cs.status_details.state != "Open" {
+        if rec.cs.status_details.state != CheckoutSessionState::Open {
             return Err(ApiError::unprocessable(
-                "InvalidCheckoutSessionStatus",
+                ErrorCode::InvalidCheckoutSessionStatus,
                 format!(
                     "The checkout session is {}; it can be updated only while Open.",
                     rec.cs.status_details.state
@@ -697,8 +708,8 @@ impl World {
     pub fn buyer_cancel(&mut self, id: &str, now: i64) -> Result<(), String> {
         let rec = open_session_mut(&mut self.sessions, id)?;
         rec.cs.status_details = status(
-            "Canceled",
-            Some("BuyerCanceled"),
+            CheckoutSessionState::Canceled,
+            Some(ReasonCode::BuyerCanceled),
             Some("The buyer canceled the checkout."),
             now,
         );
@@ -736,16 +747,16 @@ impl World {
         match simulation {
             Simulation::BuyerCanceled => {
                 rec.cs.status_details = status(
-                    "Canceled",
-                    Some("BuyerCanceled"),
+                    CheckoutSessionState::Canceled,
+                    Some(ReasonCode::BuyerCanceled),
                     Some("The buyer canceled the checkout."),
                     now,
                 );
             }
             Simulation::Declined => {
                 rec.cs.status_details = status(
-                    "Canceled",
-                    Some("Declined"),
+                    CheckoutSessionState::Canceled,
+                    Some(ReasonCode::Declined),
                     Some("The payment was declined."),
                     now,
                 );
@@ -768,24 +779,24 @@ impl World {
         now: i64,
     ) -> Result<CheckoutSession, ApiError> {
         let rec = self.session(merchant, id)?.clone();
-        match rec.cs.status_details.state.as_str() {
-            "Open" => {}
-            "Canceled" => {
+        match &rec.cs.status_details.state {
+            CheckoutSessionState::Open => {}
+            CheckoutSessionState::Canceled => {
                 return Err(ApiError::unprocessable(
-                    "CheckoutSessionCanceled",
+                    ErrorCode::CheckoutSessionCanceled,
                     format!(
                         "The checkout session was canceled ({}); start a new checkout.",
                         rec.cs
                             .status_details
                             .reason_code
-                            .as_deref()
-                            .unwrap_or("Canceled")
+                            .as_ref()
+                            .map_or("Canceled", ReasonCode::as_str)
                     ),
                 ))
             }
             other => {
                 return Err(ApiError::unprocessable(
-                    "InvalidCheckoutSessionStatus",
+                    ErrorCode::InvalidCheckoutSessionStatus,
                     format!(
                         "The checkout session is {other}; only an Open session can be completed."
                     ),
@@ -794,7 +805,7 @@ impl World {
         }
         if !rec.confirmed {
             return Err(ApiError::unprocessable(
-                "InvalidCheckoutSessionStatus",
+                ErrorCode::InvalidCheckoutSessionStatus,
                 "The buyer has not confirmed the checkout on Amazon Pay yet.",
             ));
         }
@@ -802,7 +813,7 @@ impl World {
         if expected != Some(charge_amount) {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
-                "AmountMismatch",
+                ErrorCode::AmountMismatch,
                 format!(
                     "chargeAmount {} does not match the checkout session's chargeAmount {}.",
                     charge_amount.to_decimal_string(),
@@ -823,18 +834,23 @@ impl World {
             .payment_details
             .payment_intent
             .clone()
-            .unwrap_or_else(|| "Confirm".to_owned());
+            .unwrap_or(PaymentIntent::Confirm);
         let can_pend = rec
             .cs
             .payment_details
             .can_handle_pending_authorization
             .unwrap_or(false);
-        let outcome = match sim {
-            Some(code @ ("BuyerCanceled" | "AmazonCanceled" | "Declined")) => {
+        let outcome = match sim.map(|code| (code, ReasonCode::parse(code))) {
+            Some((
+                code,
+                reason @ (ReasonCode::BuyerCanceled
+                | ReasonCode::AmazonCanceled
+                | ReasonCode::Declined),
+            )) => {
                 if let Some(session) = self.sessions.get_mut(id) {
                     session.cs.status_details = status(
-                        "Canceled",
-                        Some(code),
+                        CheckoutSessionState::Canceled,
+                        Some(reason),
                         Some("Simulated by x-amz-pay-simulation-code."),
                         now,
                     );
@@ -842,34 +858,31 @@ impl World {
                 }
                 self.touch(Kind::CheckoutSession, id);
                 return Err(ApiError::unprocessable(
-                    "CheckoutSessionCanceled",
+                    ErrorCode::CheckoutSessionCanceled,
                     format!("The checkout session was canceled ({code}); start a new checkout."),
                 ));
             }
-            Some("AuthorizationInitiated") => ChargeOutcome::Pending {
-                succeeds: true,
-                reason: String::new(),
-            },
-            Some(other) => return Err(unfit_simulation(other, "Complete Checkout Session")),
+            Some((code, _)) if code == ChargeState::AuthorizationInitiated.as_str() => {
+                ChargeOutcome::Pending { decline: None }
+            }
+            Some((other, _)) => return Err(unfit_simulation(other, "Complete Checkout Session")),
             None => match buyers::instrument(&choice.instrument_id).map(|i| i.simulation) {
-                Some(Simulation::PendingThenAuthorized) => ChargeOutcome::Pending {
-                    succeeds: true,
-                    reason: String::new(),
-                },
+                Some(Simulation::PendingThenAuthorized) => ChargeOutcome::Pending { decline: None },
                 Some(Simulation::PendingThenDeclined) => ChargeOutcome::Pending {
-                    succeeds: false,
-                    reason: "HardDeclined".into(),
+                    decline: Some(ReasonCode::HardDeclined),
                 },
                 _ => ChargeOutcome::Now,
             },
         };
-        if matches!(outcome, ChargeOutcome::Pending { .. }) && (intent == "Confirm" || !can_pend) {
+        if matches!(outcome, ChargeOutcome::Pending { .. })
+            && (intent == PaymentIntent::Confirm || !can_pend)
+        {
             return Err(ApiError::bad_request(
-                "InvalidSandboxSimulationSpecified",
+                ErrorCode::InvalidSandboxSimulationSpecified,
                 "A pending authorization is simulated; it needs paymentIntent Authorize or AuthorizeWithCapture and canHandlePendingAuthorization true.",
             ));
         }
-        let recurring = rec.cs.charge_permission_type.as_deref() == Some("Recurring");
+        let recurring = rec.cs.charge_permission_type == Some(ChargePermissionType::Recurring);
         let cp_id = format!("P01-{}-{}", digits(7), digits(7));
         let cp = ChargePermission {
             charge_permission_id: cp_id.clone(),
@@ -880,7 +893,7 @@ impl World {
             billing_address: rec.cs.billing_address.clone(),
             payment_preferences: rec.cs.payment_preferences.clone(),
             status_details: ChargePermissionStatus {
-                state: "Chargeable".to_owned(),
+                state: ChargePermissionState::Chargeable,
                 reasons: None,
                 last_updated_timestamp: Some(timestamp(now)),
             },
@@ -918,10 +931,10 @@ impl World {
                 &cp_id,
             );
         }
-        let charge_id = if intent == "Confirm" {
+        let charge_id = if intent == PaymentIntent::Confirm {
             None
         } else {
-            let capture_now = intent == "AuthorizeWithCapture";
+            let capture_now = intent == PaymentIntent::AuthorizeWithCapture;
             let charge = self.new_charge(
                 merchant,
                 &cp_id,
@@ -937,7 +950,7 @@ impl World {
         let Some(session) = self.sessions.get_mut(id) else {
             return Err(ApiError::not_found("CheckoutSession", id));
         };
-        session.cs.status_details = status("Completed", None, None, now);
+        session.cs.status_details = status(CheckoutSessionState::Completed, None, None, now);
         session.cs.charge_permission_id = Some(cp_id);
         session.cs.charge_id = charge_id;
         let out = session.cs.clone();
@@ -964,21 +977,21 @@ impl World {
         let cp_digits = cp_id.trim_start_matches("P01-").trim_start_matches("B01-");
         let charge_id = format!("S01-{cp_digits}-C{}", digits(6));
         let (state, pending_until, pending_succeeds, pending_reason) = match outcome {
-            ChargeOutcome::Pending { succeeds, reason } => (
-                "AuthorizationInitiated",
+            ChargeOutcome::Pending { decline } => (
+                ChargeState::AuthorizationInitiated,
                 Some(now + PENDING_SETTLES_AFTER),
-                succeeds,
-                Some(reason),
+                decline.is_none(),
+                decline,
             ),
-            ChargeOutcome::Now if capture_now => ("Captured", None, true, None),
-            ChargeOutcome::Now => ("Authorized", None, true, None),
+            ChargeOutcome::Now if capture_now => (ChargeState::Captured, None, true, None),
+            ChargeOutcome::Now => (ChargeState::Authorized, None, true, None),
         };
         let expires = now + AUTHORIZATION_TTL;
         let charge = Charge {
             charge_id: charge_id.clone(),
             charge_amount: Price::from_money(amount),
             charge_permission_id: cp_id.to_owned(),
-            capture_amount: (state == "Captured").then(|| Price::from_money(amount)),
+            capture_amount: (state == ChargeState::Captured).then(|| Price::from_money(amount)),
             refunded_amount: None,
             soft_descriptor,
             provider_metadata: None,
@@ -986,7 +999,7 @@ impl World {
             conversion_rate: None,
             channel: Some("Web".to_owned()),
             charge_initiator: None,
-            status_details: status(state, None, None, now),
+            status_details: status(state.clone(), None, None, now),
             creation_timestamp: Some(timestamp(now)),
             expiration_timestamp: Some(timestamp(expires)),
             release_environment,
@@ -1009,10 +1022,10 @@ impl World {
         );
         if let Some(when) = pending_until {
             self.schedule(when, Kind::Charge, &charge_id);
-        } else if state == "Authorized" {
+        } else if state == ChargeState::Authorized {
             self.schedule(expires, Kind::Charge, &charge_id);
         }
-        if state == "Captured" {
+        if state == ChargeState::Captured {
             self.add_captured(cp_id, amount, now);
         }
         self.touch(Kind::Charge, &charge_id);
@@ -1029,11 +1042,11 @@ impl World {
                 limits.amount_balance =
                     Some(Price::from_money(Money::new(left, amount.currency())));
                 // A one-time permission closes once the order total is captured.
-                if left == 0 && p.cp.charge_permission_type.as_deref() == Some("OneTime") {
+                if left == 0 && p.cp.charge_permission_type == Some(ChargePermissionType::OneTime) {
                     p.cp.status_details = ChargePermissionStatus {
-                        state: "Closed".into(),
+                        state: ChargePermissionState::Closed,
                         reasons: Some(vec![Reason {
-                            reason_code: "AmazonClosed".into(),
+                            reason_code: ReasonCode::AmazonClosed,
                             reason_description: Some("The order total was captured.".into()),
                         }]),
                         last_updated_timestamp: Some(timestamp(now)),
@@ -1077,9 +1090,9 @@ impl World {
     ) -> Result<Charge, ApiError> {
         let rec = self.charge(merchant, id)?;
         let state = rec.charge.status_details.state.clone();
-        if state != "Authorized" {
+        if state != ChargeState::Authorized {
             return Err(ApiError::unprocessable(
-                "InvalidChargeStatus",
+                ErrorCode::InvalidChargeStatus,
                 format!("The charge is {state}; only an Authorized charge can be captured."),
             ));
         }
@@ -1089,13 +1102,13 @@ impl World {
         };
         if amount.currency() != authorized.currency() {
             return Err(ApiError::bad_request(
-                "CurrencyMismatch",
+                ErrorCode::CurrencyMismatch,
                 "captureAmount.currencyCode differs from the charge's currency.",
             ));
         }
         if amount.minor() > authorized.minor() {
             return Err(ApiError::bad_request(
-                "TransactionAmountExceeded",
+                ErrorCode::TransactionAmountExceeded,
                 format!(
                     "captureAmount {} exceeds the authorized amount {}.",
                     amount.to_decimal_string(),
@@ -1115,9 +1128,9 @@ impl World {
         let late = now - rec.created > LATE_CAPTURE_AFTER;
         if late {
             rec.pending_until = Some(now + PENDING_SETTLES_AFTER);
-            rec.charge.status_details = status("CaptureInitiated", None, None, now);
+            rec.charge.status_details = status(ChargeState::CaptureInitiated, None, None, now);
         } else {
-            rec.charge.status_details = status("Captured", None, None, now);
+            rec.charge.status_details = status(ChargeState::Captured, None, None, now);
         }
         let out = rec.charge.clone();
         self.touch(Kind::Charge, id);
@@ -1138,9 +1151,12 @@ impl World {
     ) -> Result<Charge, ApiError> {
         let rec = self.charge(merchant, id)?;
         let state = rec.charge.status_details.state.clone();
-        if state != "Authorized" && state != "AuthorizationInitiated" {
+        if !matches!(
+            state,
+            ChargeState::Authorized | ChargeState::AuthorizationInitiated
+        ) {
             return Err(ApiError::unprocessable(
-                "InvalidChargeStatus",
+                ErrorCode::InvalidChargeStatus,
                 format!("The charge is {state}; only an Authorized or AuthorizationInitiated charge can be canceled."),
             ));
         }
@@ -1149,8 +1165,8 @@ impl World {
         };
         rec.pending_until = None;
         rec.charge.status_details = status(
-            "Canceled",
-            Some("MerchantCanceled"),
+            ChargeState::Canceled,
+            Some(ReasonCode::MerchantCanceled),
             Some(
                 reason
                     .as_deref()
@@ -1182,9 +1198,9 @@ impl World {
             .map_err(|_| ApiError::not_found("Charge", charge_id))?;
         let release_environment = rec.charge.release_environment.clone();
         let state = rec.charge.status_details.state.clone();
-        if state != "Captured" {
+        if state != ChargeState::Captured {
             return Err(ApiError::unprocessable(
-                "InvalidChargeStatus",
+                ErrorCode::InvalidChargeStatus,
                 format!("The charge is {state}; only a Captured charge can be refunded."),
             ));
         }
@@ -1199,7 +1215,7 @@ impl World {
             .unwrap_or(Currency::Jpy);
         if amount.currency() != currency {
             return Err(ApiError::bad_request(
-                "CurrencyMismatch",
+                ErrorCode::CurrencyMismatch,
                 "refundAmount.currencyCode differs from the charge's currency.",
             ));
         }
@@ -1207,7 +1223,8 @@ impl World {
             .refunds
             .values()
             .filter(|r| {
-                r.refund.charge_id == charge_id && r.refund.status_details.state != "Declined"
+                r.refund.charge_id == charge_id
+                    && r.refund.status_details.state != RefundState::Declined
             })
             .filter_map(|r| r.refund.refund_amount.to_money().ok())
             .map(|m| m.minor())
@@ -1215,7 +1232,7 @@ impl World {
         let allowance = refund_allowance(captured, currency);
         if already + amount.minor() > captured + allowance {
             return Err(ApiError::bad_request(
-                "TransactionAmountExceeded",
+                ErrorCode::TransactionAmountExceeded,
                 format!(
                     "refundAmount {} would bring refunds to {} but at most {} (captured {} + {}) can be refunded.",
                     amount.to_decimal_string(),
@@ -1236,7 +1253,7 @@ impl World {
             charge_id: charge_id.to_owned(),
             creation_timestamp: Some(timestamp(now)),
             refund_amount: Price::from_money(amount),
-            status_details: status("RefundInitiated", None, None, now),
+            status_details: status(RefundState::RefundInitiated, None, None, now),
             soft_descriptor,
             release_environment,
         };
@@ -1268,9 +1285,9 @@ impl World {
         let p = self
             .permission(merchant, &new.charge_permission_id)?
             .clone();
-        if p.cp.status_details.state != "Chargeable" {
+        if p.cp.status_details.state != ChargePermissionState::Chargeable {
             return Err(ApiError::unprocessable(
-                "InvalidChargePermissionStatus",
+                ErrorCode::InvalidChargePermissionStatus,
                 format!(
                     "The charge permission is {}; only a Chargeable one can be charged.",
                     p.cp.status_details.state
@@ -1284,12 +1301,15 @@ impl World {
             .filter(|c| c.charge.charge_permission_id == new.charge_permission_id)
             .filter(|c| {
                 matches!(
-                    c.charge.status_details.state.as_str(),
-                    "Authorized" | "AuthorizationInitiated" | "CaptureInitiated" | "Captured"
+                    c.charge.status_details.state,
+                    ChargeState::Authorized
+                        | ChargeState::AuthorizationInitiated
+                        | ChargeState::CaptureInitiated
+                        | ChargeState::Captured
                 )
             })
             .collect();
-        if p.cp.charge_permission_type.as_deref() == Some("Recurring") {
+        if p.cp.charge_permission_type == Some(ChargePermissionType::Recurring) {
             let used: i64 = live
                 .iter()
                 .filter(|c| now - c.created < PERIOD)
@@ -1299,7 +1319,7 @@ impl World {
             let limit = periodic_limit(currency);
             if used + new.amount.minor() > limit {
                 return Err(ApiError::bad_request(
-                    "PeriodicAmountExceeded",
+                    ErrorCode::PeriodicAmountExceeded,
                     format!(
                         "Charges of {} in the last 30 days plus chargeAmount {} exceed the limit of {} {} per period.",
                         Money::new(used, currency).to_decimal_string(),
@@ -1317,7 +1337,7 @@ impl World {
                 .count();
             if count >= 25 {
                 return Err(ApiError::unprocessable(
-                    "TransactionCountExceeded",
+                    ErrorCode::TransactionCountExceeded,
                     "A one-time charge permission allows at most 25 charges.",
                 ));
             }
@@ -1329,13 +1349,13 @@ impl World {
                     .unwrap_or(0);
             let pending: i64 = live
                 .iter()
-                .filter(|c| c.charge.status_details.state != "Captured")
+                .filter(|c| c.charge.status_details.state != ChargeState::Captured)
                 .filter_map(|c| c.charge.charge_amount.to_money().ok())
                 .map(|m| m.minor())
                 .sum();
             if new.amount.minor() > balance - pending {
                 return Err(ApiError::bad_request(
-                    "TransactionAmountExceeded",
+                    ErrorCode::TransactionAmountExceeded,
                     format!(
                         "chargeAmount {} exceeds what is left of the charge permission ({}).",
                         new.amount.to_decimal_string(),
@@ -1346,40 +1366,34 @@ impl World {
         }
         let can_pend = new.can_handle_pending_authorization;
         let outcome = match sim {
-            Some(code) => match DECLINES.iter().find(|(c, _)| *c == code) {
-                Some((c, _)) if can_pend => ChargeOutcome::Pending {
-                    succeeds: false,
-                    reason: (*c).to_owned(),
+            Some(code) => match simulated_decline(code) {
+                Some((reason, _, _)) if can_pend => ChargeOutcome::Pending {
+                    decline: Some(reason),
                 },
-                Some((c, status)) => {
+                Some((reason, error, status)) => {
                     return Err(ApiError::new(
-                        axum::http::StatusCode::from_u16(*status)
+                        axum::http::StatusCode::from_u16(status)
                             .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY),
-                        c,
-                        format!("The authorization was declined ({c}, simulated)."),
+                        error,
+                        format!("The authorization was declined ({reason}, simulated)."),
                     ))
                 }
-                None if code == "AuthorizationInitiated" => ChargeOutcome::Pending {
-                    succeeds: true,
-                    reason: String::new(),
-                },
+                None if code == ChargeState::AuthorizationInitiated.as_str() => {
+                    ChargeOutcome::Pending { decline: None }
+                }
                 None => return Err(unfit_simulation(code, "Create Charge")),
             },
             None => match buyers::instrument(&p.instrument_id).map(|i| i.simulation) {
-                Some(Simulation::PendingThenAuthorized) => ChargeOutcome::Pending {
-                    succeeds: true,
-                    reason: String::new(),
-                },
+                Some(Simulation::PendingThenAuthorized) => ChargeOutcome::Pending { decline: None },
                 Some(Simulation::PendingThenDeclined) => ChargeOutcome::Pending {
-                    succeeds: false,
-                    reason: "HardDeclined".into(),
+                    decline: Some(ReasonCode::HardDeclined),
                 },
                 _ => ChargeOutcome::Now,
             },
         };
         if matches!(outcome, ChargeOutcome::Pending { .. }) && !can_pend {
             return Err(ApiError::bad_request(
-                "InvalidSandboxSimulationSpecified",
+                ErrorCode::InvalidSandboxSimulationSpecified,
                 "A pending authorization is simulated; it needs canHandlePendingAuthorization true.",
             ));
         }
@@ -1410,15 +1424,17 @@ impl World {
         now: i64,
     ) -> Result<ChargePermission, ApiError> {
         let p = self.permission(merchant, id)?;
-        if p.cp.status_details.state == "Closed" {
+        if p.cp.status_details.state == ChargePermissionState::Closed {
             return Err(ApiError::unprocessable(
-                "ChargePermissionNotModifiable",
+                ErrorCode::ChargePermissionNotModifiable,
                 "The charge permission is Closed and cannot be modified.",
             ));
         }
-        if recurring.is_some() && p.cp.charge_permission_type.as_deref() != Some("Recurring") {
+        if recurring.is_some()
+            && p.cp.charge_permission_type != Some(ChargePermissionType::Recurring)
+        {
             return Err(ApiError::bad_request(
-                "InvalidParameterCombination",
+                ErrorCode::InvalidParameterCombination,
                 "recurringMetadata can be updated only on a Recurring charge permission.",
             ));
         }
@@ -1446,9 +1462,9 @@ impl World {
         now: i64,
     ) -> Result<ChargePermission, ApiError> {
         let p = self.permission(merchant, id)?;
-        if p.cp.status_details.state == "Closed" {
+        if p.cp.status_details.state == ChargePermissionState::Closed {
             return Err(ApiError::unprocessable(
-                "InvalidChargePermissionStatus",
+                ErrorCode::InvalidChargePermissionStatus,
                 "The charge permission is already Closed.",
             ));
         }
@@ -1459,8 +1475,8 @@ impl World {
                 .filter(|(_, c)| c.charge.charge_permission_id == id)
                 .filter(|(_, c)| {
                     matches!(
-                        c.charge.status_details.state.as_str(),
-                        "Authorized" | "AuthorizationInitiated"
+                        c.charge.status_details.state,
+                        ChargeState::Authorized | ChargeState::AuthorizationInitiated
                     )
                 })
                 .map(|(cid, _)| cid.clone())
@@ -1469,8 +1485,8 @@ impl World {
                 if let Some(c) = self.charges.get_mut(&cid) {
                     c.pending_until = None;
                     c.charge.status_details = status(
-                        "Canceled",
-                        Some("ChargePermissionCanceled"),
+                        ChargeState::Canceled,
+                        Some(ReasonCode::ChargePermissionCanceled),
                         Some("The charge permission was closed."),
                         now,
                     );
@@ -1482,9 +1498,9 @@ impl World {
             return Err(ApiError::not_found("ChargePermission", id));
         };
         p.cp.status_details = ChargePermissionStatus {
-            state: "Closed".into(),
+            state: ChargePermissionState::Closed,
             reasons: Some(vec![Reason {
-                reason_code: "MerchantClosed".into(),
+                reason_code: ReasonCode::MerchantClosed,
                 reason_description: Some(reason),
             }]),
             last_updated_timestamp: Some(timestamp(now)),
@@ -1503,20 +1519,20 @@ impl World {
         &mut self,
         merchant: &Merchant,
         id: &str,
-        intent: String,
+        intent: PaymentIntent,
         amount: Money,
         can_pend: Option<bool>,
         sim: Option<&str>,
         now: i64,
     ) -> Result<CheckoutSession, ApiError> {
         let rec = self.session(merchant, id)?;
-        if rec.cs.status_details.state == "Open" && rec.choice.is_none() {
+        if rec.cs.status_details.state == CheckoutSessionState::Open && rec.choice.is_none() {
             return Err(ApiError::unprocessable(
-                "InvalidCheckoutSessionStatus",
+                ErrorCode::InvalidCheckoutSessionStatus,
                 "The buyer has not signed in to this checkout session yet.",
             ));
         }
-        if rec.cs.status_details.state == "Open" {
+        if rec.cs.status_details.state == CheckoutSessionState::Open {
             if let Some(session) = self.sessions.get_mut(id) {
                 let p = &mut session.cs.payment_details;
                 p.payment_intent = Some(intent);
@@ -1527,7 +1543,7 @@ impl World {
             }
             if let Err(message) = self.confirm_unchecked(id, now) {
                 return Err(ApiError::unprocessable(
-                    "InvalidCheckoutSessionStatus",
+                    ErrorCode::InvalidCheckoutSessionStatus,
                     message,
                 ));
             }
@@ -1543,9 +1559,9 @@ impl World {
         now: i64,
     ) -> Result<Charge, ApiError> {
         let rec = self.charge(merchant, id)?;
-        if rec.charge.status_details.state != "Authorized" {
+        if rec.charge.status_details.state != ChargeState::Authorized {
             return Err(ApiError::unprocessable(
-                "InvalidChargeStatus",
+                ErrorCode::InvalidChargeStatus,
                 format!(
                     "The charge is {}; only an Authorized charge can be marked ExpiredUnused.",
                     rec.charge.status_details.state
@@ -1556,8 +1572,8 @@ impl World {
             return Err(ApiError::not_found("Charge", id));
         };
         rec.charge.status_details = status(
-            "Canceled",
-            Some("ExpiredUnused"),
+            ChargeState::Canceled,
+            Some(ReasonCode::ExpiredUnused),
             Some("Marked expired by the payment service provider."),
             now,
         );
@@ -1570,7 +1586,7 @@ impl World {
 /// `400 InvalidSandboxSimulationSpecified` for a code the operation does not simulate.
 pub fn unfit_simulation(code: &str, operation: &str) -> ApiError {
     ApiError::bad_request(
-        "InvalidSandboxSimulationSpecified",
+        ErrorCode::InvalidSandboxSimulationSpecified,
         format!("The simulation code {code} cannot be used with {operation}."),
     )
 }
@@ -1592,7 +1608,7 @@ fn open_session_mut<'a>(
     let rec = sessions
         .get_mut(id)
         .ok_or("This checkout session does not exist.")?;
-    if rec.cs.status_details.state != "Open" {
+    if rec.cs.status_details.state != CheckoutSessionState::Open {
         return Err(format!(
             "This checkout session is {} and cannot be used any more.",
             rec.cs.status_details.state
@@ -1633,7 +1649,7 @@ fn refresh_constraints(rec: &mut SessionRec, base_url: &str) {
             description: "paymentDetails.paymentIntent is not set.".into(),
         });
     }
-    let ready = c.is_empty() && rec.cs.status_details.state == "Open";
+    let ready = c.is_empty() && rec.cs.status_details.state == CheckoutSessionState::Open;
     rec.cs.constraints = Some(c);
     rec.cs.web_checkout_details.amazon_pay_redirect_url = ready.then(|| {
         format!(

@@ -279,20 +279,20 @@ async fn full_flow_capture_refund_and_settlement() {
         )
         .await
         .unwrap();
-    assert_eq!(done.status_details.state, "Completed");
+    assert_eq!(done.status_details.state.as_str(), "Completed");
     let cp = env
         .client
         .get_charge_permission(done.charge_permission_id.as_deref().unwrap())
         .await
         .unwrap();
-    assert_eq!(cp.status_details.state, "Chargeable");
+    assert_eq!(cp.status_details.state.as_str(), "Chargeable");
     assert_eq!(
         cp.shipping_address.unwrap().postal_code.as_deref(),
         Some("150-0002")
     );
     let charge_id = done.charge_id.unwrap();
     let charge = env.client.get_charge(&charge_id).await.unwrap();
-    assert_eq!(charge.status_details.state, "Authorized");
+    assert_eq!(charge.status_details.state.as_str(), "Authorized");
 
     // capture above the authorization, then a real capture, then a second capture
     let err = env
@@ -320,7 +320,7 @@ async fn full_flow_capture_refund_and_settlement() {
         )
         .await
         .unwrap();
-    assert_eq!(charge.status_details.state, "Captured");
+    assert_eq!(charge.status_details.state.as_str(), "Captured");
     let err = env
         .client
         .capture_charge(
@@ -348,7 +348,7 @@ async fn full_flow_capture_refund_and_settlement() {
         )
         .await
         .unwrap();
-    assert_eq!(r1.status_details.state, "RefundInitiated");
+    assert_eq!(r1.status_details.state.as_str(), "RefundInitiated");
     let err = env
         .client
         .create_refund(
@@ -376,7 +376,7 @@ async fn full_flow_capture_refund_and_settlement() {
 
     env.advance(31).await;
     let r1 = env.client.get_refund(&r1.refund_id).await.unwrap();
-    assert_eq!(r1.status_details.state, "Refunded");
+    assert_eq!(r1.status_details.state.as_str(), "Refunded");
     let charge = env.client.get_charge(&charge_id).await.unwrap();
     assert_eq!(charge.refunded_amount.unwrap().amount, "5750");
 }
@@ -625,7 +625,7 @@ async fn declines_cancels_amount_mismatch_and_expiry_by_clock() {
     assert_eq!(
         (
             got.status_details.state.as_str(),
-            got.status_details.reason_code.as_deref()
+            got.status_details.reason_code.as_ref().map(|r| r.as_str())
         ),
         ("Canceled", Some("Declined"))
     );
@@ -664,7 +664,7 @@ async fn declines_cancels_amount_mismatch_and_expiry_by_clock() {
         .get_charge(done.charge_id.as_deref().unwrap())
         .await
         .unwrap();
-    assert_eq!(charge.status_details.state, "Captured");
+    assert_eq!(charge.status_details.state.as_str(), "Captured");
     // complete again without replay
     let err = env
         .client
@@ -706,7 +706,7 @@ async fn declines_cancels_amount_mismatch_and_expiry_by_clock() {
     assert_eq!(
         (
             got.status_details.state.as_str(),
-            got.status_details.reason_code.as_deref()
+            got.status_details.reason_code.as_ref().map(|r| r.as_str())
         ),
         ("Canceled", Some("Expired"))
     );
@@ -718,14 +718,18 @@ async fn declines_cancels_amount_mismatch_and_expiry_by_clock() {
             .unwrap()
             .status_details
             .state,
-        "Authorized"
+        ChargeState::Authorized
     );
     env.advance(30 * 24 * 3600).await;
     let charge = env.client.get_charge(&charge_id).await.unwrap();
     assert_eq!(
         (
             charge.status_details.state.as_str(),
-            charge.status_details.reason_code.as_deref()
+            charge
+                .status_details
+                .reason_code
+                .as_ref()
+                .map(|r| r.as_str())
         ),
         ("Canceled", Some("ExpiredUnused"))
     );
@@ -803,7 +807,7 @@ async fn state_survives_a_restart() {
         .get_checkout_session(&cs.checkout_session_id)
         .await
         .unwrap();
-    assert_eq!(got.status_details.state, "Open");
+    assert_eq!(got.status_details.state.as_str(), "Open");
 }
 
 #[tokio::test]
@@ -907,7 +911,7 @@ async fn pending_authorization_completes_by_notification_with_retries() {
             .unwrap()
             .status_details
             .state,
-        "AuthorizationInitiated"
+        ChargeState::AuthorizationInitiated
     );
     assert!(received.lock().unwrap().is_empty());
 
@@ -948,7 +952,7 @@ async fn pending_authorization_completes_by_notification_with_retries() {
             .unwrap()
             .status_details
             .state,
-        "Authorized"
+        ChargeState::Authorized
     );
     let cert = env
         .http
@@ -1082,7 +1086,10 @@ async fn recurring_charges_periodic_limit_update_and_close() {
     let env = start().await;
     let cp_id = recurring_permission(&env, "rec").await;
     let cp = env.client.get_charge_permission(&cp_id).await.unwrap();
-    assert_eq!(cp.charge_permission_type.as_deref(), Some("Recurring"));
+    assert_eq!(
+        cp.charge_permission_type,
+        Some(ChargePermissionType::Recurring)
+    );
     assert_eq!(
         cp.recurring_metadata.unwrap().frequency.unwrap().unit,
         "Month"
@@ -1094,7 +1101,7 @@ async fn recurring_charges_periodic_limit_update_and_close() {
         .create_charge(&charge_req(&cp_id, 60_000, true), "rc-1")
         .await
         .unwrap();
-    assert_eq!(c1.status_details.state, "Captured");
+    assert_eq!(c1.status_details.state.as_str(), "Captured");
     let replay = env
         .client
         .create_charge(&charge_req(&cp_id, 60_000, true), "rc-1")
@@ -1112,14 +1119,14 @@ async fn recurring_charges_periodic_limit_update_and_close() {
         .create_charge(&charge_req(&cp_id, 40_000, false), "rc-3")
         .await
         .unwrap();
-    assert_eq!(c2.status_details.state, "Authorized");
+    assert_eq!(c2.status_details.state.as_str(), "Authorized");
     env.advance(31 * 24 * 3600).await;
     let c3 = env
         .client
         .create_charge(&charge_req(&cp_id, 90_000, true), "rc-4")
         .await
         .unwrap();
-    assert_eq!(c3.status_details.state, "Captured", "a new period");
+    assert_eq!(c3.status_details.state.as_str(), "Captured", "a new period");
 
     // Simulated declines, synchronous and pending.
     let mut sim = charge_req(&cp_id, 100, true);
@@ -1181,7 +1188,11 @@ async fn recurring_charges_periodic_limit_update_and_close() {
     assert_eq!(
         (
             pending.status_details.state.as_str(),
-            pending.status_details.reason_code.as_deref()
+            pending
+                .status_details
+                .reason_code
+                .as_ref()
+                .map(|r| r.as_str())
         ),
         ("Declined", Some("SoftDeclined"))
     );
@@ -1225,14 +1236,14 @@ async fn recurring_charges_periodic_limit_update_and_close() {
         )
         .await
         .unwrap();
-    assert_eq!(closed.status_details.state, "Closed");
+    assert_eq!(closed.status_details.state.as_str(), "Closed");
     assert_eq!(
         closed.status_details.reasons.unwrap()[0].reason_code,
-        "MerchantClosed"
+        ReasonCode::MerchantClosed
     );
     let open = env.client.get_charge(&open.charge_id).await.unwrap();
     assert_eq!(
-        open.status_details.reason_code.as_deref(),
+        open.status_details.reason_code.as_ref().map(|r| r.as_str()),
         Some("ChargePermissionCanceled")
     );
     let err = env
@@ -1305,7 +1316,8 @@ async fn one_time_permission_limits_and_buyer() {
         .unwrap();
     let cp = env.client.get_charge_permission(&cp_id).await.unwrap();
     assert_eq!(
-        cp.status_details.state, "Closed",
+        cp.status_details.state.as_str(),
+        "Closed",
         "the order total is captured"
     );
 
@@ -1558,8 +1570,11 @@ async fn legacy_paths_and_permission_expiry() {
     let cp_id = done.charge_permission_id.unwrap();
     env.advance(180 * 24 * 3600 + 1).await;
     let cp = env.client.get_charge_permission(&cp_id).await.unwrap();
-    assert_eq!(cp.status_details.state, "Closed");
-    assert_eq!(cp.status_details.reasons.unwrap()[0].reason_code, "Expired");
+    assert_eq!(cp.status_details.state.as_str(), "Closed");
+    assert_eq!(
+        cp.status_details.reasons.unwrap()[0].reason_code,
+        ReasonCode::Expired
+    );
 }
 
 #[tokio::test]
@@ -1594,7 +1609,7 @@ async fn a_capture_after_seven_days_is_pending_then_captured() {
         )
         .await
         .unwrap();
-    assert_eq!(charge.status_details.state, "CaptureInitiated");
+    assert_eq!(charge.status_details.state.as_str(), "CaptureInitiated");
     let err = env
         .client
         .create_refund(
@@ -1616,6 +1631,6 @@ async fn a_capture_after_seven_days_is_pending_then_captured() {
             .unwrap()
             .status_details
             .state,
-        "Captured"
+        ChargeState::Captured
     );
 }

@@ -371,7 +371,7 @@ async fn buyer_returning_with_another_orders_session_is_refused() {
         .get_checkout_session(&b_before.checkout_session_id.unwrap())
         .await
         .unwrap();
-    assert_eq!(cs.status_details.state, "Open");
+    assert_eq!(cs.status_details.state.as_str(), "Open");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use crate::params::Params;
 use crate::pipeline::Caller;
 use crate::reply::{Answer, Reply};
 use crate::util::{amazon_failure, history, idempotency_key};
-use kessai_amazonpay::wire::{self, Price};
+use kessai_amazonpay::wire::{self, ChargePermissionType, PaymentIntent, Price};
 use kessai_core::{Field, Kind, Money, Order, OrderId, ResultCode, Yen};
 use kessai_store::{OrderRecord, StoreError, Unit, Write};
 use serde_json::{Map, Value};
@@ -126,9 +126,9 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
     let public_ref = crate::util::buyer_ref(&state.ref_key, ccid, &order_id);
     let base = &state.base_url;
     let intent = if fields.with_capture {
-        "AuthorizeWithCapture"
+        PaymentIntent::AuthorizeWithCapture
     } else {
-        "Authorize"
+        PaymentIntent::Authorize
     };
     let create = wire::CreateCheckoutSessionRequest {
         web_checkout_details: wire::WebCheckoutDetailsRequest {
@@ -137,10 +137,10 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
             checkout_cancel_url: Some(format!("{base}/amazonpay/cancel/{public_ref}")),
         },
         store_id: state.amazon.store_id().to_owned(),
-        charge_permission_type: Some("OneTime".into()),
+        charge_permission_type: Some(ChargePermissionType::OneTime),
         recurring_metadata: None,
         payment_details: Some(wire::PaymentDetailsRequest {
-            payment_intent: Some(intent.into()),
+            payment_intent: Some(intent),
             can_handle_pending_authorization: Some(false),
             charge_amount: Some(Price::from_money(Money::jpy(fields.amount))),
             total_order_amount: None,

@@ -3,6 +3,13 @@
 //! Response types serialise every field (unset ones as `null`) because SDK tests compare key
 //! sets; request types leave unset fields out.
 
+mod vocab;
+
+pub use vocab::{
+    ChargePermissionState, ChargePermissionType, ChargeState, CheckoutSessionState, ErrorCode,
+    PaymentIntent, ReasonCode, RefundState,
+};
+
 use kessai_core::{Currency, Money, MoneyError};
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +48,7 @@ pub struct WebCheckoutDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentDetails {
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<PaymentIntent>,
     pub can_handle_pending_authorization: Option<bool>,
     pub charge_amount: Option<Price>,
     pub total_order_amount: Option<Price>,
@@ -60,11 +67,12 @@ pub struct MerchantMetadata {
     pub custom_information: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// `statusDetails` of a Checkout Session, Charge or Refund; `S` is that object's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusDetails {
-    pub state: String,
-    pub reason_code: Option<String>,
+pub struct StatusDetails<S> {
+    pub state: S,
+    pub reason_code: Option<ReasonCode>,
     pub reason_description: Option<String>,
     pub last_updated_timestamp: Option<String>,
 }
@@ -152,7 +160,7 @@ pub struct CheckoutSession {
     pub web_checkout_details: WebCheckoutDetails,
     pub product_type: Option<String>,
     pub payment_details: PaymentDetails,
-    pub charge_permission_type: Option<String>,
+    pub charge_permission_type: Option<ChargePermissionType>,
     pub order_type: Option<String>,
     pub recurring_metadata: Option<RecurringMetadata>,
     pub payment_method_on_file_metadata: Option<serde_json::Value>,
@@ -162,7 +170,7 @@ pub struct CheckoutSession {
     pub buyer: Option<Buyer>,
     pub billing_address: Option<Address>,
     pub payment_preferences: Option<Vec<PaymentPreference>>,
-    pub status_details: StatusDetails,
+    pub status_details: StatusDetails<CheckoutSessionState>,
     pub shipping_address: Option<Address>,
     pub platform_id: Option<String>,
     pub charge_permission_id: Option<String>,
@@ -181,7 +189,7 @@ pub struct CheckoutSession {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reason {
-    pub reason_code: String,
+    pub reason_code: ReasonCode,
     pub reason_description: Option<String>,
 }
 
@@ -189,7 +197,7 @@ pub struct Reason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargePermissionStatus {
-    pub state: String,
+    pub state: ChargePermissionState,
     pub reasons: Option<Vec<Reason>>,
     pub last_updated_timestamp: Option<String>,
 }
@@ -217,7 +225,7 @@ pub struct ChargePermission {
     pub merchant_metadata: Option<MerchantMetadata>,
     pub release_environment: Option<String>,
     pub limits: Option<Limits>,
-    pub charge_permission_type: Option<String>,
+    pub charge_permission_type: Option<ChargePermissionType>,
     pub recurring_metadata: Option<RecurringMetadata>,
     pub presentment_currency: Option<String>,
 }
@@ -236,7 +244,7 @@ pub struct Charge {
     pub conversion_rate: Option<String>,
     pub channel: Option<String>,
     pub charge_initiator: Option<String>,
-    pub status_details: StatusDetails,
+    pub status_details: StatusDetails<ChargeState>,
     pub creation_timestamp: Option<String>,
     pub expiration_timestamp: Option<String>,
     pub release_environment: Option<String>,
@@ -252,7 +260,7 @@ pub struct Refund {
     pub charge_id: String,
     pub creation_timestamp: Option<String>,
     pub refund_amount: Price,
-    pub status_details: StatusDetails,
+    pub status_details: StatusDetails<RefundState>,
     pub soft_descriptor: Option<String>,
     pub release_environment: Option<String>,
 }
@@ -297,7 +305,7 @@ pub struct WebCheckoutDetailsRequest {
 #[serde(rename_all = "camelCase")]
 pub struct PaymentDetailsRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<PaymentIntent>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub can_handle_pending_authorization: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -327,7 +335,7 @@ pub struct CreateCheckoutSessionRequest {
     pub web_checkout_details: WebCheckoutDetailsRequest,
     pub store_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub charge_permission_type: Option<String>,
+    pub charge_permission_type: Option<ChargePermissionType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recurring_metadata: Option<RecurringMetadata>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -412,4 +420,62 @@ pub struct CloseChargePermissionRequest {
     pub closure_reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_pending_charges: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A Charge as Amazon might send it, with a state and reason code this version does not know:
+    /// it parses, and serialises back to the same bytes.
+    #[test]
+    fn charge_with_unknown_vocabulary_round_trips_byte_for_byte() {
+        let text = r#"{"chargeId":"S01-1-C1","chargeAmount":{"amount":"100","currencyCode":"JPY"},"chargePermissionId":"P01-1","captureAmount":null,"refundedAmount":null,"softDescriptor":null,"providerMetadata":null,"convertedAmount":null,"conversionRate":null,"channel":null,"chargeInitiator":null,"statusDetails":{"state":"Suspended","reasonCode":"SomethingNew","reasonDescription":null,"lastUpdatedTimestamp":"20240101T000000Z"},"creationTimestamp":null,"expirationTimestamp":null,"releaseEnvironment":"Sandbox","merchantMetadata":null,"platformId":null,"webCheckoutDetails":null}"#;
+        let charge: Charge = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            charge.status_details.state,
+            ChargeState::Unknown("Suspended".into())
+        );
+        assert_eq!(
+            charge.status_details.reason_code,
+            Some(ReasonCode::Unknown("SomethingNew".into()))
+        );
+        assert_eq!(serde_json::to_string(&charge).unwrap(), text);
+
+        let known = text
+            .replace("Suspended", "Declined")
+            .replace("SomethingNew", "HardDeclined");
+        let charge: Charge = serde_json::from_str(&known).unwrap();
+        assert_eq!(charge.status_details.state, ChargeState::Declined);
+        assert_eq!(
+            charge.status_details.reason_code,
+            Some(ReasonCode::HardDeclined)
+        );
+        assert_eq!(serde_json::to_string(&charge).unwrap(), known);
+    }
+
+    #[test]
+    fn charge_permission_reasons_are_typed() {
+        let text = r#"{"state":"Closed","reasons":[{"reasonCode":"MerchantClosed","reasonDescription":"done"},{"reasonCode":"MFAFailed","reasonDescription":null}],"lastUpdatedTimestamp":null}"#;
+        let status: ChargePermissionStatus = serde_json::from_str(text).unwrap();
+        assert_eq!(status.state, ChargePermissionState::Closed);
+        let reasons = status.reasons.clone().unwrap();
+        assert_eq!(reasons[0].reason_code, ReasonCode::MerchantClosed);
+        assert_eq!(reasons[1].reason_code, ReasonCode::MfaFailed);
+        assert_eq!(serde_json::to_string(&status).unwrap(), text);
+    }
+
+    #[test]
+    fn requests_write_the_intent_as_amazon_spells_it() {
+        let body = PaymentDetailsRequest {
+            payment_intent: Some(PaymentIntent::AuthorizeWithCapture),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"paymentIntent":"AuthorizeWithCapture"}"#
+        );
+    }
 }
