@@ -8,8 +8,9 @@ use crate::world::{
     unfit_simulation, MetadataUpdate, NewCharge, NewSession, PaymentUpdate, SessionUpdate,
 };
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
@@ -47,13 +48,46 @@ pub fn router(state: AppState) -> Router<AppState> {
         .nest("/v2", api.clone())
         .nest("/sandbox/v2", api.clone())
         .nest("/live/v2", api)
-        .route_layer(axum::middleware::from_fn_with_state(state, auth::verify))
-        .layer(axum::middleware::map_response(add_request_id))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::verify,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            state,
+            add_request_id,
+        ))
+}
+
+/// The path as the client sent (and signed) it, when routing uses another spelling of it.
+#[derive(Debug, Clone)]
+pub struct ReceivedPath(pub String);
+
+/// A published v2 client sends API paths with a trailing slash (`POST /v2/checkoutSessions/`);
+/// they name the same operation as without it. Routing sees the path without the slash; the
+/// signature is checked over the path as received ([`ReceivedPath`]).
+pub async fn trim_trailing_slash(mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let is_api = ["/v2/", "/sandbox/v2/", "/live/v2/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix) && path.len() > prefix.len());
+    if is_api && path.ends_with('/') {
+        let received = path.to_owned();
+        let trimmed = received.trim_end_matches('/');
+        let rebuilt = match request.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *request.uri_mut() = uri;
+            request.extensions_mut().insert(ReceivedPath(received));
+        }
+    }
+    next.run(request).await
 }
 
 /// Every API answer carries `x-amz-pay-request-id`, as Amazon's do.
-async fn add_request_id(mut response: Response) -> Response {
-    let id = uuid::Uuid::new_v4().to_string();
+async fn add_request_id(State(state): State<AppState>, mut response: Response) -> Response {
+    let id = state.ids.uuid();
     if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-amz-pay-request-id", value);
     }

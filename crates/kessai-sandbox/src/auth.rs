@@ -110,7 +110,7 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
             format!("x-amz-pay-date {date} is neither YYYYMMDDTHHMMSSZ nor YYYY-MM-DDTHH:MM:SSZ."),
         )
     })?;
-    let wall = time::OffsetDateTime::now_utc().unix_timestamp();
+    let wall = state.wall();
     if (wall - signed_at).abs() > MAX_SKEW_SECONDS {
         return Err(signature_error(format!(
             "x-amz-pay-date {date} is more than 15 minutes away from the current time; the request is stale."
@@ -127,9 +127,14 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
         })
         .collect();
     let query = signing::canonical_query_from_raw(parts.uri.query().unwrap_or(""));
+    // The client signed the path it sent, even where routing reads another spelling of it.
+    let received_path = parts
+        .extensions
+        .get::<crate::api::ReceivedPath>()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.0.clone());
     let canonical = signing::canonical_request(
         parts.method.as_str(),
-        parts.uri.path(),
+        &received_path,
         &query,
         &headers,
         &auth.signed_headers,

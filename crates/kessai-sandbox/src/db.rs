@@ -1,4 +1,5 @@
-//! The emulator's SQLite file: loaded into a [`World`] at start, written after every change.
+//! The emulator's SQLite file: loaded into a [`World`] at start, written (with the notifications
+//! a change causes) in one transaction per change.
 
 use crate::world::{Changed, Kind, Merchant, World};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -87,52 +88,61 @@ impl Db {
             let kind: String = row.try_get(0)?;
             let id: String = row.try_get(1)?;
             let json: String = row.try_get(2)?;
-            let corrupt = |e: serde_json::Error| DbError::Corrupt {
-                kind: kind.clone(),
-                id: id.clone(),
-                detail: e.to_string(),
-            };
-            match Kind::parse(&kind) {
-                Some(Kind::CheckoutSession) => {
-                    world
-                        .sessions
-                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
-                }
-                Some(Kind::ChargePermission) => {
-                    world
-                        .permissions
-                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
-                }
-                Some(Kind::Charge) => {
-                    world
-                        .charges
-                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
-                }
-                Some(Kind::Refund) => {
-                    world
-                        .refunds
-                        .insert(id.clone(), serde_json::from_str(&json).map_err(corrupt)?);
-                }
-                None => {}
+            if let Some(kind) = Kind::parse(&kind) {
+                put_record(world, kind, id, &json)?;
             }
         }
         world.restore_deadlines();
         Ok(())
     }
 
-    /// Writes the changed records in one transaction.
-    /// Writes the changed records, and the idempotent answer that reports them if any, in one
-    /// transaction: a replay can never find the answer without the change or the change without it.
+    /// Puts the given records of `world` back as the file has them (a record the file does not
+    /// have is removed), after a save failed: the emulator then answers from what it stored.
+    pub async fn reload(&self, world: &mut World, records: &[Changed]) -> Result<(), DbError> {
+        world.discard_pending();
+        for r in records {
+            let json: Option<String> =
+                sqlx::query_scalar("SELECT json FROM objects WHERE kind = ? AND id = ?")
+                    .bind(r.kind.as_str())
+                    .bind(&r.id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            match json {
+                Some(json) => put_record(world, r.kind, r.id.clone(), &json)?,
+                None => remove_record(world, r.kind, &r.id),
+            }
+        }
+        world.restore_deadlines_of(records);
+        Ok(())
+    }
+
+    /// Writes the changed records, the idempotent answer that reports them if any, and the
+    /// notifications of what changed on its own, in one transaction: a replay can never find the
+    /// answer without the change, and no change is stored without its notifications.
     pub async fn save(
         &self,
         world: &World,
         changed: &[Changed],
         answer: Option<&Remembered<'_>>,
+        outbox: &[Outgoing],
     ) -> Result<(), DbError> {
-        if changed.is_empty() && answer.is_none() {
+        if changed.is_empty() && answer.is_none() && outbox.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        for n in outbox {
+            sqlx::query("INSERT INTO notifications(id, merchant_id, url, object_type, object_id, body, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
+                .bind(&n.id)
+                .bind(&n.merchant_id)
+                .bind(&n.url)
+                .bind(&n.object_type)
+                .bind(&n.object_id)
+                .bind(&n.body)
+                .bind(n.created_unix)
+                .bind(crate::world::timestamp(n.created_unix))
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(a) = answer {
             sqlx::query("INSERT OR REPLACE INTO idempotency(merchant_id, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(a.merchant_id)
@@ -275,8 +285,62 @@ pub struct DueNotification {
     pub attempts: i64,
 }
 
-fn wall_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+/// A notification to write to the outbox together with the change it reports.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub id: String,
+    pub merchant_id: String,
+    pub url: String,
+    pub object_type: String,
+    pub object_id: String,
+    /// The signed SNS envelope.
+    pub body: String,
+    /// When it was made (and is first due), by the wall clock.
+    pub created_unix: i64,
+}
+
+fn put_record(world: &mut World, kind: Kind, id: String, json: &str) -> Result<(), DbError> {
+    let corrupt = |e: serde_json::Error| DbError::Corrupt {
+        kind: kind.as_str().to_owned(),
+        id: id.clone(),
+        detail: e.to_string(),
+    };
+    match kind {
+        Kind::CheckoutSession => {
+            let rec = serde_json::from_str(json).map_err(corrupt)?;
+            world.sessions.insert(id, rec);
+        }
+        Kind::ChargePermission => {
+            let rec = serde_json::from_str(json).map_err(corrupt)?;
+            world.permissions.insert(id, rec);
+        }
+        Kind::Charge => {
+            let rec = serde_json::from_str(json).map_err(corrupt)?;
+            world.charges.insert(id, rec);
+        }
+        Kind::Refund => {
+            let rec = serde_json::from_str(json).map_err(corrupt)?;
+            world.refunds.insert(id, rec);
+        }
+    }
+    Ok(())
+}
+
+fn remove_record(world: &mut World, kind: Kind, id: &str) {
+    match kind {
+        Kind::CheckoutSession => {
+            world.sessions.remove(id);
+        }
+        Kind::ChargePermission => {
+            world.permissions.remove(id);
+        }
+        Kind::Charge => {
+            world.charges.remove(id);
+        }
+        Kind::Refund => {
+            world.refunds.remove(id);
+        }
+    }
 }
 
 impl Db {
@@ -302,32 +366,9 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn insert_notification(
-        &self,
-        id: &str,
-        merchant_id: &str,
-        url: &str,
-        object_type: &str,
-        object_id: &str,
-        body: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO notifications(id, merchant_id, url, object_type, object_id, body, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
-            .bind(id)
-            .bind(merchant_id)
-            .bind(url)
-            .bind(object_type)
-            .bind(object_id)
-            .bind(body)
-            .bind(wall_now())
-            .bind(crate::world::timestamp(wall_now()))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn due_notifications(&self) -> Result<Vec<DueNotification>, sqlx::Error> {
+    pub async fn due_notifications(&self, now: i64) -> Result<Vec<DueNotification>, sqlx::Error> {
         let rows = sqlx::query("SELECT id, url, body, attempts FROM notifications WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 32")
-            .bind(wall_now())
+            .bind(now)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -348,8 +389,8 @@ impl Db {
         id: &str,
         attempts: i64,
         error: Option<&str>,
+        now: i64,
     ) -> Result<(), sqlx::Error> {
-        let now = wall_now();
         match error {
             None => {
                 sqlx::query("UPDATE notifications SET status = 'delivered', attempts = ?, last_error = NULL, delivered_at = ? WHERE id = ?")
@@ -391,11 +432,11 @@ impl Db {
     }
 
     /// Sends a notification again now (whatever its status).
-    pub async fn resend(&self, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn resend(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE notifications SET status = 'pending', next_attempt_at = ? WHERE id = ?",
         )
-        .bind(wall_now())
+        .bind(now)
         .bind(id)
         .execute(&self.pool)
         .await?;

@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::PublicKey;
-use rand::Rng;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
@@ -36,12 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(|| async { "ok" }))
 }
 
-fn random_upper(n: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect()
+fn random_upper(state: &AppState, n: usize) -> String {
+    state.ids.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
 }
 
 /// Registers a public key. Registering the same key again returns the same id. Without
@@ -92,7 +87,7 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
         return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id}))
             .into_response();
     }
-    let merchant_id = merchant_id.unwrap_or_else(|| format!("A{}", random_upper(12)));
+    let merchant_id = merchant_id.unwrap_or_else(|| format!("A{}", random_upper(&state, 12)));
     let merchant = world
         .merchants
         .get(&merchant_id)
@@ -102,13 +97,13 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
             store_id: store_id.unwrap_or_else(|| {
                 format!(
                     "amzn1.application-oa2-client.{}",
-                    random_upper(32).to_ascii_lowercase()
+                    random_upper(&state, 32).to_ascii_lowercase()
                 )
             }),
             region: region.unwrap_or_else(|| "jp".to_owned()),
             ledger_currency: currency.unwrap_or_else(|| "JPY".to_owned()),
         });
-    let public_key_id = format!("SANDBOX-{}", random_upper(24));
+    let public_key_id = format!("SANDBOX-{}", random_upper(&state, 24));
     let row = KeyRow {
         public_key_id: public_key_id.clone(),
         merchant_id: merchant_id.clone(),
@@ -337,7 +332,7 @@ async fn list_notifications(
 }
 
 async fn resend_notification(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.db.resend(&id).await {
+    match state.db.resend(&id, state.wall()).await {
         Ok(true) => Json(json!({"id": id, "status": "pending"})).into_response(),
         Ok(false) => ApiError::not_found("Notification", &id).into_response(),
         Err(e) => ApiError::internal(e).into_response(),

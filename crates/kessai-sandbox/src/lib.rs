@@ -20,4 +20,4 @@ pub mod tls;
 pub mod world;
 
 pub use error::ApiError;
-pub use server::{Sandbox, SandboxConfig, SandboxError, TlsSetting};
+pub use server::{Sandbox, SandboxConfig, SandboxError, Sources, TlsSetting};

@@ -2,17 +2,28 @@
 //! `text/plain`, signed (`SignatureVersion` 2, SHA256withRSA) with the emulator's own key, whose
 //! certificate is served at the envelope's `SigningCertURL`.
 //!
-//! Notifications are written to an outbox in the same critical section as the change they report;
-//! a worker delivers them and retries with exponential backoff until the merchant answers 2xx.
+//! Notifications are written to an outbox in the same SQLite transaction as the change they report
+//! (`Db::save`); a worker delivers them and retries with exponential backoff until the merchant
+//! answers 2xx.
 
-use crate::db::Db;
+use crate::db::{Db, Outgoing};
 use crate::world::{Changed, Kind, World};
 use base64::Engine as _;
 use kessai_amazonpay::PrivateKey;
+use kessai_core::{Clock, IdSource};
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why notifications could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("cannot sign the SNS envelope: {0}")]
+    Sign(String),
+    #[error("cannot read the notification URL: {0}")]
+    Db(#[from] sqlx::Error),
+}
 
 /// Attempts before a notification is given up (about 17 hours of backoff in all).
 pub const MAX_ATTEMPTS: i64 = 16;
@@ -75,16 +86,33 @@ impl Signer {
         message_id: &str,
         message: &str,
         timestamp: &str,
-    ) -> Value {
-        let to_sign = format!(
-            "Message\n{message}\nMessageId\n{message_id}\nTimestamp\n{timestamp}\nTopicArn\n{TOPIC_ARN}\nType\nNotification\n"
-        );
-        let signature = self
-            .key
-            .sign_pkcs1_sha256(to_sign.as_bytes())
-            .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
-            .unwrap_or_default();
-        json!({
+    ) -> Result<Value, NotifyError> {
+        envelope_signed_by(base_url, message_id, message, timestamp, |bytes| {
+            self.key
+                .sign_pkcs1_sha256(bytes)
+                .map_err(|e| NotifyError::Sign(e.to_string()))
+        })
+    }
+}
+
+/// The SNS envelope, with its signature made by `sign`; a signing failure is an error, never an
+/// envelope without a signature.
+fn envelope_signed_by(
+    base_url: &str,
+    message_id: &str,
+    message: &str,
+    timestamp: &str,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, NotifyError>,
+) -> Result<Value, NotifyError> {
+    let to_sign = format!(
+        "Message\n{message}\nMessageId\n{message_id}\nTimestamp\n{timestamp}\nTopicArn\n{TOPIC_ARN}\nType\nNotification\n"
+    );
+    let signature = sign(to_sign.as_bytes())?;
+    if signature.is_empty() {
+        return Err(NotifyError::Sign("the signature is empty".into()));
+    }
+    let signature = base64::engine::general_purpose::STANDARD.encode(signature);
+    Ok(json!({
             "Type": "Notification",
             "MessageId": message_id,
             "TopicArn": TOPIC_ARN,
@@ -94,12 +122,11 @@ impl Signer {
             "Signature": signature,
             "SigningCertURL": format!("{base_url}{CERT_PATH}"),
             "UnsubscribeURL": format!("{base_url}/sns/unsubscribe?SubscriptionArn={TOPIC_ARN}:kessai"),
-        })
-    }
+    }))
 }
 
-fn iso_now_ms() -> String {
-    let now = time::OffsetDateTime::now_utc();
+/// SNS's timestamp form: `2024-01-01T00:00:00.000Z`.
+fn iso_ms(now: time::OffsetDateTime) -> String {
     format!(
         "{}.{:03}Z",
         now.format(time::macros::format_description!(
@@ -111,7 +138,11 @@ fn iso_now_ms() -> String {
 }
 
 /// The notification of one object that changed on its own, or `None` if Amazon sends none for it.
-fn message_for(world: &World, changed: &Changed) -> Option<(String, String, String)> {
+fn message_for(
+    world: &World,
+    changed: &Changed,
+    ids: &dyn IdSource,
+) -> Option<(String, String, String)> {
     let (object_type, merchant, cp) = match changed.kind {
         Kind::Charge => {
             let c = world.charges.get(&changed.id)?;
@@ -147,39 +178,56 @@ fn message_for(world: &World, changed: &Changed) -> Option<(String, String, Stri
         "ObjectId": changed.id,
         "ChargePermissionId": cp,
         "NotificationType": "STATE_CHANGE",
-        "NotificationId": uuid::Uuid::new_v4().to_string(),
+        "NotificationId": ids.uuid(),
         "NotificationVersion": "V2",
     });
     Some((merchant, object_type.to_owned(), message.to_string()))
 }
 
-/// Writes the notifications of objects that changed on their own to the outbox.
-pub async fn enqueue(
+/// The notifications of objects that changed on their own, signed and ready for the outbox (the
+/// caller writes them in the transaction that stores the change).
+pub async fn outgoing(
     db: &Db,
     signer: &Signer,
     base_url: &str,
     world: &World,
     fired: &[Changed],
-) -> Result<(), sqlx::Error> {
+    ids: &dyn IdSource,
+    now: time::OffsetDateTime,
+) -> Result<Vec<Outgoing>, NotifyError> {
+    let mut out = Vec::new();
     for changed in fired {
-        let Some((merchant, object_type, message)) = message_for(world, changed) else {
+        let Some((merchant, object_type, message)) = message_for(world, changed, ids) else {
             continue;
         };
         let Some(url) = db.notification_url(&merchant).await? else {
             continue;
         };
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = ids.uuid();
         let body = signer
-            .envelope(base_url, &id, &message, &iso_now_ms())
+            .envelope(base_url, &id, &message, &iso_ms(now))?
             .to_string();
-        db.insert_notification(&id, &merchant, &url, &object_type, &changed.id, &body)
-            .await?;
+        out.push(Outgoing {
+            id,
+            merchant_id: merchant,
+            url,
+            object_type,
+            object_id: changed.id.clone(),
+            body,
+            created_unix: now.unix_timestamp(),
+        });
     }
-    Ok(())
+    Ok(out)
+}
+
+/// How long the delivery worker waits after its n-th database failure in a row: 1 s doubling to
+/// one minute.
+fn db_retry_after(failures: u32) -> Duration {
+    Duration::from_secs(1_u64 << failures.min(6)).min(Duration::from_secs(60))
 }
 
 /// Delivers due notifications until the process ends.
-pub async fn deliver_forever(db: Db) {
+pub async fn deliver_forever(db: Db, clock: Arc<dyn Clock>) {
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -190,8 +238,21 @@ pub async fn deliver_forever(db: Db) {
             return;
         }
     };
+    let mut failures = 0_u32;
     loop {
-        let due = db.due_notifications().await.unwrap_or_default();
+        let due = match db.due_notifications(clock.unix()).await {
+            Ok(due) => {
+                failures = 0;
+                due
+            }
+            Err(e) => {
+                let wait = db_retry_after(failures);
+                failures = failures.saturating_add(1);
+                tracing::error!(%e, retry_in = ?wait, "cannot read the notification outbox");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
         if due.is_empty() {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -212,7 +273,7 @@ pub async fn deliver_forever(db: Db) {
                 Err(e) => Some(e.to_string()),
             };
             if let Err(e) = db
-                .record_attempt(&n.id, n.attempts + 1, error.as_deref())
+                .record_attempt(&n.id, n.attempts + 1, error.as_deref(), clock.unix())
                 .await
             {
                 tracing::error!(%e, "cannot record a delivery attempt");
@@ -257,3 +318,29 @@ pub fn listed_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Listed, sqlx::Erro
 }
 
 pub type SharedSigner = Arc<Signer>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_signing_failure_is_an_error_not_an_empty_signature() {
+        let failed = envelope_signed_by("http://x", "m", "{}", "t", |_| {
+            Err(NotifyError::Sign("no key".into()))
+        });
+        assert!(matches!(failed, Err(NotifyError::Sign(_))));
+        let empty = envelope_signed_by("http://x", "m", "{}", "t", |_| Ok(Vec::new()));
+        assert!(matches!(empty, Err(NotifyError::Sign(_))));
+        let signed = envelope_signed_by("http://x", "m", "{}", "t", |_| Ok(vec![1, 2])).unwrap();
+        assert_eq!(signed["Signature"], "AQI=");
+    }
+
+    #[test]
+    fn database_retries_back_off_to_a_minute() {
+        assert_eq!(db_retry_after(0), Duration::from_secs(1));
+        assert_eq!(db_retry_after(3), Duration::from_secs(8));
+        assert_eq!(db_retry_after(40), Duration::from_secs(60));
+    }
+}

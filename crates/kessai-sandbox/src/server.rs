@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::PublicKey;
+use kessai_core::{Clock, IdSource, SeededIds, SystemClock};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,8 +63,38 @@ pub struct KeyEntry {
     pub fingerprint: String,
 }
 
+/// Where the emulator's time and randomness come from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The wall clock; the emulator's own clock is this plus the offset tests advance it by.
+    pub clock: Arc<dyn Clock>,
+    /// Every id the emulator makes (objects, merchants, keys, notifications, request ids).
+    pub ids: Arc<dyn IdSource>,
+}
+
+impl Sources {
+    /// The system clock, and ids from a generator seeded by the operating system.
+    pub fn system() -> Sources {
+        Sources {
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(SeededIds::from_seed(rand::random())),
+        }
+    }
+
+    /// Ids from `seed`, time from `clock`: the same requests in the same order give the same
+    /// objects, ids and timestamps.
+    pub fn seeded(seed: u64, clock: Arc<dyn Clock>) -> Sources {
+        Sources {
+            clock,
+            ids: Arc::new(SeededIds::seeded(seed)),
+        }
+    }
+}
+
 pub struct Inner {
     pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
     pub signer: Arc<crate::notify::Signer>,
     pub base_url: String,
     pub world: Mutex<World>,
@@ -77,11 +108,17 @@ pub type AppState = Arc<Inner>;
 impl Inner {
     /// The emulator's clock: wall time plus the offset tests have advanced it by.
     pub fn now(&self) -> i64 {
-        let wall = time::OffsetDateTime::now_utc().unix_timestamp();
-        wall + self.clock_offset.load(Ordering::SeqCst)
+        self.wall() + self.clock_offset.load(Ordering::SeqCst)
     }
 
-    /// Writes what changed in `world` and queues the notifications of what changed on its own.
+    /// The wall clock (request dates, notification delivery).
+    pub fn wall(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    /// Writes what changed in `world` and the notifications of what changed on its own, in one
+    /// transaction. If that fails, the changed records are put back as the file has them, so
+    /// the emulator never answers from a state it did not store.
     pub async fn commit(&self, world: &mut World) -> Result<(), ApiError> {
         self.commit_with(world, None).await
     }
@@ -93,17 +130,34 @@ impl Inner {
         answer: Option<&Remembered<'_>>,
     ) -> Result<(), ApiError> {
         let changed = world.take_changed();
-        self.db
-            .save(world, &changed, answer)
-            .await
-            .map_err(ApiError::internal)?;
         let fired = world.take_fired();
-        if !fired.is_empty() {
-            crate::notify::enqueue(&self.db, &self.signer, &self.base_url, world, &fired)
+        let saved = match crate::notify::outgoing(
+            &self.db,
+            &self.signer,
+            &self.base_url,
+            world,
+            &fired,
+            &*self.ids,
+            self.clock.now(),
+        )
+        .await
+        {
+            Ok(outbox) => self
+                .db
+                .save(world, &changed, answer, &outbox)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let Err(e) = saved else {
+            return Ok(());
+        };
+        // Undo in memory what could not be stored; the transitions that fired on their own
+        // get their deadlines back and fire again at the next settle.
+        if let Err(reload) = self.db.reload(world, &changed).await {
+            tracing::error!(%reload, "cannot reload the records of a failed save; the emulator's memory may be ahead of its file");
         }
-        Ok(())
+        Err(ApiError::internal(e))
     }
 
     /// Settles what fell due and commits it.
@@ -262,7 +316,16 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// Binds with the system clock and operating-system randomness.
     pub async fn bind(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        Sandbox::bind_with(config, Sources::system()).await
+    }
+
+    /// Binds with the given clock and id source (a fixed seed makes a run repeatable).
+    pub async fn bind_with(
+        config: SandboxConfig,
+        sources: Sources,
+    ) -> Result<Sandbox, SandboxError> {
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -278,7 +341,7 @@ impl Sandbox {
             .trim_end_matches('/')
             .to_owned();
         let db = Db::open(&config.database).await?;
-        let mut world = World::new(base_url.clone());
+        let mut world = World::new(base_url.clone(), sources.ids.clone());
         db.load(&mut world).await?;
         let mut keys = HashMap::new();
         for row in db.keys().await? {
@@ -304,6 +367,8 @@ impl Sandbox {
                 .map_err(|e| SandboxError::Serve(std::io::Error::other(e)))?,
         );
         let state = Arc::new(Inner {
+            clock: sources.clock,
+            ids: sources.ids,
             signer,
             base_url: base_url.clone(),
             db,
@@ -312,10 +377,15 @@ impl Sandbox {
             clock_offset: AtomicI64::new(offset),
             templates: crate::pages::templates(),
         });
-        let router = crate::api::router(state.clone())
+        let routes = crate::api::router(state.clone())
             .merge(crate::pages::router())
             .merge(crate::helpers::router())
             .with_state(state.clone());
+        // Wrapped around the routes (not layered inside them) so it runs before routing.
+        let router = Router::new().fallback_service(tower::Layer::layer(
+            &axum::middleware::from_fn(crate::api::trim_trailing_slash),
+            routes,
+        ));
         let (tls, cert_path) = match &config.tls {
             TlsSetting::Off => (None, None),
             TlsSetting::SelfSigned => {
@@ -366,7 +436,10 @@ impl Sandbox {
                 }
             }
         });
-        let delivery = tokio::spawn(crate::notify::deliver_forever(self.state.db.clone()));
+        let delivery = tokio::spawn(crate::notify::deliver_forever(
+            self.state.db.clone(),
+            self.state.clock.clone(),
+        ));
         let served = crate::tls::serve(self.listener, self.router, self.tls).await;
         ticker.abort();
         delivery.abort();

@@ -7,10 +7,11 @@
 use crate::buyers::{self, Simulation};
 use crate::error::ApiError;
 use kessai_amazonpay::wire::*;
+use kessai_core::IdSource;
 use kessai_core::{Currency, Money};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 pub const CHECKOUT_SESSION_TTL: i64 = 24 * 3600;
 pub const AUTHORIZATION_TTL: i64 = 30 * 24 * 3600;
@@ -158,8 +159,10 @@ pub struct Changed {
     pub id: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct World {
+    /// Where every new id comes from (seeded in tests, so runs repeat).
+    ids: Arc<dyn IdSource>,
     /// Where the buyer pages are served (for `amazonPayRedirectUrl`).
     pub base_url: String,
     pub merchants: HashMap<String, Merchant>,
@@ -172,13 +175,6 @@ pub struct World {
     changed: BTreeSet<Changed>,
     /// Objects that changed on their own since the last [`World::take_fired`] (for notifications).
     fired: Vec<Changed>,
-}
-
-fn digits(n: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-        .collect()
 }
 
 fn status<S>(
@@ -333,10 +329,18 @@ pub enum BuyerAction {
 }
 
 impl World {
-    pub fn new(base_url: String) -> World {
+    pub fn new(base_url: String, ids: Arc<dyn IdSource>) -> World {
         World {
+            ids,
             base_url,
-            ..World::default()
+            merchants: HashMap::new(),
+            sessions: HashMap::new(),
+            permissions: HashMap::new(),
+            charges: HashMap::new(),
+            refunds: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            changed: BTreeSet::new(),
+            fired: Vec::new(),
         }
     }
 
@@ -355,36 +359,72 @@ impl World {
         self.deadlines.insert((when, kind, id.to_owned()));
     }
 
-    /// Registers the deadlines of a record loaded from the database.
+    /// When Amazon would next change the object on its own, if ever.
+    fn deadline_of(&self, kind: Kind, id: &str) -> Option<i64> {
+        match kind {
+            Kind::CheckoutSession => self
+                .sessions
+                .get(id)
+                .filter(|s| s.cs.status_details.state == CheckoutSessionState::Open)
+                .map(|s| s.expires),
+            Kind::Charge => {
+                let c = self.charges.get(id)?;
+                match c.charge.status_details.state {
+                    ChargeState::Authorized => Some(c.expires),
+                    ChargeState::AuthorizationInitiated | ChargeState::CaptureInitiated => {
+                        Some(c.pending_until.unwrap_or(c.created))
+                    }
+                    _ => None,
+                }
+            }
+            Kind::ChargePermission => self
+                .permissions
+                .get(id)
+                .filter(|p| p.cp.status_details.state != ChargePermissionState::Closed)
+                .filter(|p| p.expires < i64::MAX)
+                .map(|p| p.expires),
+            Kind::Refund => self
+                .refunds
+                .get(id)
+                .filter(|r| r.refund.status_details.state == RefundState::RefundInitiated)
+                .map(|r| r.settles),
+        }
+    }
+
+    /// Registers the deadlines of every record (after loading them from the database).
     pub fn restore_deadlines(&mut self) {
-        let mut all = Vec::new();
-        for (id, s) in &self.sessions {
-            if s.cs.status_details.state == CheckoutSessionState::Open {
-                all.push((s.expires, Kind::CheckoutSession, id.clone()));
+        let all: Vec<Changed> = self
+            .sessions
+            .keys()
+            .map(|id| (Kind::CheckoutSession, id))
+            .chain(self.charges.keys().map(|id| (Kind::Charge, id)))
+            .chain(
+                self.permissions
+                    .keys()
+                    .map(|id| (Kind::ChargePermission, id)),
+            )
+            .chain(self.refunds.keys().map(|id| (Kind::Refund, id)))
+            .map(|(kind, id)| Changed {
+                kind,
+                id: id.clone(),
+            })
+            .collect();
+        self.restore_deadlines_of(&all);
+    }
+
+    /// Registers the deadlines of the given records (after reloading them).
+    pub fn restore_deadlines_of(&mut self, records: &[Changed]) {
+        for r in records {
+            if let Some(when) = self.deadline_of(r.kind, &r.id) {
+                self.schedule(when, r.kind, &r.id);
             }
         }
-        for (id, c) in &self.charges {
-            match c.charge.status_details.state {
-                ChargeState::Authorized => all.push((c.expires, Kind::Charge, id.clone())),
-                ChargeState::AuthorizationInitiated | ChargeState::CaptureInitiated => all.push((
-                    c.pending_until.unwrap_or(c.created),
-                    Kind::Charge,
-                    id.clone(),
-                )),
-                _ => {}
-            }
-        }
-        for (id, p) in &self.permissions {
-            if p.cp.status_details.state != ChargePermissionState::Closed && p.expires < i64::MAX {
-                all.push((p.expires, Kind::ChargePermission, id.clone()));
-            }
-        }
-        for (id, r) in &self.refunds {
-            if r.refund.status_details.state == RefundState::RefundInitiated {
-                all.push((r.settles, Kind::Refund, id.clone()));
-            }
-        }
-        self.deadlines.extend(all);
+    }
+
+    /// Forgets what changed and fired since the last commit (the changes are being undone).
+    pub fn discard_pending(&mut self) {
+        self.changed.clear();
+        self.fired.clear();
     }
 
     /// Makes every transition whose time has come: session expiry, pending authorizations,
@@ -568,7 +608,7 @@ impl World {
                 "it is not the store id of this merchant.",
             ));
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = self.ids.uuid();
         let mut payment = PaymentDetails::default();
         new.payment.apply(&mut payment);
         let mut metadata = MerchantMetadata::default();
@@ -883,7 +923,7 @@ impl World {
             ));
         }
         let recurring = rec.cs.charge_permission_type == Some(ChargePermissionType::Recurring);
-        let cp_id = format!("P01-{}-{}", digits(7), digits(7));
+        let cp_id = format!("P01-{}-{}", self.ids.digits(7), self.ids.digits(7));
         let cp = ChargePermission {
             charge_permission_id: cp_id.clone(),
             charge_permission_reference_id: rec.cs.merchant_metadata.merchant_reference_id.clone(),
@@ -975,7 +1015,7 @@ impl World {
             .get(cp_id)
             .and_then(|p| p.cp.release_environment.clone());
         let cp_digits = cp_id.trim_start_matches("P01-").trim_start_matches("B01-");
-        let charge_id = format!("S01-{cp_digits}-C{}", digits(6));
+        let charge_id = format!("S01-{cp_digits}-C{}", self.ids.digits(6));
         let (state, pending_until, pending_succeeds, pending_reason) = match outcome {
             ChargeOutcome::Pending { decline } => (
                 ChargeState::AuthorizationInitiated,
@@ -1247,7 +1287,7 @@ impl World {
             .rsplit_once("-C")
             .map(|(b, _)| b)
             .unwrap_or(charge_id);
-        let refund_id = format!("{base}-R{}", digits(6));
+        let refund_id = format!("{base}-R{}", self.ids.digits(6));
         let refund = Refund {
             refund_id: refund_id.clone(),
             charge_id: charge_id.to_owned(),

@@ -6,7 +6,7 @@ use kessai_amazonpay::signing::{self, Algorithm};
 use kessai_amazonpay::wire::*;
 use kessai_amazonpay::{AmazonPay, AmazonPayClient, AmazonPayError, ClientConfig, PrivateKey};
 use kessai_core::{Currency, Money};
-use kessai_sandbox::{Sandbox, SandboxConfig};
+use kessai_sandbox::{Sandbox, SandboxConfig, Sources};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,21 +18,30 @@ struct Env {
     key: Arc<PrivateKey>,
     key_id: String,
     store_id: String,
+    /// The emulator's SQLite file.
+    db: std::path::PathBuf,
 }
 
 async fn start() -> Env {
+    start_with(Sources::system()).await
+}
+
+async fn start_with(sources: Sources) -> Env {
     let dir = std::env::temp_dir().join(format!(
         "kessai-sandbox-test-{}-{}",
         std::process::id(),
         rand_suffix()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let sandbox = Sandbox::bind(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.join("sandbox.sqlite"),
-        public_url: None,
-        tls: kessai_sandbox::TlsSetting::SelfSigned,
-    })
+    let sandbox = Sandbox::bind_with(
+        SandboxConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: dir.join("sandbox.sqlite"),
+            public_url: None,
+            tls: kessai_sandbox::TlsSetting::SelfSigned,
+        },
+        sources,
+    )
     .await
     .unwrap();
     let base = sandbox.base_url().to_owned();
@@ -58,6 +67,7 @@ async fn start() -> Env {
         key,
         key_id,
         store_id,
+        db: dir.join("sandbox.sqlite"),
     }
 }
 
@@ -207,6 +217,32 @@ impl Env {
         key: Option<(&PrivateKey, &str)>,
         extra: &[(&str, &str)],
     ) -> (u16, Value) {
+        self.raw_as(method, path, path, body, key, extra).await
+    }
+
+    /// Sends to `path` a request signed (with this env's key) as if sent to `signed_path`.
+    async fn raw_signed_for(
+        &self,
+        method: &str,
+        path: &str,
+        signed_path: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let key = Some((&*self.key, self.key_id.as_str()));
+        self.raw_as(method, path, signed_path, body, key, extra)
+            .await
+    }
+
+    async fn raw_as(
+        &self,
+        method: &str,
+        path: &str,
+        signed_path: &str,
+        body: &str,
+        key: Option<(&PrivateKey, &str)>,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
         let date = time::OffsetDateTime::now_utc()
             .format(time::macros::format_description!(
                 "[year][month][day]T[hour][minute][second]Z"
@@ -232,9 +268,15 @@ impl Env {
         }
         if let Some((key, key_id)) = key {
             let signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
-            let canonical =
-                signing::canonical_request(method, path, "", &headers, &signed, body.as_bytes())
-                    .unwrap();
+            let canonical = signing::canonical_request(
+                method,
+                signed_path,
+                "",
+                &headers,
+                &signed,
+                body.as_bytes(),
+            )
+            .unwrap();
             let sig =
                 signing::sign(key, &signing::string_to_sign(Algorithm::V2, &canonical)).unwrap();
             let mut sorted = signed.clone();
@@ -1633,4 +1675,333 @@ async fn a_capture_after_seven_days_is_pending_then_captured() {
             .state,
         ChargeState::Captured
     );
+}
+
+/// Everything a run made that depends on the emulator's randomness and clock.
+async fn one_seeded_run(seed: u64, start: time::OffsetDateTime) -> Vec<String> {
+    let clock = Arc::new(kessai_core::ManualClock::new(start));
+    let env = start_with(Sources::seeded(seed, clock)).await;
+    let cs = env
+        .confirmed_session(3000, "Authorize", "k-seeded", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(3000),
+                total_order_amount: None,
+            },
+            "k-seeded-complete",
+        )
+        .await
+        .unwrap();
+    let charge_id = done.charge_id.clone().unwrap();
+    env.client
+        .capture_charge(
+            &charge_id,
+            &CaptureChargeRequest {
+                capture_amount: jpy(3000),
+                soft_descriptor: None,
+            },
+            "k-seeded-capture",
+        )
+        .await
+        .unwrap();
+    let refund = env
+        .client
+        .create_refund(
+            &CreateRefundRequest {
+                charge_id: charge_id.clone(),
+                refund_amount: jpy(1000),
+                soft_descriptor: None,
+            },
+            "k-seeded-refund",
+        )
+        .await
+        .unwrap();
+    vec![
+        env.key_id,
+        env.store_id,
+        done.checkout_session_id,
+        done.charge_permission_id.unwrap(),
+        charge_id,
+        refund.refund_id,
+        done.creation_timestamp.unwrap(),
+        refund.creation_timestamp.unwrap(),
+    ]
+}
+
+#[tokio::test]
+async fn the_same_seed_and_requests_make_the_same_ids() {
+    // Signed requests carry the real time, so the manual clock starts near it.
+    let start = time::OffsetDateTime::now_utc();
+    let first = one_seeded_run(7, start).await;
+    let second = one_seeded_run(7, start).await;
+    assert_eq!(first, second);
+    let other = one_seeded_run(8, start).await;
+    for (a, b) in first.iter().zip(&other).take(6) {
+        assert_ne!(a, b, "another seed makes other ids");
+    }
+}
+
+/// Opens the emulator's file beside it, as another process would.
+async fn open_file(env: &Env) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&env.db)
+                .busy_timeout(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_save_leaves_memory_as_the_file_has_it() {
+    let env = start().await;
+    let cs = env.open_session("k-fail", "https://m.example/review").await;
+    let id = cs.checkout_session_id;
+    let file = open_file(&env).await;
+    sqlx::query("CREATE TRIGGER refuse_updates BEFORE UPDATE ON objects BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END")
+        .execute(&file)
+        .await
+        .unwrap();
+    let update = UpdateCheckoutSessionRequest {
+        web_checkout_details: Some(WebCheckoutDetailsRequest {
+            checkout_result_return_url: Some("https://m.example/result".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let err = env
+        .client
+        .update_checkout_session(&id, &update)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (500, "InternalServerError".into()));
+    sqlx::query("DROP TRIGGER refuse_updates")
+        .execute(&file)
+        .await
+        .unwrap();
+    // "Nothing was changed" is true: the session is still as stored.
+    let got = env.client.get_checkout_session(&id).await.unwrap();
+    assert_eq!(got.web_checkout_details.checkout_result_return_url, None);
+    // And the same update now goes through.
+    let updated = env
+        .client
+        .update_checkout_session(&id, &update)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated
+            .web_checkout_details
+            .checkout_result_return_url
+            .as_deref(),
+        Some("https://m.example/result")
+    );
+}
+
+#[tokio::test]
+async fn a_notification_is_stored_with_its_change_or_not_at_all() {
+    let env = start().await;
+    let keys: Value = env
+        .http
+        .post(format!("{}/test_helpers/publicKeys", env.base))
+        .json(&json!({"publicKey": env.key.public_key().to_pem().unwrap()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let merchant_id = keys["merchantId"].as_str().unwrap().to_owned();
+    // Nobody listens there: deliveries fail and stay in the outbox, which is what is checked.
+    env.helper(
+        "/test_helpers/notificationUrl",
+        json!({"merchantId": merchant_id, "url": "http://127.0.0.1:9/ipn"}),
+    )
+    .await;
+    let cs = env
+        .confirmed_session(2000, "AuthorizeWithCapture", "k-outbox", "visa-1111")
+        .await;
+    let done = env
+        .client
+        .complete_checkout_session(
+            &cs.checkout_session_id,
+            &CompleteCheckoutSessionRequest {
+                charge_amount: jpy(2000),
+                total_order_amount: None,
+            },
+            "k-outbox-complete",
+        )
+        .await
+        .unwrap();
+    let refund = env
+        .client
+        .create_refund(
+            &CreateRefundRequest {
+                charge_id: done.charge_id.unwrap(),
+                refund_amount: jpy(500),
+                soft_descriptor: None,
+            },
+            "k-outbox-refund",
+        )
+        .await
+        .unwrap();
+
+    // The outbox cannot be written: the settlement must not be stored without its notification.
+    let file = open_file(&env).await;
+    sqlx::query("CREATE TRIGGER refuse_notifications BEFORE INSERT ON notifications BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END")
+        .execute(&file)
+        .await
+        .unwrap();
+    let r = env
+        .http
+        .post(format!("{}/test_helpers/clock/advance", env.base))
+        .json(&json!({"seconds": 31}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    let stored: String =
+        sqlx::query_scalar("SELECT json FROM objects WHERE kind = 'refund' AND id = ?")
+            .bind(&refund.refund_id)
+            .fetch_one(&file)
+            .await
+            .unwrap();
+    assert!(stored.contains("\"RefundInitiated\""), "{stored}");
+    let err = env.client.get_refund(&refund.refund_id).await;
+    // Reads settle too, and fail the same way while the outbox is refused.
+    assert_eq!(
+        api_error(err.unwrap_err()),
+        (500, "InternalServerError".into())
+    );
+
+    sqlx::query("DROP TRIGGER refuse_notifications")
+        .execute(&file)
+        .await
+        .unwrap();
+    let got = env.client.get_refund(&refund.refund_id).await.unwrap();
+    assert_eq!(got.status_details.state, RefundState::Refunded);
+    let list: Value = env
+        .http
+        .get(format!(
+            "{}/test_helpers/notifications?merchantId={merchant_id}",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refunds: Vec<&Value> = list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["objectType"] == "REFUND" && n["objectId"] == refund.refund_id.as_str())
+        .collect();
+    assert_eq!(refunds.len(), 1, "{list}");
+    let envelope: Value = serde_json::from_str(refunds[0]["body"].as_str().unwrap()).unwrap();
+    assert!(!envelope["Signature"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn api_paths_with_a_trailing_slash_are_the_same_operation() {
+    let env = start().await;
+    let me = Some((&*env.key, env.key_id.as_str()));
+    let body = json!({
+        "webCheckoutDetails": {"checkoutReviewReturnUrl": "https://m.example/review"},
+        "storeId": env.store_id,
+    })
+    .to_string();
+    for prefix in ["/v2", "/sandbox/v2", "/live/v2"] {
+        let key = format!("k-slash{}", prefix.len());
+        let (status, created) = env
+            .raw(
+                "POST",
+                &format!("{prefix}/checkoutSessions/"),
+                &body,
+                me,
+                &[("x-amz-pay-idempotency-key", key.as_str())],
+            )
+            .await;
+        assert_eq!(status, 201, "{prefix}: {created}");
+        // The same key without the slash is the same request: replayed, not refused.
+        let (status, again) = env
+            .raw(
+                "POST",
+                &format!("{prefix}/checkoutSessions"),
+                &body,
+                me,
+                &[("x-amz-pay-idempotency-key", key.as_str())],
+            )
+            .await;
+        assert_eq!((status, &again), (201, &created), "{prefix}");
+        let id = created["checkoutSessionId"].as_str().unwrap();
+        let (status, got) = env
+            .raw(
+                "GET",
+                &format!("{prefix}/checkoutSessions/{id}/"),
+                "",
+                me,
+                &[],
+            )
+            .await;
+        assert_eq!(
+            (status, &got["checkoutSessionId"]),
+            (200, &created["checkoutSessionId"])
+        );
+    }
+    // The signature covers the path as sent: signed without the slash, sent with it, refused.
+    let (status, refused) = env
+        .raw_signed_for(
+            "POST",
+            "/v2/checkoutSessions/",
+            "/v2/checkoutSessions",
+            &body,
+            &[("x-amz-pay-idempotency-key", "k-slash-forged")],
+        )
+        .await;
+    assert_eq!(
+        (status, refused["reasonCode"].as_str()),
+        (403, Some("InvalidRequestSignature"))
+    );
+
+    // Complete and Create Refund with a trailing slash, through a real flow.
+    let cs = env
+        .confirmed_session(1500, "AuthorizeWithCapture", "k-slash-flow", "visa-1111")
+        .await;
+    let id = cs.checkout_session_id;
+    let (status, done) = env
+        .raw(
+            "POST",
+            &format!("/v2/checkoutSessions/{id}/complete/"),
+            &json!({"chargeAmount": {"amount": "1500", "currencyCode": "JPY"}}).to_string(),
+            me,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let charge_id = done["chargeId"].as_str().unwrap();
+    let (status, refund) = env
+        .raw(
+            "POST",
+            "/v2/refunds/",
+            &json!({"chargeId": charge_id, "refundAmount": {"amount": "100", "currencyCode": "JPY"}})
+                .to_string(),
+            me,
+            &[("x-amz-pay-idempotency-key", "k-slash-refund")],
+        )
+        .await;
+    assert_eq!(
+        (status, refund["statusDetails"]["state"].as_str()),
+        (201, Some("RefundInitiated")),
+        "{refund}"
+    );
+    // Not every slash is an operation.
+    let (status, _) = env.raw("POST", "/v2/", "{}", me, &[]).await;
+    assert_eq!(status, 404);
 }
