@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use kessai_amazonpay::AmazonPay;
+use kessai_core::clock::Clock;
+use kessai_core::ids::IdSource;
 use kessai_core::{Field, Kind, MerchantCcid, ResultCode};
 use kessai_store::{MerchantRecord, Store};
 use serde_json::{Map, Value};
@@ -29,6 +31,11 @@ pub struct GatewayConfig {
     pub demo_merchant: Option<MerchantCcid>,
     /// Shown to buyers on Amazon Pay's pages.
     pub store_name: String,
+    /// Where "now" comes from (the system clock; a manual clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Where random ids and keys come from (seeded from the operating system; a fixed seed in
+    /// tests).
+    pub ids: Arc<dyn IdSource>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +52,8 @@ pub enum GatewayError {
 }
 
 pub struct Inner {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
     pub store: Arc<dyn Store>,
     pub amazon: Arc<dyn AmazonPay>,
     pub base_url: String,
@@ -60,19 +69,17 @@ pub struct Inner {
 impl Inner {
     /// The gateway's clock.
     pub fn now(&self) -> time::OffsetDateTime {
-        time::OffsetDateTime::now_utc()
+        self.clock.now()
     }
 
     /// Now, as stored: RFC 3339 UTC.
     pub fn now_text(&self) -> String {
-        self.now()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+        kessai_store::time_text(self.now())
     }
 
     /// `bytes` random bytes as hex, from the gateway's id source.
     pub fn random_hex(&self, bytes: usize) -> String {
-        crate::util::random_hex(bytes)
+        self.ids.hex(bytes)
     }
 }
 
@@ -109,7 +116,7 @@ impl Gateway {
         let ref_key = match store.setting("buyer_ref_key").await? {
             Some(k) => k,
             None => {
-                let k = crate::util::random_hex(32);
+                let k = config.ids.hex(32);
                 store.set_setting("buyer_ref_key", &k).await?;
                 k
             }
@@ -118,6 +125,8 @@ impl Gateway {
             .demo_merchant
             .map(|ccid| crate::demo::Demo::new(ccid, base_url.clone()));
         let state = Arc::new(Inner {
+            clock: config.clock,
+            ids: config.ids,
             store,
             amazon,
             base_url: base_url.clone(),

@@ -163,8 +163,12 @@ async fn advance(
     next.order = record.order.apply(event).map_err(ResultCode::from)?;
     next.version += 1;
     next.updated_at = state.now_text();
-    let mut entry = history(step, &format!("{{\"step\":\"{step}\"}}"), result);
-    entry.at = state.now_text();
+    let entry = history(
+        step,
+        &format!("{{\"step\":\"{step}\"}}"),
+        result,
+        state.now_text(),
+    );
     let unit = Unit::new(&record.merchant, &record.order_id)
         .with(Write::UpdateOrder(next.clone()))
         .with(Write::History(entry));

@@ -189,8 +189,8 @@ async fn buy(State(state): State<AppState>, Form(form): Form<BuyForm>) -> Respon
     let Some((item, name, price)) = ITEMS.iter().find(|(id, _, _)| *id == form.item) else {
         return oops(&state, "No such item.");
     };
-    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let id = format!("demo-{stamp}-{}", crate::util::random_hex(3));
+    let stamp = state.clock.unix();
+    let id = format!("demo-{stamp}-{}", state.ids.hex(3));
     let back = format!("{}/demo/orders/{id}", demo.base_url);
     demo.with_orders(|o| {
         o.insert(

@@ -70,9 +70,7 @@ impl Actor {
     }
 
     fn entry(&self, state: &AppState, result: &ResultCode) -> HistoryEntry {
-        let mut e = history(&self.command, &self.request, result);
-        e.at = state.now_text();
-        e
+        history(&self.command, &self.request, result, state.now_text())
     }
 }
 

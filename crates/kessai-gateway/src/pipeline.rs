@@ -97,9 +97,12 @@ impl Caller {
     }
 
     fn entry(&self, state: &AppState, result: &ResultCode) -> kessai_store::HistoryEntry {
-        let mut e = history(self.command.as_str(), &self.params_text, result);
-        e.at = state.now_text();
-        e
+        history(
+            self.command.as_str(),
+            &self.params_text,
+            result,
+            state.now_text(),
+        )
     }
 
     /// Records a refused attempt in the order's history (the order itself is unchanged).

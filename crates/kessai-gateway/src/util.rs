@@ -35,20 +35,15 @@ pub fn buyer_ref(key: &str, ccid: &MerchantCcid, order_id: &OrderId) -> String {
     r
 }
 
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut buf);
-    hex::encode(buf)
-}
-
-pub fn history(command: &str, request: &str, result: &ResultCode) -> HistoryEntry {
+/// A history entry of a command or step, at `at` (RFC 3339, from the gateway's clock).
+pub fn history(command: &str, request: &str, result: &ResultCode, at: String) -> HistoryEntry {
     HistoryEntry {
         command: command.to_owned(),
         request: request.to_owned(),
         mstatus: result.mstatus().to_owned(),
         v_result_code: result.code(),
         message: result.message.clone(),
-        at: kessai_store::now_text(),
+        at,
     }
 }
 

@@ -89,9 +89,9 @@ pub trait Store: Send + Sync {
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
 }
 
-/// Now, as stored: RFC 3339 UTC.
-pub fn now_text() -> String {
-    time::OffsetDateTime::now_utc()
+/// An instant as stored: RFC 3339 UTC. The caller's clock says which instant.
+pub fn time_text(at: time::OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

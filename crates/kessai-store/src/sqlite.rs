@@ -468,7 +468,11 @@ fn merchant_from_row(r: &SqliteRow) -> Result<MerchantRecord, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::now_text;
+    use crate::time_text;
+
+    fn now_text() -> String {
+        time_text(time::OffsetDateTime::now_utc())
+    }
 
     fn temp_path(name: &str) -> std::path::PathBuf {
         let dir =

@@ -5,6 +5,8 @@
 
 use anyhow::{anyhow, Context};
 use kessai_amazonpay::{AmazonPay, AmazonPayClient, ClientConfig, PrivateKey};
+use kessai_core::clock::{Clock, SystemClock};
+use kessai_core::ids::{IdSource, SeededIds};
 use kessai_core::{MerchantCcid, Secret};
 use kessai_gateway::{Gateway, GatewayConfig};
 use kessai_sandbox::{Sandbox, SandboxConfig};
@@ -36,11 +38,22 @@ pub struct ServeOptions {
 /// A wrapper around a part the gateway uses (a recording proxy, a fault injector in tests).
 pub type Wrap<T> = Arc<dyn Fn(Arc<T>) -> Arc<T> + Send + Sync>;
 
-/// Optional wrappers around the gateway's Amazon Pay client and store.
+/// Optional wrappers around the gateway's Amazon Pay client and store, and the gateway's clock
+/// and id source (default: the system clock, ids seeded from the operating system).
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub amazon: Option<Wrap<dyn AmazonPay>>,
     pub store: Option<Wrap<dyn Store>>,
+    pub clock: Option<Arc<dyn Clock>>,
+    pub ids: Option<Arc<dyn IdSource>>,
+}
+
+/// The system's clock and an id source seeded from the operating system.
+pub fn system_sources() -> (Arc<dyn Clock>, Arc<dyn IdSource>) {
+    (
+        Arc::new(SystemClock),
+        Arc::new(SeededIds::from_seed(rand::random())),
+    )
 }
 
 /// Everything that was started, ready to serve.
@@ -69,27 +82,32 @@ impl Started {
     }
 }
 
+/// Random hex from the operating system's randomness (names of test directories and the like).
 pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut buf);
-    hex::encode(buf)
+    SeededIds::from_seed(rand::random()).hex(bytes)
 }
 
 /// A new merchant: a ccid shaped like VeriTrans' (`A1000000000000…`, 24 characters) and a
 /// 32-character hex secret key.
-pub fn new_merchant(name: &str) -> anyhow::Result<MerchantRecord> {
-    let suffix = random_hex(5);
+pub fn new_merchant(
+    name: &str,
+    clock: &dyn Clock,
+    ids: &dyn IdSource,
+) -> anyhow::Result<MerchantRecord> {
+    let suffix = ids.hex(5);
     Ok(MerchantRecord {
         ccid: MerchantCcid::parse(&format!("A10000000000000{}", &suffix[..9]))?,
-        secret_hex: Secret::new(random_hex(16)),
+        secret_hex: Secret::new(ids.hex(16)),
         name: name.to_owned(),
-        created_at: kessai_store::now_text(),
+        created_at: kessai_store::time_text(clock.now()),
     })
 }
 
 async fn demo_merchant(
     store: &SqliteStore,
     options: &ServeOptions,
+    clock: &dyn Clock,
+    ids: &dyn IdSource,
 ) -> anyhow::Result<MerchantRecord> {
     if let (Some(ccid), Some(secret)) = (&options.demo_ccid, &options.demo_secret) {
         if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -106,7 +124,7 @@ async fn demo_merchant(
                     ccid,
                     secret_hex: Secret::new(secret.clone()),
                     name: "Demo merchant".into(),
-                    created_at: kessai_store::now_text(),
+                    created_at: kessai_store::time_text(clock.now()),
                 };
                 store.insert_merchant(&m).await?;
                 Ok(m)
@@ -118,7 +136,7 @@ async fn demo_merchant(
             return Ok(m);
         }
     }
-    let m = new_merchant("Demo merchant")?;
+    let m = new_merchant("Demo merchant", clock, ids)?;
     store.insert_merchant(&m).await?;
     store.set_setting("demo_merchant", m.ccid.as_str()).await?;
     Ok(m)
@@ -174,7 +192,10 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
     let store = Arc::new(SqliteStore::open(&options.data_dir.join("gateway.sqlite")).await?);
-    let demo = demo_merchant(&store, &options).await?;
+    let (system_clock, system_ids) = system_sources();
+    let clock = hooks.clock.clone().unwrap_or(system_clock);
+    let ids = hooks.ids.clone().unwrap_or(system_ids);
+    let demo = demo_merchant(&store, &options, clock.as_ref(), ids.as_ref()).await?;
 
     let (sandbox, endpoint) = match &options.amazon_pay_endpoint {
         Some(url) => (None, url.clone()),
@@ -232,6 +253,8 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             public_url: options.public_url.clone(),
             demo_merchant: options.demo_shop.then(|| demo.ccid.clone()),
             store_name: "Kessai Demo Shop".into(),
+            clock,
+            ids,
         },
         gateway_store,
         amazon,

@@ -215,7 +215,8 @@ async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
         MerchantCommand::Add { name, data_dir } => {
             std::fs::create_dir_all(&data_dir)?;
             let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
-            let m = kessai::new_merchant(&name)?;
+            let (clock, ids) = kessai::system_sources();
+            let m = kessai::new_merchant(&name, clock.as_ref(), ids.as_ref())?;
             store.insert_merchant(&m).await?;
             println!("merchantCcid={}", m.ccid);
             println!("secretKey={}", m.secret_hex.expose());

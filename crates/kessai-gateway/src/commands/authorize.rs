@@ -183,8 +183,12 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         updated_at: now,
     };
     let result = ResultCode::success();
-    let mut entry = history(caller.command.as_str(), &caller.params_text, &result);
-    entry.at = state.now_text();
+    let entry = history(
+        caller.command.as_str(),
+        &caller.params_text,
+        &result,
+        state.now_text(),
+    );
     let unit = Unit::new(ccid, &order_id)
         .with(Write::InsertOrder(record))
         .with(Write::History(entry));

@@ -38,21 +38,28 @@ pub fn fresh_dir(name: &str) -> PathBuf {
 
 impl TestEnv {
     pub async fn start(name: &str) -> TestEnv {
+        TestEnv::start_with(name, kessai::Hooks::default()).await
+    }
+
+    pub async fn start_with(name: &str, hooks: kessai::Hooks) -> TestEnv {
         let data_dir = fresh_dir(name);
-        let started = kessai::start(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
-            data_dir: data_dir.clone(),
-            sandbox_listen: "127.0.0.1:0".parse().unwrap(),
-            amazon_pay_endpoint: None,
-            amazon_pay_public_key_id: None,
-            amazon_pay_store_id: None,
-            amazon_pay_private_key: None,
-            amazon_pay_region: "jp".into(),
-            demo_ccid: None,
-            demo_secret: None,
-            demo_shop: true,
-        })
+        let started = kessai::start_with(
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                public_url: None,
+                data_dir: data_dir.clone(),
+                sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+                amazon_pay_endpoint: None,
+                amazon_pay_public_key_id: None,
+                amazon_pay_store_id: None,
+                amazon_pay_private_key: None,
+                amazon_pay_region: "jp".into(),
+                demo_ccid: None,
+                demo_secret: None,
+                demo_shop: true,
+            },
+            hooks,
+        )
         .await
         .unwrap();
         let gateway = started.gateway.base_url().to_owned();
@@ -446,6 +453,7 @@ impl FaultEnv {
                 *s.lock().unwrap() = Some(f.clone());
                 f
             })),
+            ..kessai::Hooks::default()
         };
         let started = kessai::start_with(options.clone(), hooks).await.unwrap();
         let env = TestEnv {
