@@ -547,12 +547,41 @@ async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>)
         return to_merchant(state, &record, &done).await;
     }
     if record.in_flight.is_some() || record.order.state == OrderState::Authorizing {
-        // The buyer confirmed at Amazon already; the authorization decides, not this link.
-        let r = ResultCode::new(
-            Kind::AuthorizationInProgress,
-            "This payment is being authorized; it can no longer be canceled here.",
-        );
-        return problem(state, StatusCode::CONFLICT, &r, None);
+        // The buyer had confirmed on Kessai's page: Amazon's checkout session decides. A buyer
+        // who paid is not canceled by a stale link; one who canceled at Amazon is.
+        let actor = Actor {
+            command: "BuyerCanceled".into(),
+            request: "{\"step\":\"BuyerCanceled\"}".into(),
+            reports: true,
+        };
+        let outcome = match pending_operation(state, &record).await {
+            Ok(Some(op)) => operations::drive(state, record, op, &actor).await,
+            Ok(None) => {
+                let intent = Intent {
+                    kind: OperationKind::CompleteCheckout,
+                    amount: record.order.amount,
+                    note: None,
+                };
+                operations::execute(state, record, intent, &actor).await
+            }
+            Err(r) => return problem(state, StatusCode::INTERNAL_SERVER_ERROR, &r, None),
+        };
+        return match outcome {
+            Outcome::Done { record, result, .. } | Outcome::Refused { record, result } => {
+                match outcome_of(&record) {
+                    Some(_) => to_merchant(state, &record, &result).await,
+                    None => problem(state, StatusCode::CONFLICT, &result, None),
+                }
+            }
+            // Amazon's session is still open and the buyer says cancel: the order is closed
+            // here; nothing was authorized, and Amazon's session expires unused.
+            Outcome::NotYet { record, .. } => {
+                let result =
+                    ResultCode::new(Kind::AmazonBuyerCanceled, "The buyer canceled the payment.");
+                finish(state, record, Event::BuyerCanceled, result).await
+            }
+            Outcome::Unknown { result } => problem(state, StatusCode::BAD_GATEWAY, &result, None),
+        };
     }
     let result = ResultCode::new(Kind::AmazonBuyerCanceled, "The buyer canceled the payment.");
     finish(state, record, Event::BuyerCanceled, result).await

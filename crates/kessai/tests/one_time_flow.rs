@@ -312,3 +312,43 @@ async fn reloading_the_result_page_does_not_charge_twice() {
     assert_eq!(o2.version, o.version, "nothing changed");
     assert_eq!(o2.charge_id, o.charge_id);
 }
+
+#[tokio::test]
+async fn buyer_cancels_on_amazons_confirmation_page() {
+    let env = TestEnv::start("buyer-cancel-late").await;
+    let r = env
+        .mdk("Authorize", env.authorize_params("order-bcl", 700, false))
+        .await;
+    let mut browser = Browser::new(&env.http);
+    let page = browser
+        .submit(r["responseContents"].as_str().unwrap(), &env.gateway, &[])
+        .await;
+    let page = browser.submit_page(page, &[]).await; // Amazon sign-in
+    let page = browser.submit_page(page, &[]).await; // Kessai's 確定
+    assert_eq!(
+        env.order("order-bcl").await.unwrap().order.state,
+        OrderState::Authorizing
+    );
+    // On Amazon's confirmation page the buyer presses cancel instead of paying.
+    let (_, action, mut fields) = common::first_form(&page.html, &[]);
+    fields.retain(|(k, _)| k != "action");
+    fields.push(("action".into(), "cancel".into()));
+    let url = url::Url::parse(&page.url)
+        .unwrap()
+        .join(&action)
+        .unwrap()
+        .to_string();
+    let landed = browser
+        .go(reqwest::Method::POST, url, Some(fields))
+        .await
+        .merchant_url
+        .expect("the buyer lands on the merchant's cancel URL");
+    assert_eq!(
+        landed.as_str().split('?').next(),
+        Some(format!("{MERCHANT_SITE}/cancel").as_str())
+    );
+    assert_eq!(&query(&landed, "vResultCode").unwrap()[..4], "E402");
+    let o = env.order("order-bcl").await.unwrap();
+    assert_eq!(o.order.state, OrderState::BuyerCanceled);
+    assert_eq!(o.charge_id, None, "nothing was authorized");
+}
