@@ -275,16 +275,8 @@ async fn handle(
         Ok(r) => r,
         Err(result) => return failed(result),
     };
-    let txn_version = request
-        .params
-        .get("txnVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let order_text = request
-        .params
-        .get("orderId")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let txn_version = mdk::txn_version(&request.params);
+    let order_text = mdk::order_id_text(&request.params);
     let caller = Caller {
         merchant: request.merchant,
         command: name,
@@ -339,18 +331,7 @@ async fn authenticate(
             "does not match SHA-256(merchantCcid + params + secret key); check the secret key and that params are hashed exactly as sent.",
         ));
     }
-    let dummy = match envelope.params.get("dummyRequest") {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) if s == "0" => false,
-        Some(Value::String(s)) if s == "1" => true,
-        Some(_) => {
-            return Err(ResultCode::field(
-                Kind::FieldInvalidValue,
-                Field::DummyRequest,
-                "must be \"0\" or \"1\".",
-            ))
-        }
-    };
+    let dummy = mdk::dummy_request(&envelope.params)?;
     if dummy != dummy_path {
         return Err(ResultCode::field(
             Kind::DummyModeMismatch,

@@ -221,6 +221,36 @@ pub fn render(answer: &Answer, envelope: &ResponseMeta<'_>) -> Value {
     serde_json::json!({ "result": m })
 }
 
+/// `dummyRequest`: `"1"` test mode, `"0"` or absent live.
+pub fn dummy_request(params: &Map<String, Value>) -> Result<bool, ResultCode> {
+    match params.get("dummyRequest") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::String(s)) if s == "0" => Ok(false),
+        Some(Value::String(s)) if s == "1" => Ok(true),
+        Some(_) => Err(ResultCode::field(
+            Kind::FieldInvalidValue,
+            Field::DummyRequest,
+            "must be \"0\" or \"1\".",
+        )),
+    }
+}
+
+/// `txnVersion` as sent, echoed in the answer.
+pub fn txn_version(params: &Map<String, Value>) -> Option<String> {
+    params
+        .get("txnVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// `orderId` as sent (even when it is not a valid id), echoed in a refusal.
+pub fn order_id_text(params: &Map<String, Value>) -> Option<String> {
+    params
+        .get("orderId")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 /// Builds the body text a merchant's MDK would send (used by the demo shop and tests).
 pub fn encode_request(params: &Value, ccid: &str, secret_hex: &str) -> String {
     let params_text = params.to_string();
