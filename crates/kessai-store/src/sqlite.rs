@@ -493,23 +493,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn orders_round_trip_and_versions_guard_updates() {
-        let store = SqliteStore::open(&temp_path("roundtrip")).await.unwrap();
-        let ccid = MerchantCcid::parse("M1").unwrap();
-        store
-            .insert_merchant(&MerchantRecord {
-                ccid: ccid.clone(),
-                secret_hex: Secret::new("00ff".into()),
-                name: "m".into(),
-                created_at: now_text(),
-            })
-            .await
-            .unwrap();
-        let mut order = OrderRecord {
+    fn sample_order(ccid: &MerchantCcid, order_id: &str, public_ref: &str) -> OrderRecord {
+        OrderRecord {
             merchant: ccid.clone(),
-            order_id: OrderId::parse("o-1").unwrap(),
-            public_ref: "ref1".into(),
+            order_id: OrderId::parse(order_id).unwrap(),
+            public_ref: public_ref.into(),
             dummy: true,
             order: Order::new(Yen::new(500)),
             with_capture: false,
@@ -527,7 +515,28 @@ mod tests {
             version: 1,
             created_at: now_text(),
             updated_at: now_text(),
-        };
+        }
+    }
+
+    async fn store_with_merchant(name: &str, ccid: &str) -> (SqliteStore, MerchantCcid) {
+        let store = SqliteStore::open(&temp_path(name)).await.unwrap();
+        let ccid = MerchantCcid::parse(ccid).unwrap();
+        store
+            .insert_merchant(&MerchantRecord {
+                ccid: ccid.clone(),
+                secret_hex: Secret::new("00ff".into()),
+                name: "m".into(),
+                created_at: now_text(),
+            })
+            .await
+            .unwrap();
+        (store, ccid)
+    }
+
+    #[tokio::test]
+    async fn orders_round_trip_and_versions_guard_updates() {
+        let (store, ccid) = store_with_merchant("roundtrip", "M1").await;
+        let mut order = sample_order(&ccid, "o-1", "ref1");
         let insert = Unit::new(&ccid, &order.order_id)
             .with(Write::InsertOrder(order.clone()))
             .with(Write::History(entry("Authorize")));
@@ -585,40 +594,9 @@ mod tests {
 
     #[tokio::test]
     async fn one_pending_operation_per_order_finished_once() {
-        let store = SqliteStore::open(&temp_path("ops")).await.unwrap();
-        let ccid = MerchantCcid::parse("M2").unwrap();
-        store
-            .insert_merchant(&MerchantRecord {
-                ccid: ccid.clone(),
-                secret_hex: Secret::new("00ff".into()),
-                name: "m".into(),
-                created_at: now_text(),
-            })
-            .await
-            .unwrap();
+        let (store, ccid) = store_with_merchant("ops", "M2").await;
         let order_id = OrderId::parse("o-2").unwrap();
-        let order = OrderRecord {
-            merchant: ccid.clone(),
-            order_id: order_id.clone(),
-            public_ref: "ref2".into(),
-            dummy: true,
-            order: Order::new(Yen::new(500)),
-            with_capture: false,
-            note_to_buyer: None,
-            success_url: None,
-            cancel_url: None,
-            error_url: None,
-            authorize_push_url: None,
-            capture_push_url: None,
-            cancel_push_url: None,
-            checkout_session_id: None,
-            charge_permission_id: None,
-            charge_id: None,
-            in_flight: None,
-            version: 1,
-            created_at: now_text(),
-            updated_at: now_text(),
-        };
+        let order = sample_order(&ccid, "o-2", "ref2");
         store
             .apply(&Unit::new(&ccid, &order_id).with(Write::InsertOrder(order)))
             .await

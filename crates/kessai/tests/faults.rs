@@ -72,6 +72,16 @@ async fn invariants(env: &TestEnv, order_id: &str) {
     assert!(o.order.invariants_hold(), "{order_id}: {:?}", o.order);
 }
 
+/// How many charges the emulator holds on the order's charge permission.
+async fn charges_of(fe: &FaultEnv, o: &kessai_store::OrderRecord) -> usize {
+    fe.emulator_count(
+        "charge",
+        "/charge/chargePermissionId",
+        o.charge_permission_id.as_deref().unwrap(),
+    )
+    .await
+}
+
 /// After a restart, the pending operation is resolved by the gateway on its own.
 async fn wait_resolved(env: &TestEnv, order_id: &str) {
     for _ in 0..100 {
@@ -159,13 +169,7 @@ async fn capture_under_every_fault() {
                 .await
                 .unwrap();
             assert_eq!(charge.capture_amount.unwrap().amount, "3000");
-            let charges = fe
-                .emulator_count(
-                    "charge",
-                    "/charge/chargePermissionId",
-                    o.charge_permission_id.as_deref().unwrap(),
-                )
-                .await;
+            let charges = charges_of(&fe, &o).await;
             assert_eq!(charges, 1);
             rows.push(Row {
                 fault: name(fault),
@@ -308,13 +312,7 @@ async fn cancel_under_every_fault() {
                 .await
                 .unwrap();
             assert_eq!(charge.status_details.state.to_string(), "Canceled");
-            let charges = fe
-                .emulator_count(
-                    "charge",
-                    "/charge/chargePermissionId",
-                    o.charge_permission_id.as_deref().unwrap(),
-                )
-                .await;
+            let charges = charges_of(&fe, &o).await;
             assert_eq!(charges, 1);
             rows.push(Row {
                 fault: name(fault),
@@ -400,13 +398,7 @@ async fn buyer_return_under_every_fault() {
             let o = fe.env.order(&id).await.unwrap();
             assert_eq!(o.order.state, OrderState::Authorized);
             invariants(&fe.env, &id).await;
-            let charges = fe
-                .emulator_count(
-                    "charge",
-                    "/charge/chargePermissionId",
-                    o.charge_permission_id.as_deref().unwrap(),
-                )
-                .await;
+            let charges = charges_of(&fe, &o).await;
             assert_eq!(charges, 1, "{fault:?}: exactly one charge");
             let capture = fe.env.mdk("Capture", json!({"orderId": id})).await;
             assert_eq!(capture["mstatus"], "success");
