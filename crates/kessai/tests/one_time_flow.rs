@@ -204,19 +204,7 @@ async fn buyer_cancels_at_amazon() {
         .await;
     assert!(signin.html.contains("キャンセル"));
     // Press the cancel button instead of the first one.
-    let (_, action, mut fields) = common::first_form(&signin.html, &[]);
-    fields.retain(|(k, _)| k != "action");
-    fields.push(("action".into(), "cancel".into()));
-    let url = url::Url::parse(&signin.url)
-        .unwrap()
-        .join(&action)
-        .unwrap()
-        .to_string();
-    let landed = browser
-        .go(reqwest::Method::POST, url, Some(fields))
-        .await
-        .merchant_url
-        .unwrap();
+    let landed = browser.press_cancel(&signin).await.merchant_url.unwrap();
     assert_eq!(
         landed.as_str().split('?').next(),
         Some(format!("{MERCHANT_SITE}/cancel").as_str())
@@ -330,16 +318,8 @@ async fn buyer_cancels_on_amazons_confirmation_page() {
         OrderState::Authorizing
     );
     // On Amazon's confirmation page the buyer presses cancel instead of paying.
-    let (_, action, mut fields) = common::first_form(&page.html, &[]);
-    fields.retain(|(k, _)| k != "action");
-    fields.push(("action".into(), "cancel".into()));
-    let url = url::Url::parse(&page.url)
-        .unwrap()
-        .join(&action)
-        .unwrap()
-        .to_string();
     let landed = browser
-        .go(reqwest::Method::POST, url, Some(fields))
+        .press_cancel(&page)
         .await
         .merchant_url
         .expect("the buyer lands on the merchant's cancel URL");

@@ -296,6 +296,19 @@ impl<'a> Browser<'a> {
         self.go(method, url, Some(fields)).await
     }
 
+    /// Presses the cancel button of an Amazon page's form (`action=cancel`) instead of the first.
+    pub async fn press_cancel(&mut self, page: &Page) -> Page {
+        let (_, action, mut fields) = first_form(&page.html, &[]);
+        fields.retain(|(k, _)| k != "action");
+        fields.push(("action".into(), "cancel".into()));
+        let url = url::Url::parse(&page.url)
+            .unwrap()
+            .join(&action)
+            .unwrap()
+            .to_string();
+        self.go(reqwest::Method::POST, url, Some(fields)).await
+    }
+
     pub async fn submit_page(&mut self, page: Page, choices: &[(&str, &str)]) -> Page {
         assert!(
             page.merchant_url.is_none(),
