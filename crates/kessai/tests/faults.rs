@@ -477,3 +477,44 @@ async fn the_result_url_before_the_buyer_confirmed_decides_nothing() {
     assert_eq!(o.order.state, OrderState::Authorized);
     invariants(&fe.env, "early").await;
 }
+
+#[tokio::test]
+async fn no_return_url_is_signed_without_the_merchants_secret() {
+    let fe = FaultEnv::start("no-secret").await;
+    let http = fe.env.http.clone();
+    let mut browser = Browser::new(&http);
+    let page = to_amazon_confirmation(&fe.env, &mut browser, "sec-1").await;
+    // The merchant's secret cannot be read when the buyer comes back.
+    fe.faulty_store.fail_merchant_lookups(true);
+    let back = browser.submit_page(page, &[]).await;
+    assert!(
+        back.merchant_url.is_none(),
+        "no return URL with a tamper check signed by an empty secret"
+    );
+    assert_eq!(back.status, 503, "{}", back.html);
+    let o = fe.env.order("sec-1").await.unwrap();
+    assert_eq!(
+        o.order.state,
+        OrderState::Authorized,
+        "the payment is stored"
+    );
+    // When the secret can be read again, a reload returns a correctly signed URL.
+    fe.faulty_store.fail_merchant_lookups(false);
+    let landed = Browser::new(&http)
+        .go(reqwest::Method::GET, result_url(&fe.env, &o), None)
+        .await
+        .merchant_url
+        .unwrap();
+    let values = ["orderId", "mstatus", "vResultCode"].map(|k| query(&landed, k).unwrap());
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    sha2::Digest::update(&mut h, fe.env.ccid.as_bytes());
+    for v in &values {
+        sha2::Digest::update(&mut h, v.as_bytes());
+    }
+    sha2::Digest::update(&mut h, fe.env.secret.as_bytes());
+    let expected = hex::encode(sha2::Digest::finalize(h));
+    assert_eq!(
+        query(&landed, "vAuthInfo").as_deref(),
+        Some(expected.as_str())
+    );
+}

@@ -217,6 +217,7 @@ impl AmazonPay for FaultyAmazon {
 pub struct FaultyStore {
     inner: Arc<dyn Store>,
     fail_outcome: AtomicBool,
+    fail_merchants: AtomicBool,
 }
 
 impl FaultyStore {
@@ -224,7 +225,13 @@ impl FaultyStore {
         FaultyStore {
             inner,
             fail_outcome: AtomicBool::new(false),
+            fail_merchants: AtomicBool::new(false),
         }
+    }
+
+    /// Merchant lookups fail until this is called again with `false`.
+    pub fn fail_merchant_lookups(&self, on: bool) {
+        self.fail_merchants.store(on, Ordering::SeqCst);
     }
 
     pub fn fail_next_outcome(&self) {
@@ -235,6 +242,9 @@ impl FaultyStore {
 #[async_trait]
 impl Store for FaultyStore {
     async fn merchant(&self, ccid: &MerchantCcid) -> Result<Option<MerchantRecord>, StoreError> {
+        if self.fail_merchants.load(Ordering::SeqCst) {
+            return Err(StoreError::Database("database is locked (injected)".into()));
+        }
         self.inner.merchant(ccid).await
     }
 
