@@ -10,6 +10,7 @@ pub mod ids;
 pub mod money;
 pub mod operation;
 pub mod order;
+pub mod push;
 pub mod result_code;
 pub mod secret;
 
@@ -18,5 +19,6 @@ pub use ids::{IdError, IdSource, MerchantCcid, OrderId, SeededIds};
 pub use money::{AmountError, Currency, Money, MoneyError, Yen};
 pub use operation::{Intent, OperationKind, OperationStatus};
 pub use order::{Event, Order, OrderState, Refusal};
+pub use push::{PushKind, PushStatus};
 pub use result_code::{Field, Kind, ResultCode};
 pub use secret::Secret;

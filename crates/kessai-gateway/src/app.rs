@@ -36,6 +36,8 @@ pub struct GatewayConfig {
     /// Where random ids and keys come from (seeded from the operating system; a fixed seed in
     /// tests).
     pub ids: Arc<dyn IdSource>,
+    /// How result pushes to merchants are sent.
+    pub push: crate::pushes::PushSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,7 @@ pub enum GatewayError {
 }
 
 pub struct Inner {
+    pub push: crate::pushes::PushSettings,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     pub store: Arc<dyn Store>,
@@ -125,6 +128,7 @@ impl Gateway {
             .demo_merchant
             .map(|ccid| crate::demo::Demo::new(ccid, base_url.clone()));
         let state = Arc::new(Inner {
+            push: config.push,
             clock: config.clock,
             ids: config.ids,
             store,
@@ -160,6 +164,7 @@ impl Gateway {
     }
 
     pub async fn serve(self) -> Result<(), GatewayError> {
+        crate::pushes::spawn_worker(self.state.clone());
         // Operations whose outcome was not recorded before the last stop are resolved first
         // thing, beside serving (Amazon Pay may be slow or down; commands settle their own order).
         let state = self.state.clone();

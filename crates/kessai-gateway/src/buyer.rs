@@ -14,7 +14,8 @@ use axum::Router;
 use base64::Engine as _;
 use kessai_amazonpay::wire::{self, PaymentIntent, Price};
 use kessai_core::{
-    Event, Field, Intent, Kind, Money, OperationKind, OperationStatus, OrderState, ResultCode,
+    Event, Field, Intent, Kind, Money, OperationKind, OperationStatus, OrderState, PushKind,
+    ResultCode,
 };
 use kessai_store::{OrderRecord, StoreError, Unit, Write};
 use serde::Deserialize;
@@ -169,9 +170,18 @@ async fn advance(
         result,
         state.now_text(),
     );
-    let unit = Unit::new(&record.merchant, &record.order_id)
+    let mut unit = Unit::new(&record.merchant, &record.order_id)
         .with(Write::UpdateOrder(next.clone()))
         .with(Write::History(entry));
+    if next.order.state.is_closed() {
+        // The buyer's authorization ended here (canceled): the merchant's authorize push.
+        let amount = next.order.amount;
+        if let Some(push) =
+            crate::pushes::record(state, &next, PushKind::Authorize, result, amount, None)
+        {
+            unit = unit.with(push);
+        }
+    }
     match state.store.apply(&unit).await {
         Ok(()) => Ok(next),
         Err(StoreError::Conflict) => Err(ResultCode::field(

@@ -13,7 +13,9 @@ pub mod mdk;
 mod operations;
 mod params;
 mod pipeline;
+pub mod pushes;
 pub mod reply;
 mod util;
 
 pub use app::{Gateway, GatewayConfig, GatewayError};
+pub use pushes::PushSettings;

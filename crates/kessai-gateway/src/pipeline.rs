@@ -16,7 +16,7 @@ use crate::operations::{self, Actor, Outcome};
 use crate::reply::{Answer, Reply};
 use crate::util::history;
 use kessai_core::{
-    Event, Field, Intent, Kind, OperationKind, OperationStatus, OrderId, ResultCode, Yen,
+    Event, Field, Intent, Kind, OperationKind, OperationStatus, OrderId, PushKind, ResultCode, Yen,
 };
 use kessai_store::{MerchantRecord, OperationRecord, OrderRecord, StoreError, Unit, Write};
 use std::future::Future;
@@ -186,9 +186,17 @@ pub async fn order_command<C: OrderCommand>(state: &AppState, caller: &Caller, c
             after.version += 1;
             after.updated_at = state.now_text();
             let result = ResultCode::success();
-            let unit = Unit::new(ccid, order_id)
+            let mut unit = Unit::new(ccid, order_id)
                 .with(Write::UpdateOrder(after.clone()))
                 .with(Write::History(caller.entry(state, &result)));
+            if event == Event::Canceled {
+                let amount = after.order.amount;
+                if let Some(push) =
+                    crate::pushes::record(state, &after, PushKind::Cancel, &result, amount, None)
+                {
+                    unit = unit.with(push);
+                }
+            }
             match state.store.apply(&unit).await {
                 Ok(()) => Answer::about(order_id, result, cmd.reply(state, &after, None)),
                 Err(StoreError::Conflict) => Answer::about(order_id, concurrent(), Reply::Nothing),

@@ -11,8 +11,8 @@ mod model;
 mod sqlite;
 
 pub use model::{
-    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, RefundRecord, Unit,
-    Write,
+    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd, PushFilter,
+    PushRecord, RefundRecord, Unit, Write,
 };
 pub use sqlite::SqliteStore;
 
@@ -84,6 +84,20 @@ pub trait Store: Send + Sync {
         ccid: &MerchantCcid,
         order_id: &OrderId,
     ) -> Result<Vec<RefundRecord>, StoreError>;
+
+    /// Leases up to `limit` pending push records due at `now` for `lease_secs` seconds, so that
+    /// no other worker (in this or another process) sends them meanwhile.
+    async fn claim_pushes(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: i64,
+    ) -> Result<Vec<PushRecord>, StoreError>;
+    /// Records how a delivery attempt of the records `ids` ended (and releases their lease).
+    async fn finish_pushes(&self, ids: &[i64], end: &PushEnd) -> Result<(), StoreError>;
+    async fn pushes(&self, filter: &PushFilter) -> Result<Vec<PushRecord>, StoreError>;
+    /// Sends a record again (whatever its status) at `now`; false if there is no such record.
+    async fn resend_push(&self, id: i64, now: i64) -> Result<bool, StoreError>;
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;

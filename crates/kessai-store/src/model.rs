@@ -1,4 +1,6 @@
-use kessai_core::{Intent, MerchantCcid, OperationStatus, Order, OrderId, Secret, Yen};
+use kessai_core::{
+    Intent, MerchantCcid, OperationStatus, Order, OrderId, PushKind, PushStatus, Secret, Yen,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MerchantRecord {
@@ -108,6 +110,8 @@ pub enum Write {
     MarkReported {
         key: String,
     },
+    /// A result record for the merchant, delivered later by the push worker.
+    Push(PushRecord),
 }
 
 /// Everything one step of one order writes, applied in one transaction or not at all.
@@ -138,4 +142,59 @@ impl Unit {
             .iter()
             .any(|w| matches!(w, Write::FinishOperation(_)))
     }
+}
+
+/// One result record for a merchant in the push outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRecord {
+    /// Assigned by the store (ignored when written).
+    pub id: i64,
+    pub merchant: MerchantCcid,
+    pub order_id: OrderId,
+    pub kind: PushKind,
+    pub url: String,
+    pub dummy: bool,
+    /// The record's fields, in order, without the index suffix (`orderId`, `vResultCode`, …).
+    pub fields: Vec<(String, String)>,
+    pub status: PushStatus,
+    pub attempts: u32,
+    /// Unix seconds.
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    /// The `pushId` of the POST that delivered it.
+    pub push_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// How one delivery attempt of some records ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushEnd {
+    Delivered {
+        push_id: String,
+        at: i64,
+    },
+    /// Try again at `next_attempt_at`.
+    Retry {
+        error: String,
+        next_attempt_at: i64,
+    },
+    /// Given up after the retry window.
+    Failed {
+        error: String,
+    },
+    /// The target is not allowed; never sent.
+    Refused {
+        error: String,
+    },
+}
+
+/// Which push records to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushFilter {
+    pub merchant: Option<MerchantCcid>,
+    pub order_id: Option<OrderId>,
+    pub status: Option<PushStatus>,
+    pub limit: i64,
 }

@@ -1,12 +1,13 @@
 //! The SQLite backend. All SQL of this backend lives here.
 
 use crate::{
-    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, RefundRecord, Store,
-    StoreError, Unit, Write,
+    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd, PushFilter,
+    PushRecord, RefundRecord, Store, StoreError, Unit, Write,
 };
 use async_trait::async_trait;
 use kessai_core::{
-    Intent, MerchantCcid, OperationKind, OperationStatus, Order, OrderId, OrderState, Secret, Yen,
+    Intent, MerchantCcid, OperationKind, OperationStatus, Order, OrderId, OrderState, PushKind,
+    PushStatus, Secret, Yen,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -245,6 +246,74 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn claim_pushes(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: i64,
+    ) -> Result<Vec<PushRecord>, StoreError> {
+        // One statement: the rows are leased and read atomically, so two workers never take the
+        // same record.
+        let rows = sqlx::query(
+            "UPDATE push_records SET lease_until = ? WHERE id IN (SELECT id FROM push_records WHERE status = 'Pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT ?) RETURNING *",
+        )
+        .bind(now + lease_secs)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(push_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|p| p.id);
+        Ok(out)
+    }
+
+    async fn finish_pushes(&self, ids: &[i64], end: &PushEnd) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let q = match end {
+                PushEnd::Delivered { push_id, at } => sqlx::query("UPDATE push_records SET status = 'Delivered', attempts = attempts + 1, lease_until = NULL, push_id = ?, delivered_at = ?, last_error = NULL WHERE id = ?")
+                    .bind(push_id.clone())
+                    .bind(*at),
+                PushEnd::Retry { error, next_attempt_at } => sqlx::query("UPDATE push_records SET attempts = attempts + 1, lease_until = NULL, last_error = ?, next_attempt_at = ? WHERE id = ?")
+                    .bind(error.clone())
+                    .bind(*next_attempt_at),
+                PushEnd::Failed { error } => sqlx::query("UPDATE push_records SET status = 'Failed', attempts = attempts + 1, lease_until = NULL, last_error = ? WHERE id = ?")
+                    .bind(error.clone()),
+                PushEnd::Refused { error } => sqlx::query("UPDATE push_records SET status = 'Refused', lease_until = NULL, last_error = ? WHERE id = ?")
+                    .bind(error.clone()),
+            };
+            q.bind(*id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pushes(&self, filter: &PushFilter) -> Result<Vec<PushRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM push_records WHERE (?1 IS NULL OR merchant_ccid = ?1) AND (?2 IS NULL OR order_id = ?2) AND (?3 IS NULL OR status = ?3) ORDER BY id LIMIT ?4",
+        )
+        .bind(filter.merchant.as_ref().map(MerchantCcid::as_str))
+        .bind(filter.order_id.as_ref().map(OrderId::as_str))
+        .bind(filter.status.map(PushStatus::as_str))
+        .bind(if filter.limit > 0 { filter.limit } else { 1000 })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(push_from_row).collect()
+    }
+
+    async fn resend_push(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE push_records SET status = 'Pending', next_attempt_at = ?, lease_until = NULL WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
@@ -383,6 +452,21 @@ async fn apply_write(
             Ok(())
         }
         Write::FinishOperation(end) => finish_operation(tx, unit, end).await,
+        Write::Push(p) => {
+            same_order(&p.merchant, &p.order_id)?;
+            sqlx::query("INSERT INTO push_records(merchant_ccid, order_id, kind, url, dummy, fields, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'Pending', 0, ?, ?)")
+                .bind(ccid)
+                .bind(order_id)
+                .bind(p.kind.as_str())
+                .bind(&p.url)
+                .bind(i64::from(p.dummy))
+                .bind(encode_fields(&p.fields))
+                .bind(p.next_attempt_at)
+                .bind(p.created_at)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
         Write::MarkReported { key } => {
             let done = sqlx::query("UPDATE operations SET reported = 1 WHERE idempotency_key = ? AND merchant_ccid = ? AND order_id = ? AND status != 'Pending'")
                 .bind(key)
@@ -426,6 +510,41 @@ async fn finish_operation(
         return Err(StoreError::Conflict);
     }
     Ok(())
+}
+
+fn encode_fields(fields: &[(String, String)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+fn push_from_row(r: &SqliteRow) -> Result<PushRecord, StoreError> {
+    let merchant: String = r.try_get("merchant_ccid")?;
+    let order_id: String = r.try_get("order_id")?;
+    let kind: String = r.try_get("kind")?;
+    let status: String = r.try_get("status")?;
+    let fields: String = r.try_get("fields")?;
+    Ok(PushRecord {
+        id: r.try_get("id")?,
+        merchant: MerchantCcid::parse(&merchant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        order_id: OrderId::parse(&order_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kind: PushKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown push kind {kind}")))?,
+        url: r.try_get("url")?,
+        dummy: r.try_get::<i64, _>("dummy")? != 0,
+        fields: form_urlencoded::parse(fields.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+        status: PushStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown push status {status}")))?,
+        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        lease_until: r.try_get("lease_until")?,
+        push_id: r.try_get("push_id")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
 }
 
 fn operation_from_row(r: &SqliteRow) -> Result<OperationRecord, StoreError> {

@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub demo_ccid: Option<String>,
     pub demo_secret: Option<String>,
     pub demo_shop: bool,
+    /// Let pushes of live orders reach private and loopback addresses (local development only).
+    pub allow_private_push_targets: bool,
 }
 
 /// A wrapper around a part the gateway uses (a recording proxy, a fault injector in tests).
@@ -46,6 +48,8 @@ pub struct Hooks {
     pub store: Option<Wrap<dyn Store>>,
     pub clock: Option<Arc<dyn Clock>>,
     pub ids: Option<Arc<dyn IdSource>>,
+    /// Push settings (default: from the options, one-second worker tick).
+    pub push: Option<kessai_gateway::PushSettings>,
 }
 
 /// The system's clock and an id source seeded from the operating system.
@@ -255,6 +259,10 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             store_name: "Kessai Demo Shop".into(),
             clock,
             ids,
+            push: hooks.push.clone().unwrap_or(kessai_gateway::PushSettings {
+                allow_private_targets: options.allow_private_push_targets,
+                ..kessai_gateway::PushSettings::default()
+            }),
         },
         gateway_store,
         amazon,

@@ -27,6 +27,36 @@ enum Command {
     /// Manage the merchants of the gateway.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// Look at and resend the result pushes to merchants.
+    #[command(subcommand)]
+    Pushes(PushesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PushesCommand {
+    /// List push records, oldest first.
+    List {
+        /// Only this order.
+        #[arg(long)]
+        order: Option<String>,
+        /// Only records in this status: Pending, Delivered, Failed or Refused.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Directory of the gateway's data.
+        #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Send a record again (whatever its status) at the worker's next tick.
+    Resend {
+        /// The record's id (`notifyId`, first column of `list`).
+        id: i64,
+        /// Directory of the gateway's data.
+        #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +110,10 @@ struct ServeArgs {
     /// Do not serve the demo shop at /.
     #[arg(long)]
     no_demo_shop: bool,
+    /// Let result pushes of live orders reach loopback and private addresses (for local
+    /// development; test-mode orders may always push anywhere).
+    #[arg(long, env = "KESSAI_ALLOW_PRIVATE_PUSH_TARGETS")]
+    allow_private_push_targets: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => run_serve(*args).await,
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Merchant(cmd) => run_merchant(cmd).await,
+        Command::Pushes(cmd) => run_pushes(cmd).await,
     }
 }
 
@@ -155,6 +190,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         demo_ccid: args.demo_ccid,
         demo_secret: args.demo_secret,
         demo_shop: !args.no_demo_shop,
+        allow_private_push_targets: args.allow_private_push_targets,
     })
     .await?;
     let base = started.gateway.base_url().to_owned();
@@ -229,4 +265,73 @@ async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn run_pushes(cmd: PushesCommand) -> anyhow::Result<()> {
+    match cmd {
+        PushesCommand::List {
+            order,
+            status,
+            limit,
+            data_dir,
+        } => {
+            let store = open_existing(&data_dir).await?;
+            let status = match status {
+                Some(s) => Some(kessai_core::PushStatus::parse(&s).ok_or_else(|| {
+                    anyhow::anyhow!("--status must be Pending, Delivered, Failed or Refused")
+                })?),
+                None => None,
+            };
+            let filter = kessai_store::PushFilter {
+                merchant: None,
+                order_id: order
+                    .map(|o| kessai_core::OrderId::parse(&o))
+                    .transpose()
+                    .context("--order")?,
+                status,
+                limit,
+            };
+            println!("id\tstatus\tattempts\tkind\tmerchant\torder\tvResultCode\turl\tlast error");
+            for p in store.pushes(&filter).await? {
+                let code = p
+                    .fields
+                    .iter()
+                    .find(|(k, _)| k == "vResultCode")
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("-");
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    p.id,
+                    p.status.as_str(),
+                    p.attempts,
+                    p.kind.as_str(),
+                    p.merchant,
+                    p.order_id,
+                    code,
+                    p.url,
+                    p.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        PushesCommand::Resend { id, data_dir } => {
+            let store = open_existing(&data_dir).await?;
+            let (clock, _) = kessai::system_sources();
+            if store.resend_push(id, clock.unix()).await? {
+                println!("push record {id} will be sent again");
+            } else {
+                anyhow::bail!("no push record {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn open_existing(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
+    let path = data_dir.join("gateway.sqlite");
+    anyhow::ensure!(
+        path.exists(),
+        "{} does not exist (is --data-dir right?)",
+        path.display()
+    );
+    Ok(SqliteStore::open(&path).await?)
 }

@@ -3,7 +3,7 @@
 
 use super::{store_failed, unknown, Actor, Outcome};
 use crate::app::AppState;
-use kessai_core::{Event, OperationStatus, ResultCode};
+use kessai_core::{Event, OperationKind, OperationStatus, PushKind, ResultCode};
 use kessai_store::{OperationEnd, OperationRecord, OrderRecord, RefundRecord, Unit, Write};
 
 /// One operation being carried out on one order.
@@ -120,6 +120,26 @@ impl Step<'_> {
             .with(Write::UpdateOrder(after.clone()))
             .with(Write::History(actor.entry(state, &ending.result)))
             .with(Write::FinishOperation(end.clone()));
+        // The merchant's push of this result, in the same unit of work (not for "not yet").
+        if ending.event.is_some() || ending.status != OperationStatus::NotDone {
+            let kind = match op.intent.kind {
+                OperationKind::CompleteCheckout => PushKind::Authorize,
+                OperationKind::Capture => PushKind::Capture,
+                OperationKind::CancelCharge => PushKind::Cancel,
+                OperationKind::Refund => PushKind::Refund,
+            };
+            let push = crate::pushes::record(
+                state,
+                &after,
+                kind,
+                &ending.result,
+                op.intent.amount,
+                ending.amazon_id.as_deref(),
+            );
+            if let Some(push) = push {
+                unit = unit.with(push);
+            }
+        }
         if let Some(refund) = ending.refund {
             unit = unit.with(Write::Refund(refund));
         }

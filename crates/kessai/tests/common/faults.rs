@@ -7,8 +7,8 @@ use kessai_amazonpay::wire::*;
 use kessai_amazonpay::{AmazonPay, AmazonPayError};
 use kessai_core::{MerchantCcid, OrderId};
 use kessai_store::{
-    HistoryEntry, MerchantRecord, OperationRecord, OrderRecord, RefundRecord, Store, StoreError,
-    Unit,
+    HistoryEntry, MerchantRecord, OperationRecord, OrderRecord, PushEnd, PushFilter, PushRecord,
+    RefundRecord, Store, StoreError, Unit,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -301,6 +301,27 @@ impl Store for FaultyStore {
         order_id: &OrderId,
     ) -> Result<Vec<RefundRecord>, StoreError> {
         self.inner.refunds(ccid, order_id).await
+    }
+
+    async fn claim_pushes(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: i64,
+    ) -> Result<Vec<PushRecord>, StoreError> {
+        self.inner.claim_pushes(now, lease_secs, limit).await
+    }
+
+    async fn finish_pushes(&self, ids: &[i64], end: &PushEnd) -> Result<(), StoreError> {
+        self.inner.finish_pushes(ids, end).await
+    }
+
+    async fn pushes(&self, filter: &PushFilter) -> Result<Vec<PushRecord>, StoreError> {
+        self.inner.pushes(filter).await
+    }
+
+    async fn resend_push(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        self.inner.resend_push(id, now).await
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

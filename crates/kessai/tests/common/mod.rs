@@ -57,6 +57,7 @@ impl TestEnv {
                 demo_ccid: None,
                 demo_secret: None,
                 demo_shop: true,
+                allow_private_push_targets: false,
             },
             hooks,
         )
@@ -427,6 +428,7 @@ impl FaultEnv {
             demo_ccid: None,
             demo_secret: None,
             demo_shop: false,
+            allow_private_push_targets: false,
         };
         let (env, amazon, faulty_store, gateway) = FaultEnv::launch(&options).await;
         let mut options = options;
