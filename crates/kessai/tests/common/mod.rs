@@ -202,18 +202,44 @@ impl TestEnv {
             )
             .await;
         assert_eq!(r["mstatus"], "success", "{r:?}");
-        let html = r["responseContents"].as_str().unwrap().to_owned();
-        let mut browser = Browser::new(&self.http);
-        let page = browser.submit(&html, &self.gateway, &[]).await;
-        let page = browser
-            .submit_page(page, &[("instrument", instrument)])
-            .await; // Amazon sign-in
-        let page = browser.submit_page(page, &[]).await; // Kessai confirmation: 確定
-        let landed = browser.submit_page(page, &[]).await; // Amazon confirmation: pay
-        landed
-            .merchant_url
-            .expect("the buyer lands on the merchant's site")
+        walk_buyer(self, &r, instrument).await
     }
+
+    /// Sends one MDK command in live mode (`/paynow`, `dummyRequest` "0").
+    pub async fn mdk_live(&self, command: &str, params: Value) -> Map<String, Value> {
+        let mut params = params.as_object().cloned().unwrap();
+        params.insert("txnVersion".into(), "2.0.0".into());
+        params.insert("dummyRequest".into(), "0".into());
+        params.insert("merchantCcid".into(), self.ccid.clone().into());
+        let body =
+            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        self.mdk_path(
+            &format!("/paynow/v2/{command}/amazonpay"),
+            body,
+            "application/x-www-form-urlencoded",
+        )
+        .await
+    }
+}
+
+/// Walks the buyer of an Authorize answer through Amazon's sign-in, Kessai's 確定 and Amazon's
+/// confirmation with `instrument`; returns the merchant URL the buyer lands on.
+pub async fn walk_buyer(
+    env: &TestEnv,
+    authorized: &Map<String, Value>,
+    instrument: &str,
+) -> url::Url {
+    let html = authorized["responseContents"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(&env.http);
+    let page = browser.submit(&html, &env.gateway, &[]).await;
+    let page = browser
+        .submit_page(page, &[("instrument", instrument)])
+        .await; // Amazon sign-in
+    let page = browser.submit_page(page, &[]).await; // Kessai confirmation: 確定
+    let landed = browser.submit_page(page, &[]).await; // Amazon confirmation: pay
+    landed
+        .merchant_url
+        .expect("the buyer lands on the merchant's site")
 }
 
 /// Where the browser is: a page, or the merchant's site (which the test does not load).
