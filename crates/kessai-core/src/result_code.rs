@@ -26,6 +26,9 @@ pub enum Kind {
     UnknownCommand,
     MissingAuthHash,
     NotSupportedYet,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotencyKeyInFlight,
     // E2xx: one field
     FieldMissing,
     FieldDecimal,
@@ -74,7 +77,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 51] = [
+    pub const ALL: [Kind; 54] = [
         Kind::Success,
         Kind::AuthHashMismatch,
         Kind::UnknownMerchant,
@@ -85,6 +88,9 @@ impl Kind {
         Kind::UnknownCommand,
         Kind::MissingAuthHash,
         Kind::NotSupportedYet,
+        Kind::IdempotencyKeyInvalid,
+        Kind::IdempotencyKeyReused,
+        Kind::IdempotencyKeyInFlight,
         Kind::FieldMissing,
         Kind::FieldDecimal,
         Kind::FieldNegative,
@@ -141,6 +147,9 @@ impl Kind {
             Kind::UnknownCommand => "E107",
             Kind::MissingAuthHash => "E108",
             Kind::NotSupportedYet => "E109",
+            Kind::IdempotencyKeyInvalid => "E110",
+            Kind::IdempotencyKeyReused => "E111",
+            Kind::IdempotencyKeyInFlight => "E112",
             Kind::FieldMissing => "E201",
             Kind::FieldDecimal => "E202",
             Kind::FieldNegative => "E203",
@@ -197,6 +206,9 @@ impl Kind {
             Kind::BodyTooLarge => "The body is larger than 64 KiB.",
             Kind::UnknownCommand => "No such command or service at this path.",
             Kind::MissingAuthHash => "The body has no \"authHash\" string.",
+            Kind::IdempotencyKeyInvalid => "The Idempotency-Key header is empty, longer than 255 characters, or not printable ASCII.",
+            Kind::IdempotencyKeyReused => "The Idempotency-Key was used before with another command or other params; use a new key for a new request.",
+            Kind::IdempotencyKeyInFlight => "The first request with this Idempotency-Key is still running; retry in a moment.",
             Kind::NotSupportedYet => "The command or option is part of the protocol but not supported by this gateway yet.",
             Kind::FieldMissing => "A required field is missing or empty.",
             Kind::FieldDecimal => "An amount has a decimal point; yen amounts are whole numbers.",

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use kessai_amazonpay::AmazonPay;
 use kessai_core::clock::Clock;
 use kessai_core::ids::IdSource;
@@ -191,15 +191,19 @@ pub struct MdkRequest {
     pub dummy: bool,
 }
 
-fn respond(answer: &Answer, meta: &mdk::ResponseMeta<'_>) -> Response {
-    (StatusCode::OK, Json(mdk::render(answer, meta))).into_response()
-}
-
 /// What one MDK request came to, for the answer and the log line.
 struct Handled {
-    answer: Answer,
+    answer: Handling,
     merchant: Option<MerchantCcid>,
     txn_version: Option<String>,
+    /// The request's Idempotency-Key, claimed: the answer is kept for it.
+    claim: Option<crate::idempotency::Claim>,
+}
+
+enum Handling {
+    Answer(Answer),
+    /// The kept answer of an earlier request with the same Idempotency-Key.
+    Replay(String),
 }
 
 async fn mdk_entry(
@@ -216,26 +220,58 @@ async fn mdk_entry(
     };
     let request_id = state.random_hex(16);
     let handled = handle(&state, &command, &service_type, dummy_path, &headers, body).await;
+    let merchant = handled
+        .merchant
+        .as_ref()
+        .map(MerchantCcid::as_str)
+        .unwrap_or("-");
+    let answer = match handled.answer {
+        Handling::Replay(body) => {
+            tracing::info!(
+                request_id = %request_id,
+                merchant = %merchant,
+                command = %command,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "mdk command replayed for its Idempotency-Key"
+            );
+            return json_body(body);
+        }
+        Handling::Answer(answer) => answer,
+    };
     // One line per command at info: never secrets or buyer data.
     tracing::info!(
         request_id = %request_id,
-        merchant = %handled.merchant.as_ref().map(MerchantCcid::as_str).unwrap_or("-"),
-        order = %handled.answer.order_id.as_deref().unwrap_or("-"),
+        merchant = %merchant,
+        order = %answer.order_id.as_deref().unwrap_or("-"),
         command = %command,
-        code = %handled.answer.result.code(),
-        mstatus = handled.answer.result.mstatus(),
+        code = %answer.result.code(),
+        mstatus = answer.result.mstatus(),
         duration_ms = started.elapsed().as_millis() as u64,
         "mdk command"
     );
     let cust_txn = state.random_hex(16);
-    respond(
-        &handled.answer,
+    let body = mdk::render(
+        &answer,
         &mdk::ResponseMeta {
             txn_version: handled.txn_version.as_deref(),
             request_id: &request_id,
             cust_txn: &cust_txn,
         },
     )
+    .to_string();
+    if let Some(claim) = handled.claim {
+        crate::idempotency::finish(&state, claim, &answer.result, &body).await;
+    }
+    json_body(body)
+}
+
+fn json_body(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 async fn handle(
@@ -247,9 +283,10 @@ async fn handle(
     body: Body,
 ) -> Handled {
     let failed = |result: ResultCode| Handled {
-        answer: Answer::failure(result, None),
+        answer: Handling::Answer(Answer::failure(result, None)),
         merchant: None,
         txn_version: None,
+        claim: None,
     };
     // Read one byte more than allowed, to tell "exactly the limit" from "over it".
     let bytes = match axum::body::to_bytes(body, mdk::MAX_BODY + 1).await {
@@ -282,6 +319,34 @@ async fn handle(
     };
     let txn_version = mdk::txn_version(&request.params);
     let order_text = mdk::order_id_text(&request.params);
+    let merchant = request.merchant.ccid.clone();
+    let claim = match crate::idempotency::start(
+        state,
+        headers,
+        &merchant,
+        name.as_str(),
+        &request.params_text,
+    )
+    .await
+    {
+        crate::idempotency::Start::Run(claim) => claim,
+        crate::idempotency::Start::Replay(body) => {
+            return Handled {
+                answer: Handling::Replay(body),
+                merchant: Some(merchant),
+                txn_version,
+                claim: None,
+            }
+        }
+        crate::idempotency::Start::Refuse(result) => {
+            return Handled {
+                answer: Handling::Answer(Answer::failure(result, order_text)),
+                merchant: Some(merchant),
+                txn_version,
+                claim: None,
+            }
+        }
+    };
     let caller = Caller {
         merchant: request.merchant,
         command: name,
@@ -297,9 +362,10 @@ async fn handle(
         Err(Rejected { result, .. }) => Answer::failure(result, order_text),
     };
     Handled {
-        answer,
-        merchant: Some(caller.merchant.ccid.clone()),
+        answer: Handling::Answer(answer),
+        merchant: Some(merchant),
         txn_version,
+        claim,
     }
 }
 

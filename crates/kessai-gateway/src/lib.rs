@@ -9,6 +9,7 @@ mod app;
 mod buyer;
 mod commands;
 mod demo;
+mod idempotency;
 pub mod mdk;
 mod operations;
 mod params;

@@ -83,7 +83,12 @@ impl OrderLocks {
         ccid: &MerchantCcid,
         order_id: &OrderId,
     ) -> tokio::sync::OwnedMutexGuard<()> {
-        let key = format!("{ccid}/{order_id}");
+        self.lock_named(&format!("order/{ccid}/{order_id}")).await
+    }
+
+    /// A lock by name, for other things that must run one at a time in this process.
+    pub async fn lock_named(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let key = name.to_owned();
         let lock = {
             let mut map = match self.locks.lock() {
                 Ok(m) => m,

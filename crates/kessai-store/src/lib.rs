@@ -11,8 +11,8 @@ mod model;
 mod sqlite;
 
 pub use model::{
-    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd, PushFilter,
-    PushRecord, RefundRecord, Unit, Write,
+    HistoryEntry, KeyClaim, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd,
+    PushFilter, PushRecord, RefundRecord, Unit, Write,
 };
 pub use sqlite::SqliteStore;
 
@@ -98,6 +98,28 @@ pub trait Store: Send + Sync {
     async fn pushes(&self, filter: &PushFilter) -> Result<Vec<PushRecord>, StoreError>;
     /// Sends a record again (whatever its status) at `now`; false if there is no such record.
     async fn resend_push(&self, id: i64, now: i64) -> Result<bool, StoreError>;
+
+    /// Claims a merchant's idempotency key for a request with `fingerprint` at `now` (unix
+    /// seconds). A claim in flight for longer than `abandoned_after` seconds is taken over.
+    async fn claim_key(
+        &self,
+        ccid: &MerchantCcid,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        abandoned_after: i64,
+    ) -> Result<KeyClaim, StoreError>;
+    /// Keeps the answer of the request that claimed the key.
+    async fn finish_key(
+        &self,
+        ccid: &MerchantCcid,
+        key: &str,
+        answer: &str,
+    ) -> Result<(), StoreError>;
+    /// Forgets a claim whose request ended without a final answer (so a retry runs again).
+    async fn release_key(&self, ccid: &MerchantCcid, key: &str) -> Result<(), StoreError>;
+    /// Forgets keys created before `before` (unix seconds); returns how many.
+    async fn prune_keys(&self, before: i64) -> Result<u64, StoreError>;
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;

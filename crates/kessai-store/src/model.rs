@@ -190,6 +190,19 @@ pub enum PushEnd {
     },
 }
 
+/// What a merchant's idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// First use (or a takeover of one abandoned in flight): run the request.
+    New,
+    /// Used before with the same request: its answer.
+    Replay(String),
+    /// Used before with another request.
+    Mismatch,
+    /// The first request with this key is still running.
+    InFlight,
+}
+
 /// Which push records to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushFilter {

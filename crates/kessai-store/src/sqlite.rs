@@ -1,8 +1,8 @@
 //! The SQLite backend. All SQL of this backend lives here.
 
 use crate::{
-    HistoryEntry, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd, PushFilter,
-    PushRecord, RefundRecord, Store, StoreError, Unit, Write,
+    HistoryEntry, KeyClaim, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd,
+    PushFilter, PushRecord, RefundRecord, Store, StoreError, Unit, Write,
 };
 use async_trait::async_trait;
 use kessai_core::{
@@ -312,6 +312,84 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_key(
+        &self,
+        ccid: &MerchantCcid,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        abandoned_after: i64,
+    ) -> Result<KeyClaim, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = ? AND key = ?",
+        )
+        .bind(ccid.as_str())
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claim = match row {
+            None => {
+                sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES (?, ?, ?, NULL, ?)")
+                    .bind(ccid.as_str())
+                    .bind(key)
+                    .bind(fingerprint)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                KeyClaim::New
+            }
+            Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
+            Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
+            Some((_, None, created)) if now - created >= abandoned_after => {
+                sqlx::query("UPDATE idempotency_keys SET created_at = ? WHERE merchant_ccid = ? AND key = ?")
+                    .bind(now)
+                    .bind(ccid.as_str())
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+                KeyClaim::New
+            }
+            Some((_, None, _)) => KeyClaim::InFlight,
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    async fn finish_key(
+        &self,
+        ccid: &MerchantCcid,
+        key: &str,
+        answer: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE idempotency_keys SET answer = ? WHERE merchant_ccid = ? AND key = ?")
+            .bind(answer)
+            .bind(ccid.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_key(&self, ccid: &MerchantCcid, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE merchant_ccid = ? AND key = ? AND answer IS NULL",
+        )
+        .bind(ccid.as_str())
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn prune_keys(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

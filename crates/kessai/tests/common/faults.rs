@@ -7,8 +7,8 @@ use kessai_amazonpay::wire::*;
 use kessai_amazonpay::{AmazonPay, AmazonPayError};
 use kessai_core::{MerchantCcid, OrderId};
 use kessai_store::{
-    HistoryEntry, MerchantRecord, OperationRecord, OrderRecord, PushEnd, PushFilter, PushRecord,
-    RefundRecord, Store, StoreError, Unit,
+    HistoryEntry, KeyClaim, MerchantRecord, OperationRecord, OrderRecord, PushEnd, PushFilter,
+    PushRecord, RefundRecord, Store, StoreError, Unit,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -322,6 +322,36 @@ impl Store for FaultyStore {
 
     async fn resend_push(&self, id: i64, now: i64) -> Result<bool, StoreError> {
         self.inner.resend_push(id, now).await
+    }
+
+    async fn claim_key(
+        &self,
+        ccid: &MerchantCcid,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        abandoned_after: i64,
+    ) -> Result<KeyClaim, StoreError> {
+        self.inner
+            .claim_key(ccid, key, fingerprint, now, abandoned_after)
+            .await
+    }
+
+    async fn finish_key(
+        &self,
+        ccid: &MerchantCcid,
+        key: &str,
+        answer: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.finish_key(ccid, key, answer).await
+    }
+
+    async fn release_key(&self, ccid: &MerchantCcid, key: &str) -> Result<(), StoreError> {
+        self.inner.release_key(ccid, key).await
+    }
+
+    async fn prune_keys(&self, before: i64) -> Result<u64, StoreError> {
+        self.inner.prune_keys(before).await
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

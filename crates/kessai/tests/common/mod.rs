@@ -205,6 +205,31 @@ impl TestEnv {
         walk_buyer(self, &r, instrument).await
     }
 
+    /// Sends one MDK command in test mode with an `Idempotency-Key` header (if given); returns the
+    /// answer's body exactly as received.
+    pub async fn mdk_keyed(&self, command: &str, params: Value, key: Option<&str>) -> String {
+        let mut params = params.as_object().cloned().unwrap();
+        params.insert("txnVersion".into(), "2.0.0".into());
+        params.insert("dummyRequest".into(), "1".into());
+        params.insert("merchantCcid".into(), self.ccid.clone().into());
+        let body =
+            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        let mut req = self
+            .http
+            .post(format!(
+                "{}/test-paynow/v2/{command}/amazonpay",
+                self.gateway
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.text().await.unwrap()
+    }
+
     /// Sends one MDK command in live mode (`/paynow`, `dummyRequest` "0").
     pub async fn mdk_live(&self, command: &str, params: Value) -> Map<String, Value> {
         let mut params = params.as_object().cloned().unwrap();
