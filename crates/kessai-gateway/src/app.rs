@@ -38,6 +38,8 @@ pub struct GatewayConfig {
     pub ids: Arc<dyn IdSource>,
     /// How result pushes to merchants are sent.
     pub push: crate::pushes::PushSettings,
+    /// How often unresolved work is looked for.
+    pub recovery: crate::recovery::RecoverySettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,9 @@ pub enum GatewayError {
 
 pub struct Inner {
     pub push: crate::pushes::PushSettings,
+    pub recovery: crate::recovery::RecoverySettings,
+    /// This gateway's name in leases (random per start).
+    pub instance: String,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     pub store: Arc<dyn Store>,
@@ -127,8 +132,11 @@ impl Gateway {
         let demo = config
             .demo_merchant
             .map(|ccid| crate::demo::Demo::new(ccid, base_url.clone()));
+        let instance = config.ids.hex(8);
         let state = Arc::new(Inner {
             push: config.push,
+            recovery: config.recovery,
+            instance,
             clock: config.clock,
             ids: config.ids,
             store,
@@ -165,18 +173,9 @@ impl Gateway {
 
     pub async fn serve(self) -> Result<(), GatewayError> {
         crate::pushes::spawn_worker(self.state.clone());
-        // Operations whose outcome was not recorded before the last stop are resolved first
-        // thing, beside serving (Amazon Pay may be slow or down; commands settle their own order).
-        let state = self.state.clone();
-        tokio::spawn(async move {
-            match crate::operations::resolve_pending(&state).await {
-                Ok((0, 0)) => {}
-                Ok((resolved, unknown)) => {
-                    tracing::info!(resolved, unknown, "pending operations resolved at start")
-                }
-                Err(e) => tracing::error!(%e, "cannot read pending operations at start"),
-            }
-        });
+        // Operations whose outcome was not recorded before the last stop, and orders waiting on
+        // Amazon, are resolved first thing and then periodically, beside serving.
+        crate::recovery::spawn(self.state.clone());
         axum::serve(self.listener, self.router)
             .await
             .map_err(GatewayError::Serve)

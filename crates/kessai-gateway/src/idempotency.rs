@@ -49,13 +49,15 @@ pub async fn start(
     };
     let key = match value.to_str() {
         Ok(k) if valid(k) => k.to_owned(),
-        _ => return Start::Refuse(ResultCode::new(
-            Kind::IdempotencyKeyInvalid,
-            format!(
+        _ => {
+            return Start::Refuse(ResultCode::new(
+                Kind::IdempotencyKeyInvalid,
+                format!(
                 "Idempotency-Key must be 1 to {MAX_LEN} printable ASCII characters (got {} bytes).",
                 value.len()
             ),
-        )),
+            ))
+        }
     };
     // Requests with one key run one after the other in this process.
     let serial = state

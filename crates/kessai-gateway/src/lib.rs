@@ -15,8 +15,10 @@ mod operations;
 mod params;
 mod pipeline;
 pub mod pushes;
+pub mod recovery;
 pub mod reply;
 mod util;
 
 pub use app::{Gateway, GatewayConfig, GatewayError};
 pub use pushes::PushSettings;
+pub use recovery::RecoverySettings;

@@ -121,6 +121,25 @@ pub trait Store: Send + Sync {
     /// Forgets keys created before `before` (unix seconds); returns how many.
     async fn prune_keys(&self, before: i64) -> Result<u64, StoreError>;
 
+    /// Orders in `state` not changed since `before` (RFC 3339), oldest first, at most `limit`.
+    async fn orders_in_state(
+        &self,
+        state: kessai_core::OrderState,
+        before: &str,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
+    /// Takes (or renews) the lease `name` for `holder` until `now + ttl` if it is free, expired or
+    /// already the holder's; false if another holder has it.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease up (if `holder` has it), so the next taker need not wait for it to run out.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
 }

@@ -392,6 +392,51 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn orders_in_state(
+        &self,
+        state: OrderState,
+        before: &str,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM orders WHERE state = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
+        )
+        .bind(state.as_str())
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO leases(name, holder, until) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until WHERE leases.until <= ?4 OR leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + ttl)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE leases SET until = 0 WHERE name = ? AND holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
@@ -850,5 +895,39 @@ mod tests {
         assert_eq!(ops.len(), 1);
         assert_eq!(ops[0].status, OperationStatus::Done);
         assert!(ops[0].reported);
+    }
+
+    #[tokio::test]
+    async fn a_lease_has_one_holder_until_it_runs_out() {
+        let (store, _) = store_with_merchant("lease", "M3").await;
+        assert!(store.try_lease("job", "a", 100, 30).await.unwrap());
+        assert!(
+            !store.try_lease("job", "b", 110, 30).await.unwrap(),
+            "a holds it"
+        );
+        assert!(
+            store.try_lease("job", "a", 120, 30).await.unwrap(),
+            "a renews"
+        );
+        assert!(!store.try_lease("job", "b", 149, 30).await.unwrap());
+        assert!(
+            store.try_lease("job", "b", 150, 30).await.unwrap(),
+            "run out: b takes it"
+        );
+        assert!(!store.try_lease("job", "a", 151, 30).await.unwrap());
+        assert!(
+            store.try_lease("other", "a", 151, 30).await.unwrap(),
+            "leases are per job"
+        );
+        store.release_lease("job", "a").await.unwrap();
+        assert!(
+            !store.try_lease("job", "c", 152, 30).await.unwrap(),
+            "only the holder releases"
+        );
+        store.release_lease("job", "b").await.unwrap();
+        assert!(
+            store.try_lease("job", "c", 152, 30).await.unwrap(),
+            "released: free at once"
+        );
     }
 }

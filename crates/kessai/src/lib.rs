@@ -50,6 +50,8 @@ pub struct Hooks {
     pub ids: Option<Arc<dyn IdSource>>,
     /// Push settings (default: from the options, one-second worker tick).
     pub push: Option<kessai_gateway::PushSettings>,
+    /// Recovery worker settings (default: every 30 s).
+    pub recovery: Option<kessai_gateway::RecoverySettings>,
 }
 
 /// The system's clock and an id source seeded from the operating system.
@@ -263,6 +265,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
                 allow_private_targets: options.allow_private_push_targets,
                 ..kessai_gateway::PushSettings::default()
             }),
+            recovery: hooks.recovery.clone().unwrap_or_default(),
         },
         gateway_store,
         amazon,

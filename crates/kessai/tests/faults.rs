@@ -518,3 +518,39 @@ async fn no_return_url_is_signed_without_the_merchants_secret() {
         Some(expected.as_str())
     );
 }
+
+#[tokio::test]
+async fn the_recovery_worker_finishes_an_abandoned_checkout_on_its_own() {
+    let hooks = kessai::Hooks {
+        recovery: Some(kessai_gateway::RecoverySettings {
+            every: Duration::from_millis(100),
+            waiting_after: Duration::ZERO,
+        }),
+        ..kessai::Hooks::default()
+    };
+    let env = TestEnv::start_with("recovery-worker", hooks).await;
+    let http = env.http.clone();
+    let mut browser = Browser::new(&http);
+    let page = to_amazon_confirmation(&env, &mut browser, "left").await;
+    // The buyer pays at Amazon; the browser never comes back.
+    let (method, action, fields) = first_form(&page.html, &[]);
+    let url = url::Url::parse(&page.url).unwrap().join(&action).unwrap();
+    let resp = http
+        .request(method, url)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+    // No merchant command: the worker asks Amazon and finishes the order.
+    let mut state = OrderState::Authorizing;
+    for _ in 0..100 {
+        state = env.order("left").await.unwrap().order.state;
+        if state != OrderState::Authorizing {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, OrderState::Authorized);
+    invariants(&env, "left").await;
+}

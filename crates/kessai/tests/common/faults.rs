@@ -354,6 +354,29 @@ impl Store for FaultyStore {
         self.inner.prune_keys(before).await
     }
 
+    async fn orders_in_state(
+        &self,
+        state: kessai_core::OrderState,
+        before: &str,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        self.inner.orders_in_state(state, before, limit).await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.try_lease(name, holder, now, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.inner.setting(name).await
     }
