@@ -40,6 +40,8 @@ pub struct GatewayConfig {
     pub push: crate::pushes::PushSettings,
     /// How often unresolved work is looked for.
     pub recovery: crate::recovery::RecoverySettings,
+    /// A crash-test hook (`crate::crash`); off by default.
+    pub abort_at: crate::crash::AbortAt,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,7 @@ pub enum GatewayError {
 pub struct Inner {
     pub push: crate::pushes::PushSettings,
     pub recovery: crate::recovery::RecoverySettings,
+    pub abort_at: crate::crash::AbortAt,
     /// This gateway's name in leases (random per start).
     pub instance: String,
     pub clock: Arc<dyn Clock>,
@@ -136,6 +139,7 @@ impl Gateway {
         let state = Arc::new(Inner {
             push: config.push,
             recovery: config.recovery,
+            abort_at: config.abort_at,
             instance,
             clock: config.clock,
             ids: config.ids,

@@ -499,7 +499,7 @@ async fn result(
         Err(r) => return problem(&state, StatusCode::INTERNAL_SERVER_ERROR, &r, retry),
     };
     match outcome {
-        Outcome::Done { record, result, .. } | Outcome::Refused { record, result } => {
+        Outcome::Done { record, result, .. } | Outcome::Refused { record, result, .. } => {
             match outcome_of(&record) {
                 Some(_) => to_merchant(&state, &record, &result).await,
                 // Nothing moved (e.g. the order changed at the same time): the page says so.
@@ -577,7 +577,7 @@ async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>)
             Err(r) => return problem(state, StatusCode::INTERNAL_SERVER_ERROR, &r, None),
         };
         return match outcome {
-            Outcome::Done { record, result, .. } | Outcome::Refused { record, result } => {
+            Outcome::Done { record, result, .. } | Outcome::Refused { record, result, .. } => {
                 match outcome_of(&record) {
                     Some(_) => to_merchant(state, &record, &result).await,
                     None => problem(state, StatusCode::CONFLICT, &result, None),

@@ -8,6 +8,7 @@
 mod app;
 mod buyer;
 mod commands;
+pub mod crash;
 mod demo;
 mod idempotency;
 pub mod mdk;

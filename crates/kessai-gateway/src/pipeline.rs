@@ -88,11 +88,13 @@ fn unknown_order(order_id: &OrderId) -> ResultCode {
 }
 
 impl Caller {
+    /// The actor of a merchant command: its outcome counts as reported once the answer is
+    /// rendered (`Answer::reporting`), not when it is stored.
     pub fn actor(&self) -> Actor {
         Actor {
             command: self.command.as_str().to_owned(),
             request: self.params_text.clone(),
-            reports: true,
+            reports: false,
         }
     }
 
@@ -134,9 +136,27 @@ pub async fn rejected(
 
 /// Runs one order command through the skeleton.
 pub async fn order_command<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C) -> Answer {
+    let _guard = state
+        .locks
+        .lock(&caller.merchant.ccid, cmd.order_id())
+        .await;
+    let answer = run_locked(state, caller, cmd).await;
+    // The answer is about to leave: from now on a retry is an ordinary new command. Marked while
+    // the order is still locked, so a concurrent duplicate is not taken for a retry; a crash
+    // before this point leaves the outcome unreported, and the merchant's retry gets it.
+    if let Some(r) = &answer.reports {
+        let unit =
+            Unit::new(&r.merchant, &r.order_id).with(Write::MarkReported { key: r.key.clone() });
+        if let Err(e) = state.store.apply(&unit).await {
+            tracing::warn!(%e, order = %r.order_id, "cannot mark an operation as reported");
+        }
+    }
+    answer
+}
+
+async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C) -> Answer {
     let order_id = cmd.order_id();
     let ccid = &caller.merchant.ccid;
-    let _guard = state.locks.lock(ccid, order_id).await;
     let record = match state.store.order(ccid, order_id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Answer::about(order_id, unknown_order(order_id), Reply::Nothing),
@@ -207,9 +227,17 @@ pub async fn order_command<C: OrderCommand>(state: &AppState, caller: &Caller, c
             match operations::execute(state, record.clone(), intent, &caller.actor()).await {
                 Outcome::Done { record, op, result } if result.is_success() => {
                     Answer::about(order_id, result, cmd.reply(state, &record, Some(&op)))
+                        .reporting(&op)
                 }
-                Outcome::Done { record, result, .. }
-                | Outcome::Refused { record, result }
+                Outcome::Done {
+                    record, result, op, ..
+                } => Answer::about(order_id, result, cmd.refused(&record)).reporting(&op),
+                Outcome::Refused {
+                    record,
+                    result,
+                    op: Some(op),
+                } => Answer::about(order_id, result, cmd.refused(&record)).reporting(&op),
+                Outcome::Refused { record, result, .. }
                 | Outcome::NotYet { record, result, .. } => {
                     Answer::about(order_id, result, cmd.refused(&record))
                 }

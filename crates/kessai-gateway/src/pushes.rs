@@ -29,6 +29,9 @@ pub struct PushSettings {
     pub timeout: Duration,
     /// Records in one POST at the most.
     pub batch: usize,
+    /// How long a worker holds the records it is sending; after a crash they are sent again when
+    /// this runs out. Longer than `timeout`.
+    pub lease: Duration,
 }
 
 impl Default for PushSettings {
@@ -39,6 +42,7 @@ impl Default for PushSettings {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             batch: 20,
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -229,7 +233,10 @@ pub async fn deliver_due(
     senders: &Senders,
 ) -> Result<usize, kessai_store::StoreError> {
     let now = state.clock.unix();
-    let claimed = state.store.claim_pushes(now, 120, 200).await?;
+    let lease = i64::try_from(state.push.lease.as_secs())
+        .unwrap_or(30)
+        .max(1);
+    let claimed = state.store.claim_pushes(now, lease, 200).await?;
     let mut groups: Vec<Vec<PushRecord>> = Vec::new();
     for record in claimed {
         let same = groups.iter_mut().find(|g| {
@@ -246,6 +253,11 @@ pub async fn deliver_due(
     for group in groups {
         posts += 1;
         let end = send(state, senders, &group).await;
+        if matches!(end, PushEnd::Delivered { .. }) {
+            state
+                .abort_at
+                .reached(crate::crash::Point::PushAfterPost, None);
+        }
         let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
         match &end {
             PushEnd::Delivered { push_id, .. } => {

@@ -11,6 +11,18 @@ pub struct Answer {
     /// The order id as the merchant sent it (kept even when it is not a valid id).
     pub order_id: Option<String>,
     pub reply: Reply,
+    /// The operation whose outcome this answer carries: marked as reported once the answer is
+    /// rendered, so a merchant whose answer was lost (a crash before it was sent) still gets the
+    /// outcome on retry.
+    pub reports: Option<Reported>,
+}
+
+/// An operation of the log, by order and idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    pub merchant: kessai_core::MerchantCcid,
+    pub order_id: OrderId,
+    pub key: String,
 }
 
 impl Answer {
@@ -19,7 +31,18 @@ impl Answer {
             result,
             order_id,
             reply: Reply::Nothing,
+            reports: None,
         }
+    }
+
+    /// Marks the answer as the report of an operation.
+    pub fn reporting(mut self, op: &kessai_store::OperationRecord) -> Answer {
+        self.reports = Some(Reported {
+            merchant: op.merchant.clone(),
+            order_id: op.order_id.clone(),
+            key: op.key.clone(),
+        });
+        self
     }
 
     pub fn about(order_id: &OrderId, result: ResultCode, reply: Reply) -> Answer {
@@ -27,6 +50,7 @@ impl Answer {
             result,
             order_id: Some(order_id.to_string()),
             reply,
+            reports: None,
         }
     }
 }

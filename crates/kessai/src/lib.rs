@@ -35,6 +35,9 @@ pub struct ServeOptions {
     pub demo_shop: bool,
     /// Let pushes of live orders reach private and loopback addresses (local development only).
     pub allow_private_push_targets: bool,
+    /// How long the push worker holds records it sends (after a crash they are sent again when it
+    /// runs out).
+    pub push_lease: Duration,
 }
 
 /// A wrapper around a part the gateway uses (a recording proxy, a fault injector in tests).
@@ -52,6 +55,19 @@ pub struct Hooks {
     pub push: Option<kessai_gateway::PushSettings>,
     /// Recovery worker settings (default: every 30 s).
     pub recovery: Option<kessai_gateway::RecoverySettings>,
+}
+
+/// The crash-test hook of the environment (`KESSAI_TEST_ABORT_AT`), off when unset.
+fn abort_at() -> anyhow::Result<kessai_gateway::crash::AbortAt> {
+    match std::env::var(kessai_gateway::crash::ENV) {
+        Ok(v) if !v.is_empty() => kessai_gateway::crash::AbortAt::parse(&v).ok_or_else(|| {
+            anyhow!(
+                "{} = {v:?} names no crash point",
+                kessai_gateway::crash::ENV
+            )
+        }),
+        _ => Ok(kessai_gateway::crash::AbortAt::default()),
+    }
 }
 
 /// The system's clock and an id source seeded from the operating system.
@@ -263,9 +279,11 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             ids,
             push: hooks.push.clone().unwrap_or(kessai_gateway::PushSettings {
                 allow_private_targets: options.allow_private_push_targets,
+                lease: options.push_lease,
                 ..kessai_gateway::PushSettings::default()
             }),
             recovery: hooks.recovery.clone().unwrap_or_default(),
+            abort_at: abort_at()?,
         },
         gateway_store,
         amazon,

@@ -114,6 +114,10 @@ struct ServeArgs {
     /// development; test-mode orders may always push anywhere).
     #[arg(long, env = "KESSAI_ALLOW_PRIVATE_PUSH_TARGETS")]
     allow_private_push_targets: bool,
+    /// Seconds the push worker holds the records it sends; after a crash they are sent again when
+    /// this runs out.
+    #[arg(long, default_value_t = 30, env = "KESSAI_PUSH_LEASE_SECS")]
+    push_lease_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,6 +195,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         demo_secret: args.demo_secret,
         demo_shop: !args.no_demo_shop,
         allow_private_push_targets: args.allow_private_push_targets,
+        push_lease: std::time::Duration::from_secs(args.push_lease_secs.max(1)),
     })
     .await?;
     let base = started.gateway.base_url().to_owned();

@@ -301,7 +301,7 @@ async fn not_yet(step: Step<'_>, buyer_url: Option<String>) -> Outcome {
         .end(Ending::unmoved(OperationStatus::NotDone, result))
         .await
     {
-        Outcome::Refused { record, result } => Outcome::NotYet {
+        Outcome::Refused { record, result, .. } => Outcome::NotYet {
             record,
             result,
             buyer_url,

@@ -3,6 +3,7 @@
 
 use super::{store_failed, unknown, Actor, Outcome};
 use crate::app::AppState;
+use crate::crash::Point;
 use kessai_core::{Event, OperationKind, OperationStatus, PushKind, ResultCode};
 use kessai_store::{OperationEnd, OperationRecord, OrderRecord, RefundRecord, Unit, Write};
 
@@ -143,11 +144,14 @@ impl Step<'_> {
         if let Some(refund) = ending.refund {
             unit = unit.with(Write::Refund(refund));
         }
+        let kind = Some(op.intent.kind);
+        state.abort_at.reached(Point::AfterAmazon, kind);
         if let Err(e) = state.store.apply(&unit).await {
             return Outcome::Unknown {
                 result: store_failed(e),
             };
         }
+        state.abort_at.reached(Point::AfterCommit, kind);
         let finished = OperationRecord {
             status: end.status,
             reported: end.reported,
@@ -166,6 +170,7 @@ impl Step<'_> {
             _ => Outcome::Refused {
                 record: after,
                 result: ending.result,
+                op: Some(Box::new(finished)),
             },
         }
     }

@@ -25,10 +25,12 @@ pub enum Outcome {
         op: Box<OperationRecord>,
         result: ResultCode,
     },
-    /// Amazon Pay refused it; no money moved.
+    /// Amazon Pay refused it, or it could not be started; no money moved.
     Refused {
         record: OrderRecord,
         result: ResultCode,
+        /// The finished operation, if one was started.
+        op: Option<Box<OperationRecord>>,
     },
     /// Amazon Pay did not carry it out because the buyer has not confirmed at Amazon yet.
     NotYet {
@@ -136,15 +138,20 @@ pub async fn execute(
             return Outcome::Refused {
                 record,
                 result: concurrent(),
+                op: None,
             };
         }
         Err(e) => {
             return Outcome::Refused {
                 record,
                 result: internal(e),
+                op: None,
             }
         }
     }
+    state
+        .abort_at
+        .reached(crate::crash::Point::AfterIntent, Some(op.intent.kind));
     drive(state, marked, op, actor).await
 }
 

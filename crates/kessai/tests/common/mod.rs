@@ -58,6 +58,7 @@ impl TestEnv {
                 demo_secret: None,
                 demo_shop: true,
                 allow_private_push_targets: false,
+                push_lease: Duration::from_secs(30),
             },
             hooks,
         )
@@ -203,6 +204,59 @@ impl TestEnv {
             .await;
         assert_eq!(r["mstatus"], "success", "{r:?}");
         walk_buyer(self, &r, instrument).await
+    }
+
+    /// A test environment around a gateway that runs as its own process.
+    pub async fn external(
+        gateway: &str,
+        emulator: &str,
+        ccid: &str,
+        secret: &str,
+        data_dir: PathBuf,
+    ) -> TestEnv {
+        let store = Arc::new(
+            SqliteStore::open(&data_dir.join("gateway.sqlite"))
+                .await
+                .unwrap(),
+        );
+        TestEnv {
+            gateway: gateway.trim_end_matches('/').to_owned(),
+            emulator: emulator.trim_end_matches('/').to_owned(),
+            ccid: ccid.to_owned(),
+            secret: secret.to_owned(),
+            store,
+            data_dir,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// As [`TestEnv::mdk`], but a connection that breaks (the gateway died) is an `Err`.
+    pub async fn try_mdk(
+        &self,
+        command: &str,
+        params: Value,
+    ) -> Result<Map<String, Value>, reqwest::Error> {
+        let mut params = params.as_object().cloned().unwrap();
+        params.insert("txnVersion".into(), "2.0.0".into());
+        params.insert("dummyRequest".into(), "1".into());
+        params.insert("merchantCcid".into(), self.ccid.clone().into());
+        let body =
+            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        let resp = self
+            .http
+            .post(format!(
+                "{}/test-paynow/v2/{command}/amazonpay",
+                self.gateway
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        let v: Value = resp.json().await?;
+        Ok(v["result"].as_object().cloned().unwrap())
     }
 
     /// Sends one MDK command in test mode with an `Idempotency-Key` header (if given); returns the
@@ -480,6 +534,7 @@ impl FaultEnv {
             demo_secret: None,
             demo_shop: false,
             allow_private_push_targets: false,
+            push_lease: Duration::from_secs(30),
         };
         let (env, amazon, faulty_store, gateway) = FaultEnv::launch(&options).await;
         let mut options = options;
