@@ -38,6 +38,8 @@ pub enum Fault {
 pub struct FaultyAmazon {
     inner: Arc<dyn AmazonPay>,
     armed: Mutex<Vec<(Call, Fault)>>,
+    /// Seeded random faults: (generator, faults per thousand calls of the money-moving kinds).
+    chaos: Mutex<Option<(kessai_core::ids::SeededIds, u32)>>,
     /// How many faults fired.
     pub fired: AtomicUsize,
 }
@@ -47,8 +49,15 @@ impl FaultyAmazon {
         FaultyAmazon {
             inner,
             armed: Mutex::new(Vec::new()),
+            chaos: Mutex::new(None),
             fired: AtomicUsize::new(0),
         }
+    }
+
+    /// From now on, `per_mille` of the calls that can be armed fail at random (drawn from
+    /// `seed`): the answer lost after Amazon acted, a timeout before Amazon, or a 500/503.
+    pub fn chaos(&self, seed: u64, per_mille: u32) {
+        *self.chaos.lock().unwrap() = Some((kessai_core::ids::SeededIds::seeded(seed), per_mille));
     }
 
     /// The next `call` fails with `fault`.
@@ -62,9 +71,24 @@ impl FaultyAmazon {
 
     fn take(&self, call: Call) -> Option<Fault> {
         let mut armed = self.armed.lock().unwrap();
-        let i = armed.iter().position(|(c, _)| *c == call)?;
+        if let Some(i) = armed.iter().position(|(c, _)| *c == call) {
+            self.fired.fetch_add(1, Ordering::SeqCst);
+            return Some(armed.remove(i).1);
+        }
+        drop(armed);
+        let mut chaos = self.chaos.lock().unwrap();
+        let (rng, per_mille) = chaos.as_mut()?;
+        use kessai_core::ids::IdSource;
+        if rng.below(1000) >= *per_mille {
+            return None;
+        }
         self.fired.fetch_add(1, Ordering::SeqCst);
-        Some(armed.remove(i).1)
+        Some(match rng.below(4) {
+            0 => Fault::DropAnswer,
+            1 => Fault::TimeoutBefore,
+            2 => Fault::Status(500),
+            _ => Fault::Status(503),
+        })
     }
 
     async fn around<T>(
@@ -107,11 +131,22 @@ impl AmazonPay for FaultyAmazon {
     }
 
     async fn get_checkout_session(&self, id: &str) -> Result<CheckoutSession, AmazonPayError> {
-        self.around(
-            Call::GetCheckoutSession,
-            self.inner.get_checkout_session(id),
-        )
-        .await
+        // Armed faults only: the buyer's pages read the session, and chaos stays off them.
+        if self
+            .armed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(c, _)| *c == Call::GetCheckoutSession)
+        {
+            return self
+                .around(
+                    Call::GetCheckoutSession,
+                    self.inner.get_checkout_session(id),
+                )
+                .await;
+        }
+        self.inner.get_checkout_session(id).await
     }
 
     async fn update_checkout_session(

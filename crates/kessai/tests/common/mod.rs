@@ -633,3 +633,134 @@ impl FaultEnv {
             .count()
     }
 }
+
+/// The emulator's objects, read once from its SQLite file.
+pub struct EmulatorView {
+    objects: Vec<(String, Value)>,
+}
+
+impl EmulatorView {
+    pub async fn load(emulator_db: &std::path::Path) -> EmulatorView {
+        let url = format!("sqlite://{}?mode=ro", emulator_db.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT kind, json FROM objects")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        EmulatorView {
+            objects: rows
+                .into_iter()
+                .map(|(k, j)| (k, serde_json::from_str(&j).unwrap()))
+                .collect(),
+        }
+    }
+
+    fn all<'a>(
+        &'a self,
+        kind: &'a str,
+        pointer: &'a str,
+        value: &'a str,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .iter()
+            .filter(move |(k, v)| {
+                k == kind && v.pointer(pointer).and_then(Value::as_str) == Some(value)
+            })
+            .map(|(_, v)| v)
+    }
+}
+
+/// The invariants of one order, checked in one place after any step: `captured ≤ authorized`,
+/// `refunded ≤ captured`, nothing in flight, and the gateway's view equal to the emulator's (the
+/// charge's state and amounts, one charge per order, the refunds). `emulator_db` is the emulator's
+/// SQLite file.
+pub async fn check_order(
+    env: &TestEnv,
+    order_id: &str,
+    emulator_db: &std::path::Path,
+) -> Result<(), String> {
+    let view = EmulatorView::load(emulator_db).await;
+    check_order_against(env, order_id, &view).await
+}
+
+/// As [`check_order`], against a view of the emulator read once.
+pub async fn check_order_against(
+    env: &TestEnv,
+    order_id: &str,
+    view: &EmulatorView,
+) -> Result<(), String> {
+    use kessai_core::OrderState as S;
+    let o = env.order(order_id).await.ok_or("no such order")?;
+    if !o.order.invariants_hold() {
+        return Err(format!("{order_id}: invariants broken: {:?}", o.order));
+    }
+    if o.in_flight.is_some() {
+        return Err(format!("{order_id}: an operation is still in flight"));
+    }
+    let Some(cp) = o.charge_permission_id.clone() else {
+        // No authorization: nothing may have been charged for this order's session.
+        return match o.order.state {
+            S::Started
+            | S::PreAuth
+            | S::Authorizing
+            | S::Canceled
+            | S::BuyerCanceled
+            | S::Declined
+            | S::Expired => Ok(()),
+            s => Err(format!("{order_id}: {s:?} without a charge permission")),
+        };
+    };
+    let charges: Vec<&Value> = view
+        .all("charge", "/charge/chargePermissionId", &cp)
+        .map(|v| &v["charge"])
+        .collect();
+    if charges.len() != 1 {
+        return Err(format!(
+            "{order_id}: {} charges at the emulator",
+            charges.len()
+        ));
+    }
+    let charge = charges[0];
+    let state = charge["statusDetails"]["state"]
+        .as_str()
+        .unwrap_or_default();
+    let captured = charge["captureAmount"]["amount"]
+        .as_str()
+        .map(|a| a.parse::<u64>().unwrap())
+        .unwrap_or(0);
+    let expected = match o.order.state {
+        S::Authorized => state == "Authorized",
+        S::Captured | S::PartiallyRefunded | S::Refunded => {
+            (state == "Captured" || state == "CaptureInitiated")
+                && captured == o.order.captured.get()
+        }
+        S::Canceled => state == "Canceled",
+        S::Declined => state == "Declined",
+        _ => false,
+    };
+    if !expected {
+        return Err(format!(
+            "{order_id}: the gateway says {:?} (captured {}), the emulator's charge is {state} (captured {captured})",
+            o.order.state, o.order.captured
+        ));
+    }
+    let charge_id = charge["chargeId"].as_str().unwrap_or_default();
+    let refunded: u64 = view
+        .all("refund", "/refund/chargeId", charge_id)
+        .map(|v| {
+            v["refund"]["refundAmount"]["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    if refunded != o.order.refunded.get() {
+        return Err(format!(
+            "{order_id}: the gateway refunded {}, the emulator {refunded}",
+            o.order.refunded
+        ));
+    }
+    Ok(())
+}
