@@ -96,13 +96,25 @@ impl OrderState {
 pub enum Event {
     BuyerSignedIn,
     BuyerConfirmed,
-    Authorized { amount: Yen },
-    AuthorizedAndCaptured { amount: Yen },
+    Authorized {
+        amount: Yen,
+    },
+    AuthorizedAndCaptured {
+        amount: Yen,
+    },
     Declined,
     BuyerCanceled,
-    Captured { amount: Yen },
+    Captured {
+        amount: Yen,
+    },
     Canceled,
-    RefundAccepted { amount: Yen },
+    RefundAccepted {
+        amount: Yen,
+    },
+    /// Amazon declined a refund it had accepted: its amount is refundable again.
+    RefundDeclined {
+        amount: Yen,
+    },
     Expired,
 }
 
@@ -295,6 +307,20 @@ impl Order {
                     S::PartiallyRefunded
                 };
             }
+            (
+                S::Captured | S::PartiallyRefunded | S::Refunded,
+                Event::RefundDeclined { amount },
+            ) => {
+                if amount > self.refunded || amount == Yen::ZERO {
+                    return Err(invalid);
+                }
+                next.refunded = self.refunded.saturating_sub(amount);
+                next.state = if next.refunded == Yen::ZERO {
+                    S::Captured
+                } else {
+                    S::PartiallyRefunded
+                };
+            }
             (S::Started | S::PreAuth | S::Authorizing | S::Authorized, Event::Expired) => {
                 next.state = S::Expired
             }
@@ -428,6 +454,7 @@ mod tests {
             Event::Captured { amount: y(600) },
             Event::Canceled,
             Event::RefundAccepted { amount: y(100) },
+            Event::RefundDeclined { amount: y(100) },
             Event::Expired,
         ]
     }
@@ -440,10 +467,13 @@ mod tests {
                 match before.apply(event) {
                     Ok(after) => {
                         assert!(after.invariants_hold(), "{state:?} {event:?} -> {after:?}");
-                        assert!(
-                            after.state.rank() >= before.state.rank(),
-                            "{state:?} {event:?}"
-                        );
+                        // The one step back: a refund Amazon declined is refundable again.
+                        if !matches!(event, Event::RefundDeclined { .. }) {
+                            assert!(
+                                after.state.rank() >= before.state.rank(),
+                                "{state:?} {event:?}"
+                            );
+                        }
                         assert!(
                             !before.state.is_closed(),
                             "closed {state:?} moved by {event:?}"
@@ -489,8 +519,28 @@ mod tests {
             (S::Authorized, S::Expired),
             (S::Captured, S::PartiallyRefunded),
             (S::PartiallyRefunded, S::PartiallyRefunded),
+            // a declined refund (the fixture's 300 refunded, 100 declined)
+            (S::PartiallyRefunded, S::PartiallyRefunded),
+            (S::Refunded, S::PartiallyRefunded),
         ];
         assert_eq!(allowed, expected);
+    }
+
+    #[test]
+    fn a_declined_refund_is_refundable_again() {
+        let o = order_in(S::PartiallyRefunded); // captured 800, refunded 300
+        let back = o
+            .apply(Event::RefundDeclined {
+                amount: Yen::new(300),
+            })
+            .unwrap();
+        assert_eq!((back.state, back.refunded), (S::Captured, Yen::ZERO));
+        assert_eq!(back.refundable(), Yen::new(800));
+        assert!(o
+            .apply(Event::RefundDeclined {
+                amount: Yen::new(301)
+            })
+            .is_err());
     }
 
     #[test]
