@@ -37,6 +37,8 @@ async fn start_config(name: &str, f: impl FnOnce(SandboxConfig) -> SandboxConfig
         database: dir.join("sandbox.sqlite"),
         public_url: None,
         tls: kessai_sandbox::TlsSetting::Off,
+        test_helpers: None,
+        limits: kessai_sandbox::Limits::default(),
     });
     let sandbox = Sandbox::bind(config).await.unwrap();
     let base = format!("http://{}", sandbox.local_addr());
@@ -298,7 +300,6 @@ impl Emu {
 /// Item 1: posting a merchant's public key does not reveal its merchant, and a stranger cannot
 /// join that merchant with a key of their own and read its objects.
 #[tokio::test]
-#[ignore = "item 1 lands next"]
 async fn strangers_cannot_learn_or_join_a_merchant() {
     let emu = start("join").await;
     let victim = victim_with_session(&emu).await;
@@ -345,7 +346,6 @@ async fn strangers_cannot_learn_or_join_a_merchant() {
 
 /// Item 1: a cross-site form POST carrying only the session id does not pay for the buyer.
 #[tokio::test]
-#[ignore = "item 1 lands next"]
 async fn cross_site_post_cannot_pay_for_a_session() {
     let emu = start("csrf").await;
     let victim = victim_with_session(&emu).await;
@@ -381,7 +381,6 @@ async fn cross_site_post_cannot_pay_for_a_session() {
 
 /// Item 1: the buyer's own browser (the page's cookie and its form's token) still pays.
 #[tokio::test]
-#[ignore = "item 1 lands next"]
 async fn the_buyers_own_form_still_pays() {
     let emu = start("csrf-ok").await;
     let victim = victim_with_session(&emu).await;
@@ -445,7 +444,6 @@ async fn clock_offset(db: &std::path::Path) -> Option<String> {
 /// Item 1: bound beyond loopback, the unsigned helpers are not open by default: the clock
 /// cannot be moved 31 days to expire every authorization.
 #[tokio::test]
-#[ignore = "item 1 lands next"]
 async fn helpers_are_closed_by_default_beyond_loopback() {
     let emu = start_config("helpers-default", |c| SandboxConfig {
         listen: "0.0.0.0:0".parse().unwrap(),
@@ -474,4 +472,170 @@ async fn helpers_are_closed_by_default_beyond_loopback() {
         .await
         .unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
+}
+
+/// Item 1: the key's holder (who signs the registration with it) gets its ids back, and a
+/// merchant's token lets its holder add a key to it.
+#[tokio::test]
+async fn holders_of_the_key_or_the_token_still_get_in() {
+    let emu = start("proof").await;
+    let key = PrivateKey::generate().unwrap();
+    let first = emu.register(&key).await;
+    let body = json!({"publicKey": key.public_key().to_pem().unwrap()}).to_string();
+    let (status, again) = emu
+        .signed(
+            "POST",
+            "/test_helpers/publicKeys",
+            &body,
+            &key,
+            "ANY",
+            &emu.host(),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["publicKeyId"], first["publicKeyId"]);
+    assert_eq!(again["merchantId"], first["merchantId"]);
+    // Signed by another key: no.
+    let other = PrivateKey::generate().unwrap();
+    let (status, v) = emu
+        .signed(
+            "POST",
+            "/test_helpers/publicKeys",
+            &body,
+            &other,
+            "ANY",
+            &emu.host(),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v.get("merchantId").is_none());
+    // A second key for the same merchant, with its token.
+    let second = PrivateKey::generate().unwrap();
+    let (status, v) = emu
+        .post_json(
+            "/test_helpers/publicKeys",
+            json!({
+                "publicKey": second.public_key().to_pem().unwrap(),
+                "merchantId": first["merchantId"],
+                "merchantToken": first["merchantToken"],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["merchantId"], first["merchantId"]);
+    // A wrong token does not.
+    let third = PrivateKey::generate().unwrap();
+    let (status, v) = emu
+        .post_json(
+            "/test_helpers/publicKeys",
+            json!({
+                "publicKey": third.public_key().to_pem().unwrap(),
+                "merchantId": first["merchantId"],
+                "merchantToken": "0".repeat(64),
+            }),
+        )
+        .await;
+    assert_eq!(status, 403, "{v}");
+}
+
+/// Item 1: with `--test-helpers=token` only the token's holders move the clock; with `off`,
+/// nobody.
+#[tokio::test]
+async fn helpers_behind_a_token_or_off() {
+    let token = "s3cret-helpers-token";
+    let emu = start_config("helpers-token", |c| SandboxConfig {
+        test_helpers: Some(kessai_sandbox::TestHelpers::Token(token.into())),
+        ..c
+    })
+    .await;
+    let advance = |t: Option<&'static str>| {
+        let mut req = emu
+            .http
+            .post(format!("{}/test_helpers/clock/advance", emu.base))
+            .json(&json!({"seconds": 31 * 24 * 3600}));
+        if let Some(t) = t {
+            req = req.header("x-test-helpers-token", t);
+        }
+        req.send()
+    };
+    for wrong in [None, Some("guess"), Some("")] {
+        let resp = advance(wrong).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{wrong:?}");
+        assert_eq!(clock_offset(&emu.db).await, None, "the clock did not move");
+    }
+    let resp = advance(Some(token)).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        clock_offset(&emu.db).await.as_deref(),
+        Some("2678400"),
+        "the token's holder moves it"
+    );
+    assert_eq!(
+        emu.http
+            .get(format!("{}/health", emu.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let off = start_config("helpers-off", |c| SandboxConfig {
+        test_helpers: Some(kessai_sandbox::TestHelpers::Off),
+        ..c
+    })
+    .await;
+    let resp = off
+        .http
+        .post(format!("{}/test_helpers/clock/advance", off.base))
+        .header("x-test-helpers-token", token)
+        .json(&json!({"seconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(clock_offset(&off.db).await, None);
+}
+
+/// Item 1: the sign-in page's form cannot be posted from another site either.
+#[tokio::test]
+async fn cross_site_post_cannot_sign_a_buyer_in() {
+    let emu = start("csrf-signin").await;
+    let key = PrivateKey::generate().unwrap();
+    let reg = emu.register(&key).await;
+    let (status, cs) = emu
+        .signed(
+            "POST",
+            "/v2/checkoutSessions",
+            &session_body(&reg["storeId"]),
+            &key,
+            reg["publicKeyId"].as_str().unwrap(),
+            &emu.host(),
+            Some("signin-csrf"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = cs["checkoutSessionId"].as_str().unwrap();
+    let resp = emu
+        .http
+        .post(format!("{}/checkout/signin", emu.base))
+        .form(&[("amazonCheckoutSessionId", id), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let (_, after) = emu
+        .signed(
+            "GET",
+            &format!("/v2/checkoutSessions/{id}"),
+            "",
+            &key,
+            reg["publicKeyId"].as_str().unwrap(),
+            &emu.host(),
+            None,
+        )
+        .await;
+    assert!(after["buyer"].is_null(), "nobody signed in: {after}");
 }

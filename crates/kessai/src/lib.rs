@@ -9,7 +9,7 @@ use kessai_core::clock::{Clock, SystemClock};
 use kessai_core::ids::{IdSource, SeededIds};
 use kessai_core::{MerchantCcid, Secret};
 use kessai_gateway::{Gateway, GatewayConfig};
-use kessai_sandbox::{Sandbox, SandboxConfig};
+use kessai_sandbox::{Limits, Sandbox, SandboxConfig, TestHelpers};
 use kessai_store::{MerchantRecord, SqliteStore, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,12 @@ pub struct ServeOptions {
     pub demo_ccid: Option<String>,
     pub demo_secret: Option<String>,
     pub demo_shop: bool,
+    /// Who may use the built-in emulator's `/test_helpers`. `None`: open on a loopback address,
+    /// else behind a token this process makes and uses itself. With `amazon_pay_endpoint`, a
+    /// `Token` is the external emulator's token, used to register the key there.
+    pub test_helpers: Option<TestHelpers>,
+    /// Connections and timeouts of the gateway and the built-in emulator.
+    pub limits: Limits,
 }
 
 /// A wrapper around a part the gateway uses (a recording proxy, a fault injector in tests).
@@ -142,6 +148,37 @@ async fn demo_merchant(
     Ok(m)
 }
 
+/// Writes `contents` to a new file that only its owner can read or write (0600 on Unix).
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents)
+}
+
+/// The emulator's helper token kept in `path`, made (and written 0600) if missing.
+pub fn helpers_token_file(path: &Path) -> anyhow::Result<String> {
+    if path.exists() {
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .trim()
+            .to_owned();
+        if token.is_empty() {
+            return Err(anyhow!("{} is empty", path.display()));
+        }
+        return Ok(token);
+    }
+    let token = random_hex(32);
+    write_private(path, token.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
+}
+
 fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
     if path.exists() {
         let pem = std::fs::read_to_string(path)
@@ -160,11 +197,53 @@ pub async fn register_key(
     endpoint: &url::Url,
     key: &PrivateKey,
 ) -> anyhow::Result<(String, String)> {
+    register_key_with(endpoint, key, None).await
+}
+
+/// As [`register_key`], with the emulator's helper token (`--test-helpers=token`). The request
+/// is signed with the key itself, as an API call is: an emulator gives a known key's id only to
+/// whoever proves they hold it.
+pub async fn register_key_with(
+    endpoint: &url::Url,
+    key: &PrivateKey,
+    helpers_token: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    use kessai_amazonpay::signing;
     let pem = key.public_key().to_pem()?;
     let url = endpoint.join("/test_helpers/publicKeys")?;
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(url.clone())
-        .json(&serde_json::json!({ "publicKey": pem }))
+    let body = serde_json::to_vec(&serde_json::json!({ "publicKey": pem }))?;
+    let host = url.host_str().ok_or_else(|| anyhow!("{url} has no host"))?;
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let date = time::OffsetDateTime::now_utc().format(time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))?;
+    let headers: Vec<(String, String)> = vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-amz-pay-date".into(), date),
+        ("x-amz-pay-host".into(), host),
+    ];
+    let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
+    let canonical = signing::canonical_request("POST", url.path(), "", &headers, &names, &body)
+        .map_err(|e| anyhow!("cannot sign the key registration: {e}"))?;
+    let signature = signing::sign(
+        key,
+        &signing::string_to_sign(signing::Algorithm::V2, &canonical),
+    )?;
+    let mut request = reqwest::Client::new().post(url.clone()).header(
+        "authorization",
+        signing::authorization_header("REGISTRATION", &names, &signature),
+    );
+    for (name, value) in &headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    if let Some(token) = helpers_token {
+        request = request.header(kessai_sandbox::TEST_HELPERS_TOKEN_HEADER, token);
+    }
+    let answer: serde_json::Value = request
+        .body(body)
         .send()
         .await
         .with_context(|| format!("cannot reach the Amazon Pay emulator at {url}"))?
@@ -197,17 +276,34 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
     let ids = hooks.ids.clone().unwrap_or(system_ids);
     let demo = demo_merchant(&store, &options, clock.as_ref(), ids.as_ref()).await?;
 
+    let mut helpers_token = match &options.test_helpers {
+        Some(TestHelpers::Token(token)) => Some(token.clone()),
+        _ => None,
+    };
     let (sandbox, endpoint) = match &options.amazon_pay_endpoint {
         Some(url) => (None, url.clone()),
         None => {
+            let helpers = options.test_helpers.clone().unwrap_or_else(|| {
+                if options.sandbox_listen.ip().is_loopback() {
+                    TestHelpers::Open
+                } else {
+                    // Reachable from elsewhere: only this process registers keys.
+                    TestHelpers::Token(ids.hex(32))
+                }
+            });
             let sandbox = Sandbox::bind(SandboxConfig {
                 listen: options.sandbox_listen,
                 database: options.data_dir.join("sandbox.sqlite"),
                 public_url: None,
                 tls: kessai_sandbox::TlsSetting::SelfSigned,
+                test_helpers: Some(helpers),
+                limits: options.limits,
             })
             .await?;
             let url = url::Url::parse(sandbox.base_url())?;
+            if let TestHelpers::Token(token) = sandbox.test_helpers() {
+                helpers_token = Some(token.clone());
+            }
             // The emulator runs as its own server from here on; the gateway reaches it by HTTP.
             (Some(tokio::spawn(sandbox.serve())), url)
         }
@@ -222,7 +318,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         &options.amazon_pay_store_id,
     ) {
         (Some(id), Some(store_id)) => (id.clone(), store_id.clone()),
-        (None, None) => register_key(&endpoint, &key).await?,
+        (None, None) => register_key_with(&endpoint, &key, helpers_token.as_deref()).await?,
         _ => {
             return Err(anyhow!(
                 "--amazon-pay-public-key-id and --amazon-pay-store-id go together"
