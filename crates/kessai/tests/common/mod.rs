@@ -357,7 +357,17 @@ impl<'a> Browser<'a> {
             .join(&action)
             .unwrap()
             .to_string();
-        self.go(reqwest::Method::POST, url, Some(fields)).await
+        let page = self.go(reqwest::Method::POST, url, Some(fields)).await;
+        // Back at Kessai after a cancel at Amazon: a GET records nothing, the buyer's return to
+        // the shop (the page's form) confirms the cancel.
+        if page.merchant_url.is_none()
+            && page.status == 200
+            && page.url.contains("/amazonpay/cancel/")
+        {
+            let (html, url) = (page.html.clone(), page.url.clone());
+            return self.submit(&html, &url, &[]).await;
+        }
+        page
     }
 
     pub async fn submit_page(&mut self, page: Page, choices: &[(&str, &str)]) -> Page {
