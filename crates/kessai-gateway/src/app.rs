@@ -36,6 +36,8 @@ pub struct GatewayConfig {
     /// Where random ids and keys come from (seeded from the operating system; a fixed seed in
     /// tests).
     pub ids: Arc<dyn IdSource>,
+    /// Connections and timeouts.
+    pub limits: kessai_http::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,7 @@ pub type AppState = Arc<Inner>;
 
 /// A bound, not yet running gateway.
 pub struct Gateway {
+    limits: kessai_http::Limits,
     listener: TcpListener,
     state: AppState,
     router: Router,
@@ -143,6 +146,7 @@ impl Gateway {
             .route("/health", axum::routing::get(|| async { "ok" }))
             .with_state(state.clone());
         Ok(Gateway {
+            limits: config.limits,
             listener,
             state,
             router,
@@ -172,9 +176,11 @@ impl Gateway {
                 Err(e) => tracing::error!(%e, "cannot read pending operations at start"),
             }
         });
-        axum::serve(self.listener, self.router)
-            .await
-            .map_err(GatewayError::Serve)
+        kessai_http::serve(self.listener, self.router, self.limits, |s| async move {
+            Some(s)
+        })
+        .await
+        .map_err(GatewayError::Serve)
     }
 }
 

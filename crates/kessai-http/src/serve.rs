@@ -1,6 +1,7 @@
 //! Serving a router with limits: at most `max_connections` connections at once (more wait in the
 //! listen backlog), a header-read timeout that also ends idle kept-alive connections (hyper times
-//! the wait for every request's head, the first and the next ones), and a request timeout
+//! the wait for every request's head after the first byte; the wait for the first byte and the
+//! TLS handshake are timed here), and a request timeout
 //! (tower-http) from the request's head to the end of its answer.
 
 use axum::http::StatusCode;
@@ -56,7 +57,9 @@ where
         StatusCode::REQUEST_TIMEOUT,
         limits.request_timeout,
     ));
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: no protocol sniffing, which would wait for a silent client's first bytes
+    // with no timeout.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -83,8 +86,14 @@ where
         let handshake = handshake.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let io = match tokio::time::timeout(limits.header_read_timeout, handshake(stream)).await
-            {
+            // hyper's header-read timer starts with a client's first byte: a silent client is
+            // timed here, with the handshake.
+            let first_bytes = async move {
+                let mut first = [0u8; 1];
+                stream.peek(&mut first).await.ok()?;
+                handshake(stream).await
+            };
+            let io = match tokio::time::timeout(limits.header_read_timeout, first_bytes).await {
                 Ok(Some(io)) => io,
                 Ok(None) => return,
                 Err(_) => {

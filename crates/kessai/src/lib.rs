@@ -351,6 +351,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             store_name: "Kessai Demo Shop".into(),
             clock,
             ids,
+            limits: options.limits,
         },
         gateway_store,
         amazon,

@@ -191,10 +191,24 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_open_file_limit();
     match Cli::parse().command {
         Command::Serve(args) => run_serve(*args).await,
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Merchant(cmd) => run_merchant(cmd).await,
+    }
+}
+
+/// Every connection is a file descriptor: the soft limit (often 1024, or 256) is raised to the
+/// hard limit, so connections reach `--max-connections` before they reach the limit.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < 2 * 512 + 64 => tracing::warn!(
+            limit,
+            "the open-file limit is low: lower --max-connections or raise the hard limit (ulimit -Hn)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%e, "cannot raise the open-file limit"),
     }
 }
 
