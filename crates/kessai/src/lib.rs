@@ -1,5 +1,6 @@
-//! Wiring of the `kessai` binary: the data directory, the demo merchant, the Amazon Pay key and
-//! its registration with an emulator, and starting the gateway next to the emulator.
+//! Wiring of the `kessai` binary: the data directory (owner-only, locked by one process), the
+//! demo merchant, the Amazon Pay key and its registration with an emulator, and starting the
+//! gateway next to the emulator.
 //!
 //! Integration tests start the same wiring on port 0 with fresh files.
 
@@ -69,12 +70,17 @@ pub struct Started {
     pub sandbox: Option<tokio::task::JoinHandle<Result<(), kessai_sandbox::SandboxError>>>,
     pub amazon_pay_endpoint: url::Url,
     pub demo: MerchantRecord,
+    /// Whether Kessai made the demo merchant's secret (else it was given by flag or environment).
+    pub demo_secret_generated: bool,
     pub store: Arc<SqliteStore>,
+    /// The data directory's locks, held while this value (or its `serve`) lives.
+    pub locks: Vec<DataDirLock>,
 }
 
 impl Started {
     /// Runs the gateway (and the emulator) until one of them stops.
     pub async fn serve(self) -> anyhow::Result<()> {
+        let _locks = self.locks;
         match self.sandbox {
             Some(sandbox) => {
                 tokio::select! {
@@ -85,6 +91,99 @@ impl Started {
             None => self.gateway.serve().await?,
         }
         Ok(())
+    }
+}
+
+/// A lock on one part of a data directory (`<name>.lock`): a second process that wants the
+/// same part is refused, with the holder's pid in the message. Released when dropped (or when the
+/// process ends).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Locks `<dir>/<name>.lock` for `holder` (e.g. `kessai serve`), or says who holds it.
+pub fn lock_data_dir(dir: &Path, name: &str, holder: &str) -> anyhow::Result<DataDirLock> {
+    use std::io::Write as _;
+    let path = dir.join(format!("{name}.lock"));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            writeln!(file, "pid {} ({holder})", std::process::id())?;
+            Ok(DataDirLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let other = std::fs::read_to_string(&path).unwrap_or_default();
+            let other = other.trim();
+            Err(anyhow!(
+                "the data directory {} is in use by another process ({}); stop it, or give this one another --data-dir",
+                dir.display(),
+                if other.is_empty() { "pid unknown" } else { other }
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Creates the data directory readable only by its owner (0700), and warns when an existing one
+/// is open to others: it holds secret keys.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    warn_if_open(dir);
+    Ok(())
+}
+
+/// Creates `path` empty and owner-only (0600) if missing, so that the database written there
+/// (and its `-wal`/`-shm` files, which SQLite creates with the same mode) is not world-readable;
+/// warns when an existing file is open to others.
+pub fn private_file(path: &Path) -> anyhow::Result<()> {
+    match write_private(path, b"") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_open(path);
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Warns (once per start) when `path` can be read or written by others than its owner.
+fn warn_if_open(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                let want = if meta.is_dir() { "700" } else { "600" };
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "readable by others than its owner; it holds secrets: chmod {want} it"
+                );
+            }
+        }
     }
 }
 
@@ -109,19 +208,20 @@ pub fn new_merchant(
     })
 }
 
+/// The demo merchant, and whether Kessai made its secret (at this or an earlier start).
 async fn demo_merchant(
     store: &SqliteStore,
     options: &ServeOptions,
     clock: &dyn Clock,
     ids: &dyn IdSource,
-) -> anyhow::Result<MerchantRecord> {
+) -> anyhow::Result<(MerchantRecord, bool)> {
     if let (Some(ccid), Some(secret)) = (&options.demo_ccid, &options.demo_secret) {
         if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(anyhow!("KESSAI_DEMO_SECRET must be a hex string"));
         }
         let ccid = MerchantCcid::parse(ccid).context("KESSAI_DEMO_CCID")?;
         return match store.merchant(&ccid).await? {
-            Some(m) if m.secret_hex.expose() == secret => Ok(m),
+            Some(m) if m.secret_hex.expose() == secret => Ok((m, false)),
             Some(_) => Err(anyhow!(
                 "merchant {ccid} exists in the data directory with another secret key"
             )),
@@ -133,19 +233,19 @@ async fn demo_merchant(
                     created_at: kessai_store::time_text(clock.now()),
                 };
                 store.insert_merchant(&m).await?;
-                Ok(m)
+                Ok((m, false))
             }
         };
     }
     if let Some(ccid) = store.setting("demo_merchant").await? {
         if let Some(m) = store.merchant(&MerchantCcid::parse(&ccid)?).await? {
-            return Ok(m);
+            return Ok((m, true));
         }
     }
     let m = new_merchant("Demo merchant", clock, ids)?;
     store.insert_merchant(&m).await?;
     store.set_setting("demo_merchant", m.ccid.as_str()).await?;
-    Ok(m)
+    Ok((m, true))
 }
 
 /// Writes `contents` to a new file that only its owner can read or write (0600 on Unix).
@@ -181,13 +281,14 @@ pub fn helpers_token_file(path: &Path) -> anyhow::Result<String> {
 
 fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
     if path.exists() {
+        warn_if_open(path);
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         return PrivateKey::from_pem(&pem)
             .with_context(|| format!("{} is not an RSA private key", path.display()));
     }
     let key = PrivateKey::generate()?;
-    std::fs::write(path, key.to_pem())
+    write_private(path, key.to_pem().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(key)
 }
@@ -268,13 +369,21 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
 
 /// As [`start`], with the gateway's Amazon Pay client and store passed through `hooks`.
 pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<Started> {
-    std::fs::create_dir_all(&options.data_dir)
-        .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
-    let store = Arc::new(SqliteStore::open(&options.data_dir.join("gateway.sqlite")).await?);
+    prepare_data_dir(&options.data_dir)?;
+    // One process per data directory: a second one would drift apart from the first.
+    let mut locks = vec![lock_data_dir(&options.data_dir, "gateway", "kessai serve")?];
+    if options.amazon_pay_endpoint.is_none() {
+        locks.push(lock_data_dir(&options.data_dir, "sandbox", "kessai serve")?);
+        private_file(&options.data_dir.join("sandbox.sqlite"))?;
+    }
+    let gateway_db = options.data_dir.join("gateway.sqlite");
+    private_file(&gateway_db)?;
+    let store = Arc::new(SqliteStore::open(&gateway_db).await?);
     let (system_clock, system_ids) = system_sources();
     let clock = hooks.clock.clone().unwrap_or(system_clock);
     let ids = hooks.ids.clone().unwrap_or(system_ids);
-    let demo = demo_merchant(&store, &options, clock.as_ref(), ids.as_ref()).await?;
+    let (demo, demo_secret_generated) =
+        demo_merchant(&store, &options, clock.as_ref(), ids.as_ref()).await?;
 
     let mut helpers_token = match &options.test_helpers {
         Some(TestHelpers::Token(token)) => Some(token.clone()),
@@ -362,6 +471,8 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         sandbox,
         amazon_pay_endpoint: endpoint,
         demo,
+        demo_secret_generated,
         store,
+        locks,
     })
 }

@@ -1,6 +1,5 @@
 //! The `kessai` command: runs the gateway, the Amazon Pay emulator, or both.
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kessai::ServeOptions;
 use kessai_store::{SqliteStore, Store};
@@ -258,18 +257,27 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         "Amazon Pay        {} ({emulator})",
         started.amazon_pay_endpoint
     );
-    println!(
-        "Demo merchant     merchantCcid={} secretKey={}",
-        started.demo.ccid,
-        started.demo.secret_hex.expose()
-    );
+    // A secret given by flag or environment is not repeated on stdout (logs keep stdout).
+    if started.demo_secret_generated {
+        println!(
+            "Demo merchant     merchantCcid={} secretKey={}",
+            started.demo.ccid,
+            started.demo.secret_hex.expose()
+        );
+    } else {
+        println!(
+            "Demo merchant     merchantCcid={} secretKey=(as given by KESSAI_DEMO_SECRET)",
+            started.demo.ccid
+        );
+    }
     println!("Data              {}", args.data_dir.display());
     started.serve().await
 }
 
 async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    kessai::prepare_data_dir(&args.data_dir)?;
+    let _lock = kessai::lock_data_dir(&args.data_dir, "sandbox", "kessai sandbox")?;
+    kessai::private_file(&args.data_dir.join("sandbox.sqlite"))?;
     let mode = args
         .helpers
         .test_helpers
@@ -324,7 +332,8 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
 async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
     match cmd {
         MerchantCommand::Add { name, data_dir } => {
-            std::fs::create_dir_all(&data_dir)?;
+            kessai::prepare_data_dir(&data_dir)?;
+            kessai::private_file(&data_dir.join("gateway.sqlite"))?;
             let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
             let (clock, ids) = kessai::system_sources();
             let m = kessai::new_merchant(&name, clock.as_ref(), ids.as_ref())?;
