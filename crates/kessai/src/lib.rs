@@ -119,16 +119,16 @@ pub fn lock_data_dir(dir: &Path, name: &str, holder: &str) -> anyhow::Result<Dat
     match file.try_lock() {
         Ok(()) => {
             file.set_len(0)?;
-            writeln!(file, "pid {} ({holder})", std::process::id())?;
+            writeln!(file, "{holder}, pid {}", std::process::id())?;
             Ok(DataDirLock { _file: file })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
             let other = std::fs::read_to_string(&path).unwrap_or_default();
             let other = other.trim();
             Err(anyhow!(
-                "the data directory {} is in use by another process ({}); stop it, or give this one another --data-dir",
+                "the data directory {} is in use by {}; stop it, or give this process another --data-dir",
                 dir.display(),
-                if other.is_empty() { "pid unknown" } else { other }
+                if other.is_empty() { "another process" } else { other }
             ))
         }
         Err(std::fs::TryLockError::Error(e)) => {
