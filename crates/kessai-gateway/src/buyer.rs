@@ -144,7 +144,24 @@ fn problem(
     result: &ResultCode,
     retry: Option<String>,
 ) -> Response {
-    let targets = [Some(state.amazon.sign_in_url("-"))];
+    problem_to(
+        state,
+        status,
+        result,
+        retry,
+        &[Some(state.amazon.sign_in_url("-"))],
+    )
+}
+
+/// As [`problem`], for a page whose retry button may lead on to `targets` (an order's
+/// [`order_targets`]: its result may send the buyer to the merchant).
+fn problem_to(
+    state: &AppState,
+    status: StatusCode,
+    result: &ResultCode,
+    retry: Option<String>,
+    targets: &[Option<String>],
+) -> Response {
     render_page(
         state,
         status,
@@ -154,7 +171,7 @@ fn problem(
             class => "error", message => result.message, mstatus => result.mstatus(),
             code => result.code(), retry => retry,
         },
-        &targets,
+        targets,
         None,
     )
 }
@@ -373,7 +390,14 @@ async fn review(
             let retry = Some(format!(
                 "/amazonpay/review/{reference}?amazonCheckoutSessionId={cs_id}"
             ));
-            return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry);
+            let targets = order_targets(&state, &record);
+            return problem_to(
+                &state,
+                StatusCode::BAD_GATEWAY,
+                &amazon_failure(&e),
+                retry,
+                &targets,
+            );
         }
     };
     if cs.buyer.is_none() {
@@ -403,13 +427,14 @@ async fn review(
             Kind::AuthorizationInProgress,
             "This order is already being paid; please wait and reload.",
         );
-        return problem(
+        return problem_to(
             &state,
             StatusCode::CONFLICT,
             &r,
             Some(format!(
                 "/amazonpay/result/{reference}?amazonCheckoutSessionId={cs_id}"
             )),
+            &order_targets(&state, &record),
         );
     }
     let payment = cs
@@ -544,6 +569,8 @@ async fn result(
         "/amazonpay/result/{reference}?amazonCheckoutSessionId={}",
         record.checkout_session_id.as_deref().unwrap_or_default()
     ));
+    // A retry may end at the merchant's return URLs: the page's form-action names them.
+    let targets = order_targets(&state, &record);
     let actor = Actor {
         command: "AuthorizeResult".into(),
         request: "{\"step\":\"CheckoutResult\"}".into(),
@@ -560,14 +587,22 @@ async fn result(
             };
             operations::execute(&state, record, intent, &actor).await
         }
-        Err(r) => return problem(&state, StatusCode::INTERNAL_SERVER_ERROR, &r, retry),
+        Err(r) => {
+            return problem_to(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &r,
+                retry,
+                &targets,
+            )
+        }
     };
     match outcome {
         Outcome::Done { record, result, .. } | Outcome::Refused { record, result } => {
             match outcome_of(&record) {
                 Some(_) => to_merchant(&state, &record, &result).await,
                 // Nothing moved (e.g. the order changed at the same time): the page says so.
-                None => problem(&state, StatusCode::CONFLICT, &result, retry),
+                None => problem_to(&state, StatusCode::CONFLICT, &result, retry, &targets),
             }
         }
         Outcome::NotYet {
@@ -575,9 +610,17 @@ async fn result(
         } => {
             // The buyer has not confirmed at Amazon yet (a reload, a prefetch, a back button):
             // nothing is decided; send them back to Amazon's page.
-            problem(&state, StatusCode::CONFLICT, &result, buyer_url.or(retry))
+            problem_to(
+                &state,
+                StatusCode::CONFLICT,
+                &result,
+                buyer_url.or(retry),
+                &targets,
+            )
         }
-        Outcome::Unknown { result } => problem(&state, StatusCode::BAD_GATEWAY, &result, retry),
+        Outcome::Unknown { result } => {
+            problem_to(&state, StatusCode::BAD_GATEWAY, &result, retry, &targets)
+        }
     }
 }
 

@@ -149,4 +149,38 @@ async fn buyer_pages_carry_the_security_headers() {
         ),
         "only the origins of the flow"
     );
+
+    // The result URL loaded before the buyer paid at Amazon: its retry button may end at the
+    // merchant's URLs, so its page's form-action names them too.
+    let (review_page, reference) = at_review(&env, "order-h2").await;
+    let mut browser = Browser::new(&env.http);
+    let review_page = browser
+        .go(reqwest::Method::GET, review_page.url, None)
+        .await;
+    let amazon = browser.submit_page(review_page, &[]).await; // 確定
+    assert!(amazon.url.contains("/checkout/confirm"), "{}", amazon.url);
+    let session = env
+        .order("order-h2")
+        .await
+        .unwrap()
+        .checkout_session_id
+        .unwrap();
+    let early = env
+        .http
+        .get(format!(
+            "{}/amazonpay/result/{reference}?amazonCheckoutSessionId={session}",
+            env.gateway
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 409);
+    let csp = early.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!(
+            "form-action 'self' {emulator_origin} {};",
+            common::MERCHANT_SITE
+        )),
+        "{csp}"
+    );
 }
