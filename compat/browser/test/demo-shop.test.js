@@ -402,3 +402,52 @@ test('pages render without console errors; emulator pages send a Content-Securit
     }
     t.diagnostic(keepShots ? `screenshots in ${shotDir}` : 'screenshots deleted (set KESSAI_SCREENSHOTS=DIR to keep them)');
 });
+
+/** From the demo shop to the emulator's sign-in page of a new order. */
+async function toSignin(page) {
+    await page.goto(`${server.gateway}/`);
+    await page.locator('form.item').nth(0)
+        .getByRole('button', { name: 'Amazon Payで支払う / Pay with Amazon Pay' }).click();
+    await waitForPath(page, server.emulator, '/checkout/signin?amazonCheckoutSessionId=');
+}
+
+test('a cancel at Amazon is confirmed on Kessai\'s page; a form of another site cannot abandon an order', async () => {
+    const { context, page, problems } = await openPage(DESKTOP);
+    try {
+        // The buyer cancels at Amazon: Kessai's cancel page records nothing until its button.
+        await toSignin(page);
+        await page.getByRole('button', { name: 'キャンセル / Cancel' }).click();
+        await waitForPath(page, server.gateway, '/amazonpay/cancel/');
+        await page.getByRole('heading', { name: 'お支払いをキャンセルしました / Payment canceled' }).waitFor();
+        await assertStyled(page);
+        await page.getByRole('button', { name: 'ショップに戻る / Return to the shop' }).click();
+        await waitForPath(page, server.gateway, '/demo/orders/');
+        assert.match(await orderStatus(page), /E402/);
+        assertCleanPages(problems);
+
+        // Another order, up to Kessai's confirmation page.
+        await toSignin(page);
+        await page.getByRole('button', { name: '続行 / Continue' }).click();
+        await waitForPath(page, server.gateway, '/amazonpay/review/');
+        const reference = new URL(page.url()).pathname.split('/')[3];
+
+        // A page of another origin, in the same browser, posts the abandon form for the buyer.
+        const evil = await context.newPage();
+        await evil.setContent(`<form method="post" action="${server.gateway}/amazonpay/abandon/${reference}">`
+            + '<button>win a prize</button></form>');
+        const refused = evil.waitForResponse((r) => r.url().includes('/amazonpay/abandon/'));
+        await evil.getByRole('button', { name: 'win a prize' }).click();
+        assert.equal((await refused).status(), 403, 'the cross-site POST is refused');
+        await evil.close();
+
+        // The buyer's own page still places the order.
+        await page.getByRole('button', { name: '確定 / Place order' }).click();
+        await waitForPath(page, server.emulator, '/checkout/confirm');
+        await page.getByRole('button', { name: '支払う / Pay' }).click();
+        await waitForPath(page, server.gateway, '/demo/orders/');
+        assert.equal(await orderStatus(page), 'authorized (paid at Amazon Pay)');
+        assertCleanPages(problems.filter((p) => !p.includes('/amazonpay/abandon/')));
+    } finally {
+        await context.close();
+    }
+});

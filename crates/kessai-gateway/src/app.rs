@@ -42,6 +42,8 @@ pub struct GatewayConfig {
     pub recovery: crate::recovery::RecoverySettings,
     /// A crash-test hook (`crate::crash`); off by default.
     pub abort_at: crate::crash::AbortAt,
+    /// Connections and timeouts.
+    pub limits: kessai_http::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,7 @@ pub type AppState = Arc<Inner>;
 
 /// A bound, not yet running gateway.
 pub struct Gateway {
+    limits: kessai_http::Limits,
     listener: TcpListener,
     state: AppState,
     router: Router,
@@ -159,6 +162,7 @@ impl Gateway {
             .route("/health", axum::routing::get(|| async { "ok" }))
             .with_state(state.clone());
         Ok(Gateway {
+            limits: config.limits,
             listener,
             state,
             router,
@@ -180,9 +184,11 @@ impl Gateway {
         // Operations whose outcome was not recorded before the last stop, and orders waiting on
         // Amazon, are resolved first thing and then periodically, beside serving.
         crate::recovery::spawn(self.state.clone());
-        axum::serve(self.listener, self.router)
-            .await
-            .map_err(GatewayError::Serve)
+        kessai_http::serve(self.listener, self.router, self.limits, |s| async move {
+            Some(s)
+        })
+        .await
+        .map_err(GatewayError::Serve)
     }
 }
 

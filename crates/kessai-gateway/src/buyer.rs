@@ -1,16 +1,18 @@
 //! The buyer's way through the gateway: back from Amazon's sign-in to Kessai's confirmation page,
 //! to Amazon's confirmation, back to Kessai, and on to the merchant's success/cancel/error URL.
 //!
-//! Every step that changes the order stores the new state before the browser is sent on.
+//! Every step that changes the order stores the new state before the browser is sent on. Every
+//! step that changes the order is a POST of Kessai's own form, carrying the browser's CSRF token
+//! ([`kessai_http::csrf`]); a GET (a prefetcher, a link scanner, a reload) changes nothing.
 
 use crate::app::AppState;
 use crate::operations::{self, Actor, Outcome};
 use crate::util::{amazon_failure, history};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Form, Router};
 use base64::Engine as _;
 use kessai_amazonpay::wire::{self, PaymentIntent, Price};
 use kessai_core::{
@@ -27,6 +29,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("base.html", include_str!("../templates/base.html")),
         ("confirm.html", include_str!("../templates/confirm.html")),
         ("message.html", include_str!("../templates/message.html")),
+        ("cancel.html", include_str!("../templates/cancel.html")),
         ("shop.html", include_str!("../templates/shop.html")),
         (
             "demo_order.html",
@@ -45,7 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/amazonpay/review/{reference}", get(review))
         .route("/amazonpay/confirm/{reference}", post(confirm))
         .route("/amazonpay/result/{reference}", get(result))
-        .route("/amazonpay/cancel/{reference}", get(cancel))
+        .route(
+            "/amazonpay/cancel/{reference}",
+            get(cancel_page).post(cancel),
+        )
         .route("/amazonpay/abandon/{reference}", post(abandon))
         .route("/assets/kessai.css", get(css))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
@@ -59,23 +65,75 @@ async fn css() -> Response {
         .into_response()
 }
 
+/// The gateway's CSRF cookie (its own name: cookies do not tell ports apart).
+const CSRF: kessai_http::csrf::Csrf = kessai_http::csrf::Csrf::new("kessai_csrf");
+
+/// The form field that carries the CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// The page for a POST that did not come from Kessai's page in this browser.
+fn forged(state: &AppState) -> Response {
+    let r = ResultCode::new(
+        Kind::MalformedBody,
+        "This form did not come from Kessai's page in this browser (CSRF check). Go back, reload the page and try again.",
+    );
+    problem(state, StatusCode::FORBIDDEN, &r, None)
+}
+
+/// Where forms of pages about `record` may lead: Amazon Pay, and the merchant's return URLs.
+fn order_targets(state: &AppState, record: &OrderRecord) -> Vec<Option<String>> {
+    vec![
+        Some(state.amazon.sign_in_url("-")),
+        record.success_url.clone(),
+        record.cancel_url.clone(),
+        record.error_url.clone(),
+    ]
+}
+
+/// Renders a page whose forms stay on Kessai or go to Amazon Pay.
 pub fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
-    match state.templates.get_template(name).and_then(|t| t.render(ctx)) {
-        Ok(html) => (
-            status,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
-                ),
-            ],
-            html,
-        )
-            .into_response(),
+    let targets = [Some(state.amazon.sign_in_url("-"))];
+    render_page(state, status, name, ctx, &targets, None)
+}
+
+/// Renders a page: `targets` are the URLs its forms may end up at (redirects included), so the
+/// CSP's `form-action` names their origins and nothing else; `csrf` is the token its forms carry.
+fn render_page(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+    targets: &[Option<String>],
+    csrf: Option<&kessai_http::csrf::Token>,
+) -> Response {
+    match state
+        .templates
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+    {
+        Ok(html) => {
+            let mut response = (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                kessai_http::page_headers(targets),
+                html,
+            )
+                .into_response();
+            if let Some((name, value)) = csrf.and_then(kessai_http::csrf::Token::header) {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
         Err(e) => {
             tracing::error!(%e, name, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -87,7 +145,25 @@ fn problem(
     result: &ResultCode,
     retry: Option<String>,
 ) -> Response {
-    render(
+    problem_to(
+        state,
+        status,
+        result,
+        retry,
+        &[Some(state.amazon.sign_in_url("-"))],
+    )
+}
+
+/// As [`problem`], for a page whose retry button may lead on to `targets` (an order's
+/// [`order_targets`]: its result may send the buyer to the merchant).
+fn problem_to(
+    state: &AppState,
+    status: StatusCode,
+    result: &ResultCode,
+    retry: Option<String>,
+    targets: &[Option<String>],
+) -> Response {
+    render_page(
         state,
         status,
         "message.html",
@@ -96,6 +172,8 @@ fn problem(
             class => "error", message => result.message, mstatus => result.mstatus(),
             code => result.code(), retry => retry,
         },
+        targets,
+        None,
     )
 }
 
@@ -297,6 +375,7 @@ fn outcome_of(record: &OrderRecord) -> Option<ResultCode> {
 
 async fn review(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(reference): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -321,7 +400,14 @@ async fn review(
             let retry = Some(format!(
                 "/amazonpay/review/{reference}?amazonCheckoutSessionId={cs_id}"
             ));
-            return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), retry);
+            let targets = order_targets(&state, &record);
+            return problem_to(
+                &state,
+                StatusCode::BAD_GATEWAY,
+                &amazon_failure(&e),
+                retry,
+                &targets,
+            );
         }
     };
     if cs.buyer.is_none() {
@@ -351,13 +437,14 @@ async fn review(
             Kind::AuthorizationInProgress,
             "This order is already being paid; please wait and reload.",
         );
-        return problem(
+        return problem_to(
             &state,
             StatusCode::CONFLICT,
             &r,
             Some(format!(
                 "/amazonpay/result/{reference}?amazonCheckoutSessionId={cs_id}"
             )),
+            &order_targets(&state, &record),
         );
     }
     let payment = cs
@@ -366,18 +453,30 @@ async fn review(
         .and_then(|p| p.first())
         .and_then(|p| p.payment_descriptor.clone())
         .unwrap_or_default();
-    render(
+    let csrf = CSRF.token(&headers, || state.random_hex(16));
+    render_page(
         &state,
         StatusCode::OK,
         "confirm.html",
         minijinja::context! {
             title => "Confirm", order_id => record.order_id.as_str(), amount => record.order.amount.get(),
             address => cs.shipping_address.as_ref().map(wire::Address::one_line).unwrap_or_default(), payment => payment, reference => reference,
+            csrf => csrf.value.clone(),
         },
+        &order_targets(&state, &record),
+        Some(&csrf),
     )
 }
 
-async fn confirm(State(state): State<AppState>, Path(reference): Path<String>) -> Response {
+async fn confirm(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !CSRF.check(&headers, form.csrf.as_deref()) {
+        return forged(&state);
+    }
     let (record, _guard) = match locked_order_for(&state, &reference, None).await {
         Ok(found) => found,
         Err(resp) => return resp,
@@ -480,6 +579,8 @@ async fn result(
         "/amazonpay/result/{reference}?amazonCheckoutSessionId={}",
         record.checkout_session_id.as_deref().unwrap_or_default()
     ));
+    // A retry may end at the merchant's return URLs: the page's form-action names them.
+    let targets = order_targets(&state, &record);
     let actor = Actor {
         command: "AuthorizeResult".into(),
         request: "{\"step\":\"CheckoutResult\"}".into(),
@@ -496,14 +597,22 @@ async fn result(
             };
             operations::execute(&state, record, intent, &actor).await
         }
-        Err(r) => return problem(&state, StatusCode::INTERNAL_SERVER_ERROR, &r, retry),
+        Err(r) => {
+            return problem_to(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &r,
+                retry,
+                &targets,
+            )
+        }
     };
     match outcome {
         Outcome::Done { record, result, .. } | Outcome::Refused { record, result, .. } => {
             match outcome_of(&record) {
                 Some(_) => to_merchant(&state, &record, &result).await,
                 // Nothing moved (e.g. the order changed at the same time): the page says so.
-                None => problem(&state, StatusCode::CONFLICT, &result, retry),
+                None => problem_to(&state, StatusCode::CONFLICT, &result, retry, &targets),
             }
         }
         Outcome::NotYet {
@@ -511,9 +620,17 @@ async fn result(
         } => {
             // The buyer has not confirmed at Amazon yet (a reload, a prefetch, a back button):
             // nothing is decided; send them back to Amazon's page.
-            problem(&state, StatusCode::CONFLICT, &result, buyer_url.or(retry))
+            problem_to(
+                &state,
+                StatusCode::CONFLICT,
+                &result,
+                buyer_url.or(retry),
+                &targets,
+            )
         }
-        Outcome::Unknown { result } => problem(&state, StatusCode::BAD_GATEWAY, &result, retry),
+        Outcome::Unknown { result } => {
+            problem_to(&state, StatusCode::BAD_GATEWAY, &result, retry, &targets)
+        }
     }
 }
 
@@ -597,14 +714,63 @@ async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>)
     finish(state, record, Event::BuyerCanceled, result).await
 }
 
+/// Where Amazon Pay sends the buyer who canceled there (`checkoutCancelUrl`). A GET records
+/// nothing (prefetchers and link scanners follow links): it shows a page whose form confirms.
+async fn cancel_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let record = match order_for(&state, &reference, q.id.as_deref()).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Some(done) = outcome_of(&record) {
+        return to_merchant(&state, &record, &done).await;
+    }
+    let csrf = CSRF.token(&headers, || state.random_hex(16));
+    let action = match &q.id {
+        Some(id) => format!(
+            "/amazonpay/cancel/{reference}?amazonCheckoutSessionId={}",
+            form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ),
+        None => format!("/amazonpay/cancel/{reference}"),
+    };
+    render_page(
+        &state,
+        StatusCode::OK,
+        "cancel.html",
+        minijinja::context! {
+            title => "Cancel", order_id => record.order_id.as_str(), action => action,
+            csrf => csrf.value.clone(),
+        },
+        &order_targets(&state, &record),
+        Some(&csrf),
+    )
+}
+
 async fn cancel(
     State(state): State<AppState>,
     Path(reference): Path<String>,
     Query(q): Query<SessionQuery>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
+    if !CSRF.check(&headers, form.csrf.as_deref()) {
+        return forged(&state);
+    }
     buyer_cancels(&state, &reference, q.id.as_deref()).await
 }
 
-async fn abandon(State(state): State<AppState>, Path(reference): Path<String>) -> Response {
+async fn abandon(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !CSRF.check(&headers, form.csrf.as_deref()) {
+        return forged(&state);
+    }
     buyer_cancels(&state, &reference, None).await
 }

@@ -5,7 +5,7 @@ use crate::server::AppState;
 use crate::world::Merchant;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kessai_amazonpay::signing;
@@ -87,66 +87,24 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
             ),
         )
     })?;
-    for required in ["x-amz-pay-date", "x-amz-pay-host"] {
-        if !auth.signed_headers.iter().any(|h| h == required) {
-            return Err(signature_error(format!(
-                "SignedHeaders must include {required}."
-            )));
-        }
-    }
-    let date = parts
-        .headers
-        .get("x-amz-pay-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::MissingHeader,
-                "The x-amz-pay-date header is missing.",
-            )
-        })?;
-    let signed_at = parse_pay_date(date).ok_or_else(|| {
-        ApiError::bad_request(
-            ErrorCode::InvalidHeaderValue,
-            format!("x-amz-pay-date {date} is neither YYYYMMDDTHHMMSSZ nor YYYY-MM-DDTHH:MM:SSZ."),
-        )
-    })?;
-    let wall = state.wall();
-    if (wall - signed_at).abs() > MAX_SKEW_SECONDS {
-        return Err(signature_error(format!(
-            "x-amz-pay-date {date} is more than 15 minutes away from the current time; the request is stale."
-        )));
-    }
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let query = signing::canonical_query_from_raw(parts.uri.query().unwrap_or(""));
     // The client signed the path it sent, even where routing reads another spelling of it.
     let received_path = parts
         .extensions
         .get::<crate::api::ReceivedPath>()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.0.clone());
-    let canonical = signing::canonical_request(
-        parts.method.as_str(),
-        &received_path,
-        &query,
-        &headers,
-        &auth.signed_headers,
-        &bytes,
-    )
-    .map_err(signature_error)?;
-    let to_sign = signing::string_to_sign(auth.algorithm, &canonical);
-    if !signing::verify(&entry.key, auth.algorithm, &to_sign, &auth.signature) {
-        return Err(signature_error(
-            "The request signature does not match. Check the private key, the signed headers and the canonical request.",
-        ));
-    }
+    verify_signature(
+        state,
+        &Signed {
+            method: parts.method.as_str(),
+            path: &received_path,
+            query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body: &bytes,
+            authority: parts.uri.authority().map(|a| a.as_str()),
+        },
+        &auth,
+        &entry.key,
+    )?;
     // Reads simulate nothing: a simulation code on one is unfit.
     if parts.method == axum::http::Method::GET {
         if let Some(code) = parts
@@ -175,9 +133,136 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+/// A request as its signature covers it.
+pub struct Signed<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The URI's authority, where the request has one (HTTP/2, absolute-form).
+    pub authority: Option<&'a str>,
+}
+
+/// `host` without a default port, lowercased, for comparing two spellings of one host.
+fn normal_host(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    for default in [":443", ":80"] {
+        if let Some(bare) = host.strip_suffix(default) {
+            return bare.to_owned();
+        }
+    }
+    host
+}
+
+/// Checks that `key` signed `request` as `auth` says: `x-amz-pay-date` and `x-amz-pay-host`
+/// signed, the date within 15 minutes of the wall clock, the host the one the request came to
+/// (the `Host` header, or this emulator's public URL behind a proxy), and the signature itself.
+pub fn verify_signature(
+    state: &AppState,
+    request: &Signed<'_>,
+    auth: &signing::Authorization,
+    key: &kessai_amazonpay::PublicKey,
+) -> Result<(), ApiError> {
+    for required in ["x-amz-pay-date", "x-amz-pay-host"] {
+        if !auth.signed_headers.iter().any(|h| h == required) {
+            return Err(signature_error(format!(
+                "SignedHeaders must include {required}."
+            )));
+        }
+    }
+    let date = request
+        .headers
+        .get("x-amz-pay-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::MissingHeader,
+                "The x-amz-pay-date header is missing.",
+            )
+        })?;
+    let signed_at = parse_pay_date(date).ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidHeaderValue,
+            format!("x-amz-pay-date {date} is neither YYYYMMDDTHHMMSSZ nor YYYY-MM-DDTHH:MM:SSZ."),
+        )
+    })?;
+    let wall = state.wall();
+    if (wall - signed_at).abs() > MAX_SKEW_SECONDS {
+        return Err(signature_error(format!(
+            "x-amz-pay-date {date} is more than 15 minutes away from the current time; the request is stale."
+        )));
+    }
+    // A request signed for another server is not replayed here: the signed host must be the
+    // one the request came to.
+    let signed_host = request
+        .headers
+        .get("x-amz-pay-host")
+        .and_then(|v| v.to_str().ok())
+        .map(normal_host)
+        .unwrap_or_default();
+    let came_to = request
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or(request.authority)
+        .map(normal_host);
+    let public = url::Url::parse(&state.base_url).ok().and_then(|u| {
+        u.host_str().map(|h| {
+            normal_host(
+                &u.port()
+                    .map_or_else(|| h.to_owned(), |p| format!("{h}:{p}")),
+            )
+        })
+    });
+    if signed_host.is_empty()
+        || (came_to.as_deref() != Some(signed_host.as_str())
+            && public.as_deref() != Some(signed_host.as_str()))
+    {
+        return Err(signature_error(format!(
+            "x-amz-pay-host {signed_host} is not the host this request was sent to ({}); a request is signed for one server.",
+            came_to.as_deref().unwrap_or("no Host header")
+        )));
+    }
+    let headers: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let query = signing::canonical_query_from_raw(request.query);
+    let canonical = signing::canonical_request(
+        request.method,
+        request.path,
+        &query,
+        &headers,
+        &auth.signed_headers,
+        request.body,
+    )
+    .map_err(signature_error)?;
+    let to_sign = signing::string_to_sign(auth.algorithm, &canonical);
+    if !signing::verify(key, auth.algorithm, &to_sign, &auth.signature) {
+        return Err(signature_error(
+            "The request signature does not match. Check the private key, the signed headers and the canonical request.",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_compare_without_default_ports() {
+        assert_eq!(normal_host("Pay-API.amazon.jp:443"), "pay-api.amazon.jp");
+        assert_eq!(normal_host("127.0.0.1:8443"), "127.0.0.1:8443");
+        assert_eq!(normal_host("localhost:80"), "localhost");
+    }
 
     #[test]
     fn both_date_formats() {

@@ -1,14 +1,18 @@
 //! Sandbox-only test helpers under `/test_helpers` (never part of Amazon's API, never signed).
+//! Who may call them is the server's [`TestHelpers`] setting: nobody, holders of a token, or
+//! anyone who reaches the port (the default only on a loopback address).
 
 use crate::db::KeyRow;
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
 use crate::pages;
-use crate::server::{AppState, KeyEntry};
+use crate::server::{AppState, KeyEntry, TestHelpers};
 use crate::world::{timestamp, BuyerChoice, Merchant};
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,7 +21,10 @@ use kessai_amazonpay::PublicKey;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
-pub fn router() -> Router<AppState> {
+/// The header that carries the helpers' token (`--test-helpers=token`).
+pub const TOKEN_HEADER: &str = "x-test-helpers-token";
+
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/test_helpers/publicKeys", post(register_key))
         .route("/test_helpers/checkoutSessions/{id}/sign_in", post(sign_in))
@@ -32,16 +39,55 @@ pub fn router() -> Router<AppState> {
         )
         .route("/test_helpers/clock", get(clock))
         .route("/test_helpers/clock/advance", post(advance))
-        .route("/health", get(|| async { "ok" }))
+        .route_layer(axum::middleware::from_fn_with_state(state, gate))
+}
+
+/// Lets a request through to the helpers as the server's [`TestHelpers`] setting says.
+async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match &state.helpers {
+        TestHelpers::Open => next.run(request).await,
+        TestHelpers::Off => ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::ResourceNotFound,
+            "The test helpers are off on this emulator (--test-helpers).",
+        )
+        .into_response(),
+        TestHelpers::Token(token) => {
+            let given = request
+                .headers()
+                .get(TOKEN_HEADER)
+                .map(|v| v.as_bytes())
+                .unwrap_or_default();
+            if !token.is_empty()
+                && bool::from(subtle::ConstantTimeEq::ct_eq(given, token.as_bytes()))
+            {
+                next.run(request).await
+            } else {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::UnauthorizedAccess,
+                    format!("The test helpers need the {TOKEN_HEADER} header with this emulator's token (--test-helpers=token)."),
+                )
+                .into_response()
+            }
+        }
+    }
 }
 
 fn random_upper(state: &AppState, n: usize) -> String {
     state.ids.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
 }
 
-/// Registers a public key. Registering the same key again returns the same id. Without
-/// `merchantId` the key gets a merchant of its own (with its own `storeId`).
-async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
+/// Registers a public key. Without `merchantId` the key gets a merchant of its own (with its own
+/// `storeId`); the answer's `merchantToken` lets its holder add keys to that merchant
+/// (`merchantId` + `merchantToken`). Registering a key again answers its id only to a caller who
+/// signs the request with that key (as for the API), since a public key is no secret.
+async fn register_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
     let parsed = (|| {
         let map = parse_object(&body)?;
         let root = Obj::root(&map);
@@ -51,6 +97,7 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
             "storeId",
             "ledgerCurrency",
             "region",
+            "merchantToken",
         ])?;
         let pem = root.req_str("publicKey", 16_384)?.to_owned();
         let key = PublicKey::from_pem(&pem).map_err(|e| ApiError::invalid("publicKey", e))?;
@@ -63,9 +110,10 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
                 .map(str::to_owned),
             root.opt_enum("region", &["jp", "na", "eu"])?
                 .map(str::to_owned),
+            root.opt_str("merchantToken", 128)?.map(str::to_owned),
         ))
     })();
-    let (pem, key, merchant_id, store_id, currency, region) = match parsed {
+    let (pem, key, merchant_id, store_id, currency, region, merchant_token) = match parsed {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -80,12 +128,42 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
     });
     let mut world = state.world.lock().await;
     if let Some((id, merchant_id)) = existing {
+        if let Err(e) = signed_by(&state, &headers, &uri, &body, &key) {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidRequest,
+                format!(
+                    "This public key is already registered. To learn its publicKeyId, sign this request with its private key as for the API (AMZN-PAY-RSASSA-PSS-V2, any PublicKeyId): {}",
+                    e.message
+                ),
+            )
+            .into_response();
+        }
         let store_id = world
             .merchants
             .get(&merchant_id)
             .map(|m| m.store_id.clone());
-        return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id}))
+        let token = state.merchant_token(&merchant_id);
+        return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id, "merchantToken": token}))
             .into_response();
+    }
+    if let Some(id) = merchant_id
+        .as_deref()
+        .filter(|id| world.merchants.contains_key(*id))
+    {
+        let expected = state.merchant_token(id);
+        let given = merchant_token.as_deref().unwrap_or_default();
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            given.as_bytes(),
+            expected.as_bytes(),
+        )) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::UnauthorizedAccess,
+                format!("Adding a key to merchant {id} needs its merchantToken (answered when its first key was registered)."),
+            )
+            .into_response();
+        }
     }
     let merchant_id = merchant_id.unwrap_or_else(|| format!("A{}", random_upper(&state, 12)));
     let merchant = world
@@ -132,9 +210,46 @@ async fn register_key(State(state): State<AppState>, body: Bytes) -> Response {
     }
     (
         StatusCode::CREATED,
-        Json(json!({"publicKeyId": public_key_id, "merchantId": merchant_id, "storeId": merchant.store_id})),
+        Json(json!({
+            "publicKeyId": public_key_id,
+            "merchantId": merchant_id,
+            "storeId": merchant.store_id,
+            "merchantToken": state.merchant_token(&merchant_id),
+        })),
     )
         .into_response()
+}
+
+/// Whether the request carries a valid signature by `key` (proof that the caller holds it).
+fn signed_by(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    body: &Bytes,
+    key: &PublicKey,
+) -> Result<(), ApiError> {
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::MissingHeader, "no authorization header.")
+        })?;
+    let auth = kessai_amazonpay::signing::parse_authorization(header).map_err(|e| {
+        ApiError::bad_request(ErrorCode::InvalidHeaderValue, format!("authorization: {e}"))
+    })?;
+    crate::auth::verify_signature(
+        state,
+        &crate::auth::Signed {
+            method: "POST",
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers,
+            body,
+            authority: uri.authority().map(|a| a.as_str()),
+        },
+        &auth,
+        key,
+    )
 }
 
 fn helper_result(result: Result<String, String>) -> Response {

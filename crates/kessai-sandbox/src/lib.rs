@@ -12,6 +12,7 @@ pub mod buyers;
 mod db;
 mod error;
 mod helpers;
+pub use helpers::TOKEN_HEADER as TEST_HELPERS_TOKEN_HEADER;
 mod input;
 pub mod notify;
 mod pages;
@@ -20,4 +21,5 @@ pub mod tls;
 pub mod world;
 
 pub use error::ApiError;
-pub use server::{Sandbox, SandboxConfig, SandboxError, Sources, TlsSetting};
+pub use kessai_http::Limits;
+pub use server::{Sandbox, SandboxConfig, SandboxError, Sources, TestHelpers, TlsSetting};

@@ -2,12 +2,14 @@
 //!
 //! Plain HTML forms that work without JavaScript; the first submit button of every page moves on
 //! with the defaults. Pages carry a strict Content-Security-Policy and load nothing from elsewhere.
+//! Every form carries the browser's CSRF token ([`kessai_http::csrf`]): a page of another site
+//! cannot sign a buyer in, pay or cancel for them.
 
 use crate::buyers::{self, BUYERS, INSTRUMENTS};
 use crate::server::AppState;
 use crate::world::{BuyerChoice, SessionRec};
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -53,44 +55,37 @@ async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
 }
 
-fn origin_of(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    Some(u.origin().ascii_serialization())
-}
+/// The emulator's CSRF cookie (its own name: cookies do not tell ports apart).
+const CSRF: kessai_http::csrf::Csrf = kessai_http::csrf::Csrf::new("kessai_emulator_csrf");
 
 /// Renders a page. `return_to` are the URLs the page's forms may end up redirecting to, so
-/// `form-action` can name them and nothing else.
+/// `form-action` can name them and nothing else; `csrf` is the token its forms carry.
 fn render(
     state: &AppState,
     status: StatusCode,
     name: &str,
     ctx: minijinja::Value,
     return_to: &[Option<String>],
+    csrf: Option<&kessai_http::csrf::Token>,
 ) -> Response {
-    let mut form_action = String::from("'self'");
-    for origin in return_to.iter().flatten().filter_map(|u| origin_of(u)) {
-        form_action.push(' ');
-        form_action.push_str(&origin);
-    }
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-    );
     let html = state
         .templates
         .get_template(name)
         .and_then(|t| t.render(ctx));
     match html {
-        Ok(html) => (
-            status,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
-                (header::CONTENT_SECURITY_POLICY, csp),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-                (header::REFERRER_POLICY, "no-referrer".to_owned()),
-            ],
-            html,
-        )
-            .into_response(),
+        Ok(html) => {
+            let mut response = (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned())],
+                kessai_http::page_headers(return_to),
+                html,
+            )
+                .into_response();
+            if let Some((name, value)) = csrf.and_then(kessai_http::csrf::Token::header) {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
         Err(e) => {
             tracing::error!(%e, name, "template failed");
             (
@@ -109,6 +104,16 @@ fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
         "error.html",
         minijinja::context! { title => "Error", message => message },
         &[],
+        None,
+    )
+}
+
+/// The page for a form that did not come from this browser's page.
+fn forged(state: &AppState) -> Response {
+    error_page(
+        state,
+        StatusCode::FORBIDDEN,
+        "This form did not come from this browser's page (CSRF check). Go back, reload the page and try again.",
     )
 }
 
@@ -173,7 +178,11 @@ async fn session_for_page(
     }
 }
 
-async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
+async fn signin_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
     let (id, rec) = match session_for_page(&state, q).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -202,6 +211,7 @@ async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery
         .iter()
         .map(|i| minijinja::context! { id => i.id, label => i.label })
         .collect();
+    let csrf = CSRF.token(&headers, || state.ids.hex(16));
     render(
         &state,
         StatusCode::OK,
@@ -213,8 +223,10 @@ async fn signin_page(State(state): State<AppState>, Query(q): Query<SessionQuery
             note => rec.cs.merchant_metadata.note_to_buyer,
             addresses => addresses,
             instruments => instruments,
+            csrf => csrf.value.clone(),
         },
         &return_urls(&rec),
+        Some(&csrf),
     )
 }
 
@@ -225,6 +237,7 @@ pub struct SigninForm {
     address: Option<String>,
     instrument: Option<String>,
     action: Option<String>,
+    csrf: Option<String>,
 }
 
 /// Appends `amazonCheckoutSessionId` to a merchant URL, keeping its own query.
@@ -307,7 +320,14 @@ pub async fn do_confirm(state: &AppState, id: &str) -> Result<String, String> {
         .ok_or_else(|| "The checkout session has no checkoutResultReturnUrl.".to_owned())
 }
 
-async fn signin_submit(State(state): State<AppState>, Form(form): Form<SigninForm>) -> Response {
+async fn signin_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SigninForm>,
+) -> Response {
+    if !CSRF.check(&headers, form.csrf.as_deref()) {
+        return forged(&state);
+    }
     let result = if form.action.as_deref() == Some("cancel") {
         do_cancel(&state, &form.id).await
     } else {
@@ -331,7 +351,11 @@ async fn signin_submit(State(state): State<AppState>, Form(form): Form<SigninFor
     }
 }
 
-async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuery>) -> Response {
+async fn confirm_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
     let (id, rec) = match session_for_page(&state, q).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -365,6 +389,7 @@ async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuer
         .as_ref()
         .map(kessai_amazonpay::wire::Address::one_line)
         .unwrap_or_default();
+    let csrf = CSRF.token(&headers, || state.ids.hex(16));
     render(
         &state,
         StatusCode::OK,
@@ -375,8 +400,10 @@ async fn confirm_page(State(state): State<AppState>, Query(q): Query<SessionQuer
             amount => amount_text(&rec),
             payment => payment,
             address => address,
+            csrf => csrf.value.clone(),
         },
         &return_urls(&rec),
+        Some(&csrf),
     )
 }
 
@@ -385,9 +412,17 @@ pub struct ConfirmForm {
     #[serde(rename = "amazonCheckoutSessionId")]
     id: String,
     action: Option<String>,
+    csrf: Option<String>,
 }
 
-async fn confirm_submit(State(state): State<AppState>, Form(form): Form<ConfirmForm>) -> Response {
+async fn confirm_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    if !CSRF.check(&headers, form.csrf.as_deref()) {
+        return forged(&state);
+    }
     let result = if form.action.as_deref() == Some("cancel") {
         do_cancel(&state, &form.id).await
     } else {

@@ -27,6 +27,52 @@ pub struct SandboxConfig {
     pub public_url: Option<String>,
     /// HTTPS on the same port as plain HTTP (the first byte of a connection decides).
     pub tls: TlsSetting,
+    /// Who may use `/test_helpers`; `None`: [`TestHelpers::default_for`] the listen address.
+    pub test_helpers: Option<TestHelpers>,
+    /// Connections and timeouts.
+    pub limits: kessai_http::Limits,
+}
+
+/// Who may use the unsigned `/test_helpers` (register keys, move the clock, sign buyers in,
+/// pay for checkout sessions).
+#[derive(Clone, PartialEq, Eq)]
+pub enum TestHelpers {
+    /// Not served (404).
+    Off,
+    /// Served to requests with `x-test-helpers-token: <token>` (else 401).
+    Token(String),
+    /// Served to anyone who can reach the port.
+    Open,
+}
+
+impl std::fmt::Debug for TestHelpers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TestHelpers::Off => "Off",
+            TestHelpers::Token(_) => "Token(..)",
+            TestHelpers::Open => "Open",
+        })
+    }
+}
+
+impl TestHelpers {
+    /// `Open` on a loopback address (only this machine can reach it), else `Off`.
+    pub fn default_for(listen: &SocketAddr) -> TestHelpers {
+        if listen.ip().is_loopback() {
+            TestHelpers::Open
+        } else {
+            TestHelpers::Off
+        }
+    }
+
+    /// `off`, `token` or `open`, as the command line and the documentation name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TestHelpers::Off => "off",
+            TestHelpers::Token(_) => "token",
+            TestHelpers::Open => "open",
+        }
+    }
 }
 
 /// Whether and with which certificate the emulator also speaks HTTPS.
@@ -101,6 +147,10 @@ pub struct Inner {
     pub keys: RwLock<HashMap<String, KeyEntry>>,
     pub clock_offset: AtomicI64,
     pub templates: minijinja::Environment<'static>,
+    /// Who may use `/test_helpers`.
+    pub helpers: TestHelpers,
+    /// Key of the merchant tokens (proof that a caller may add keys to a merchant).
+    pub merchant_token_key: ring::hmac::Key,
 }
 
 pub type AppState = Arc<Inner>;
@@ -109,6 +159,11 @@ impl Inner {
     /// The emulator's clock: wall time plus the offset tests have advanced it by.
     pub fn now(&self) -> i64 {
         self.wall() + self.clock_offset.load(Ordering::SeqCst)
+    }
+
+    /// The token that lets a caller register more keys for `merchant_id`.
+    pub fn merchant_token(&self, merchant_id: &str) -> String {
+        hex::encode(ring::hmac::sign(&self.merchant_token_key, merchant_id.as_bytes()).as_ref())
     }
 
     /// The wall clock (request dates, notification delivery).
@@ -306,6 +361,7 @@ pub fn idempotency<'a>(
 
 /// A bound, not yet running emulator.
 pub struct Sandbox {
+    limits: kessai_http::Limits,
     listener: TcpListener,
     router: Router,
     addr: SocketAddr,
@@ -366,7 +422,21 @@ impl Sandbox {
                 .await
                 .map_err(|e| SandboxError::Serve(std::io::Error::other(e)))?,
         );
+        let token_key = match db.setting("merchant_token_key").await? {
+            Some(k) => k,
+            None => {
+                let k = sources.ids.hex(32);
+                db.set_setting("merchant_token_key", &k).await?;
+                k
+            }
+        };
+        let helpers = config
+            .test_helpers
+            .clone()
+            .unwrap_or_else(|| TestHelpers::default_for(&addr));
         let state = Arc::new(Inner {
+            helpers,
+            merchant_token_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token_key.as_bytes()),
             clock: sources.clock,
             ids: sources.ids,
             signer,
@@ -379,7 +449,8 @@ impl Sandbox {
         });
         let routes = crate::api::router(state.clone())
             .merge(crate::pages::router())
-            .merge(crate::helpers::router())
+            .merge(crate::helpers::router(state.clone()))
+            .route("/health", axum::routing::get(|| async { "ok" }))
             .with_state(state.clone());
         // Wrapped around the routes (not layered inside them) so it runs before routing.
         let router = Router::new().fallback_service(tower::Layer::layer(
@@ -400,6 +471,7 @@ impl Sandbox {
             }
         };
         Ok(Sandbox {
+            limits: config.limits,
             listener,
             router,
             addr,
@@ -423,6 +495,11 @@ impl Sandbox {
         self.cert_path.as_deref()
     }
 
+    /// Who may use `/test_helpers`.
+    pub fn test_helpers(&self) -> &TestHelpers {
+        &self.state.helpers
+    }
+
     /// Serves requests, makes Amazon's own transitions as the clock passes them (checked every
     /// second), and delivers notifications.
     pub async fn serve(self) -> Result<(), SandboxError> {
@@ -440,7 +517,7 @@ impl Sandbox {
             self.state.db.clone(),
             self.state.clock.clone(),
         ));
-        let served = crate::tls::serve(self.listener, self.router, self.tls).await;
+        let served = crate::tls::serve(self.listener, self.router, self.tls, self.limits).await;
         ticker.abort();
         delivery.abort();
         served.map_err(SandboxError::Serve)

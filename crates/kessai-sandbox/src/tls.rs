@@ -3,13 +3,10 @@
 //! tools get plain HTTP without certificate warnings.
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::path::Path;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -107,51 +104,36 @@ pub fn server_config(pair: &CertifiedKey) -> Result<Arc<rustls::ServerConfig>, T
     Ok(Arc::new(config))
 }
 
-/// Serves `router` on `listener`, HTTPS when the client opens with TLS (and `tls` is set).
+/// A stream HTTP is read from: a TLS session or the plain connection.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// Serves `router` on `listener` within `limits`, HTTPS when the client opens with TLS (and
+/// `tls` is set).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: kessai_http::Limits,
 ) -> std::io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(%e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let router = router.clone();
+    kessai_http::serve(listener, router, limits, move |stream: TcpStream| {
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        async move {
             let mut first = [0u8; 1];
             let is_tls =
                 matches!(stream.peek(&mut first).await, Ok(1) if first[0] == TLS_HANDSHAKE);
-            let service = TowerToHyperService::new(router);
-            let builder = Builder::new(TokioExecutor::new());
-            let result = match (is_tls, acceptor) {
+            match (is_tls, acceptor) {
                 (true, Some(acceptor)) => match acceptor.accept(stream).await {
-                    Ok(tls_stream) => {
-                        builder
-                            .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
-                            .await
-                    }
+                    Ok(tls_stream) => Some(Box::new(tls_stream) as Box<dyn Io>),
                     Err(e) => {
                         tracing::debug!(%e, "TLS handshake failed");
-                        return;
+                        None
                     }
                 },
-                _ => {
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%e, "connection ended with an error");
+                _ => Some(Box::new(stream) as Box<dyn Io>),
             }
-        });
-    }
+        }
+    })
+    .await
 }

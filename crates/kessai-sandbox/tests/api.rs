@@ -18,6 +18,7 @@ struct Env {
     key: Arc<PrivateKey>,
     key_id: String,
     store_id: String,
+    merchant_id: String,
     /// The emulator's SQLite file.
     db: std::path::PathBuf,
 }
@@ -39,6 +40,8 @@ async fn start_with(sources: Sources) -> Env {
             database: dir.join("sandbox.sqlite"),
             public_url: None,
             tls: kessai_sandbox::TlsSetting::SelfSigned,
+            test_helpers: None,
+            limits: kessai_sandbox::Limits::default(),
         },
         sources,
     )
@@ -48,7 +51,7 @@ async fn start_with(sources: Sources) -> Env {
     tokio::spawn(sandbox.serve());
     let http = reqwest::Client::new();
     let key = Arc::new(PrivateKey::generate().unwrap());
-    let (key_id, store_id) = register(&http, &base, &key).await;
+    let (key_id, store_id, merchant_id) = register(&http, &base, &key).await;
     let client = AmazonPayClient::new(
         ClientConfig {
             endpoint: url::Url::parse(&base).unwrap(),
@@ -67,6 +70,7 @@ async fn start_with(sources: Sources) -> Env {
         key,
         key_id,
         store_id,
+        merchant_id,
         db: dir.join("sandbox.sqlite"),
     }
 }
@@ -79,7 +83,11 @@ fn rand_suffix() -> u64 {
         % 1_000_000_007
 }
 
-async fn register(http: &reqwest::Client, base: &str, key: &PrivateKey) -> (String, String) {
+async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    key: &PrivateKey,
+) -> (String, String, String) {
     let v: Value = http
         .post(format!("{base}/test_helpers/publicKeys"))
         .json(&json!({"publicKey": key.public_key().to_pem().unwrap()}))
@@ -92,6 +100,7 @@ async fn register(http: &reqwest::Client, base: &str, key: &PrivateKey) -> (Stri
     (
         v["publicKeyId"].as_str().unwrap().into(),
         v["storeId"].as_str().unwrap().into(),
+        v["merchantId"].as_str().unwrap().into(),
     )
 }
 
@@ -628,7 +637,7 @@ async fn strict_input_errors() {
         .confirmed_session(100, "Authorize", "k-mine", "visa-1111")
         .await;
     let stranger = PrivateKey::generate().unwrap();
-    let (stranger_id, _) = register(&env.http, &env.base, &stranger).await;
+    let (stranger_id, _, _) = register(&env.http, &env.base, &stranger).await;
     let path = format!("/v2/checkoutSessions/{}", mine.checkout_session_id);
     let (status, v) = env
         .raw("GET", &path, "", Some((&stranger, &stranger_id)), &[])
@@ -802,6 +811,8 @@ async fn state_survives_a_restart() {
         database: db.clone(),
         public_url: None,
         tls: kessai_sandbox::TlsSetting::SelfSigned,
+        test_helpers: None,
+        limits: kessai_sandbox::Limits::default(),
     })
     .await
     .unwrap();
@@ -809,7 +820,7 @@ async fn state_survives_a_restart() {
     let handle = tokio::spawn(first.serve());
     let http = reqwest::Client::new();
     let key = Arc::new(PrivateKey::generate().unwrap());
-    let (key_id, store_id) = register(&http, &base, &key).await;
+    let (key_id, store_id, _) = register(&http, &base, &key).await;
     let config = |base: &str| ClientConfig {
         endpoint: url::Url::parse(base).unwrap(),
         public_key_id: key_id.clone(),
@@ -839,6 +850,8 @@ async fn state_survives_a_restart() {
         database: db,
         public_url: None,
         tls: kessai_sandbox::TlsSetting::SelfSigned,
+        test_helpers: None,
+        limits: kessai_sandbox::Limits::default(),
     })
     .await
     .unwrap();
@@ -880,17 +893,8 @@ async fn pending_authorization_completes_by_notification_with_retries() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ipn_url = format!("http://{}/ipn", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let keys: Value = env
-        .http
-        .post(format!("{}/test_helpers/publicKeys", env.base))
-        .json(&json!({"publicKey": env.key.public_key().to_pem().unwrap()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let merchant_id = keys["merchantId"].as_str().unwrap().to_owned();
+    // The merchant of the key, as its first registration answered it.
+    let merchant_id = env.merchant_id.clone();
     let r = env
         .helper(
             "/test_helpers/notificationUrl",
@@ -1806,17 +1810,8 @@ async fn a_failed_save_leaves_memory_as_the_file_has_it() {
 #[tokio::test]
 async fn a_notification_is_stored_with_its_change_or_not_at_all() {
     let env = start().await;
-    let keys: Value = env
-        .http
-        .post(format!("{}/test_helpers/publicKeys", env.base))
-        .json(&json!({"publicKey": env.key.public_key().to_pem().unwrap()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let merchant_id = keys["merchantId"].as_str().unwrap().to_owned();
+    // The merchant of the key, as its first registration answered it.
+    let merchant_id = env.merchant_id.clone();
     // Nobody listens there: deliveries fail and stay in the outbox, which is what is checked.
     env.helper(
         "/test_helpers/notificationUrl",

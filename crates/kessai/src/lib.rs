@@ -1,5 +1,6 @@
-//! Wiring of the `kessai` binary: the data directory, the demo merchant, the Amazon Pay key and
-//! its registration with an emulator, and starting the gateway next to the emulator.
+//! Wiring of the `kessai` binary: the data directory (owner-only, locked by one process), the
+//! demo merchant, the Amazon Pay key and its registration with an emulator, and starting the
+//! gateway next to the emulator.
 //!
 //! Integration tests start the same wiring on port 0 with fresh files.
 
@@ -9,7 +10,7 @@ use kessai_core::clock::{Clock, SystemClock};
 use kessai_core::ids::{IdSource, SeededIds};
 use kessai_core::{MerchantCcid, Secret};
 use kessai_gateway::{Gateway, GatewayConfig};
-use kessai_sandbox::{Sandbox, SandboxConfig};
+use kessai_sandbox::{Limits, Sandbox, SandboxConfig, TestHelpers};
 use kessai_store::{MerchantRecord, SqliteStore, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,12 @@ pub struct ServeOptions {
     /// How long the push worker holds records it sends (after a crash they are sent again when it
     /// runs out).
     pub push_lease: Duration,
+    /// Who may use the built-in emulator's `/test_helpers`. `None`: open on a loopback address,
+    /// else behind a token this process makes and uses itself. With `amazon_pay_endpoint`, a
+    /// `Token` is the external emulator's token, used to register the key there.
+    pub test_helpers: Option<TestHelpers>,
+    /// Connections and timeouts of the gateway and the built-in emulator.
+    pub limits: Limits,
 }
 
 /// A wrapper around a part the gateway uses (a recording proxy, a fault injector in tests).
@@ -85,12 +92,17 @@ pub struct Started {
     pub sandbox: Option<tokio::task::JoinHandle<Result<(), kessai_sandbox::SandboxError>>>,
     pub amazon_pay_endpoint: url::Url,
     pub demo: MerchantRecord,
+    /// Whether Kessai made the demo merchant's secret (else it was given by flag or environment).
+    pub demo_secret_generated: bool,
     pub store: Arc<SqliteStore>,
+    /// The data directory's locks, held while this value (or its `serve`) lives.
+    pub locks: Vec<DataDirLock>,
 }
 
 impl Started {
     /// Runs the gateway (and the emulator) until one of them stops.
     pub async fn serve(self) -> anyhow::Result<()> {
+        let _locks = self.locks;
         match self.sandbox {
             Some(sandbox) => {
                 tokio::select! {
@@ -101,6 +113,99 @@ impl Started {
             None => self.gateway.serve().await?,
         }
         Ok(())
+    }
+}
+
+/// A lock on one part of a data directory (`<name>.lock`): a second process that wants the
+/// same part is refused, with the holder's pid in the message. Released when dropped (or when the
+/// process ends).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Locks `<dir>/<name>.lock` for `holder` (e.g. `kessai serve`), or says who holds it.
+pub fn lock_data_dir(dir: &Path, name: &str, holder: &str) -> anyhow::Result<DataDirLock> {
+    use std::io::Write as _;
+    let path = dir.join(format!("{name}.lock"));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            writeln!(file, "{holder}, pid {}", std::process::id())?;
+            Ok(DataDirLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let other = std::fs::read_to_string(&path).unwrap_or_default();
+            let other = other.trim();
+            Err(anyhow!(
+                "the data directory {} is in use by {}; stop it, or give this process another --data-dir",
+                dir.display(),
+                if other.is_empty() { "another process" } else { other }
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Creates the data directory readable only by its owner (0700), and warns when an existing one
+/// is open to others: it holds secret keys.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    warn_if_open(dir);
+    Ok(())
+}
+
+/// Creates `path` empty and owner-only (0600) if missing, so that the database written there
+/// (and its `-wal`/`-shm` files, which SQLite creates with the same mode) is not world-readable;
+/// warns when an existing file is open to others.
+pub fn private_file(path: &Path) -> anyhow::Result<()> {
+    match write_private(path, b"") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_open(path);
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Warns (once per start) when `path` can be read or written by others than its owner.
+fn warn_if_open(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                let want = if meta.is_dir() { "700" } else { "600" };
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "readable by others than its owner; it holds secrets: chmod {want} it"
+                );
+            }
+        }
     }
 }
 
@@ -125,19 +230,20 @@ pub fn new_merchant(
     })
 }
 
+/// The demo merchant, and whether Kessai made its secret (at this or an earlier start).
 async fn demo_merchant(
     store: &SqliteStore,
     options: &ServeOptions,
     clock: &dyn Clock,
     ids: &dyn IdSource,
-) -> anyhow::Result<MerchantRecord> {
+) -> anyhow::Result<(MerchantRecord, bool)> {
     if let (Some(ccid), Some(secret)) = (&options.demo_ccid, &options.demo_secret) {
         if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(anyhow!("KESSAI_DEMO_SECRET must be a hex string"));
         }
         let ccid = MerchantCcid::parse(ccid).context("KESSAI_DEMO_CCID")?;
         return match store.merchant(&ccid).await? {
-            Some(m) if m.secret_hex.expose() == secret => Ok(m),
+            Some(m) if m.secret_hex.expose() == secret => Ok((m, false)),
             Some(_) => Err(anyhow!(
                 "merchant {ccid} exists in the data directory with another secret key"
             )),
@@ -149,30 +255,62 @@ async fn demo_merchant(
                     created_at: kessai_store::time_text(clock.now()),
                 };
                 store.insert_merchant(&m).await?;
-                Ok(m)
+                Ok((m, false))
             }
         };
     }
     if let Some(ccid) = store.setting("demo_merchant").await? {
         if let Some(m) = store.merchant(&MerchantCcid::parse(&ccid)?).await? {
-            return Ok(m);
+            return Ok((m, true));
         }
     }
     let m = new_merchant("Demo merchant", clock, ids)?;
     store.insert_merchant(&m).await?;
     store.set_setting("demo_merchant", m.ccid.as_str()).await?;
-    Ok(m)
+    Ok((m, true))
+}
+
+/// Writes `contents` to a new file that only its owner can read or write (0600 on Unix).
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents)
+}
+
+/// The emulator's helper token kept in `path`, made (and written 0600) if missing.
+pub fn helpers_token_file(path: &Path) -> anyhow::Result<String> {
+    if path.exists() {
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .trim()
+            .to_owned();
+        if token.is_empty() {
+            return Err(anyhow!("{} is empty", path.display()));
+        }
+        return Ok(token);
+    }
+    let token = random_hex(32);
+    write_private(path, token.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
 }
 
 fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
     if path.exists() {
+        warn_if_open(path);
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         return PrivateKey::from_pem(&pem)
             .with_context(|| format!("{} is not an RSA private key", path.display()));
     }
     let key = PrivateKey::generate()?;
-    std::fs::write(path, key.to_pem())
+    write_private(path, key.to_pem().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(key)
 }
@@ -182,11 +320,53 @@ pub async fn register_key(
     endpoint: &url::Url,
     key: &PrivateKey,
 ) -> anyhow::Result<(String, String)> {
+    register_key_with(endpoint, key, None).await
+}
+
+/// As [`register_key`], with the emulator's helper token (`--test-helpers=token`). The request
+/// is signed with the key itself, as an API call is: an emulator gives a known key's id only to
+/// whoever proves they hold it.
+pub async fn register_key_with(
+    endpoint: &url::Url,
+    key: &PrivateKey,
+    helpers_token: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    use kessai_amazonpay::signing;
     let pem = key.public_key().to_pem()?;
     let url = endpoint.join("/test_helpers/publicKeys")?;
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(url.clone())
-        .json(&serde_json::json!({ "publicKey": pem }))
+    let body = serde_json::to_vec(&serde_json::json!({ "publicKey": pem }))?;
+    let host = url.host_str().ok_or_else(|| anyhow!("{url} has no host"))?;
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let date = time::OffsetDateTime::now_utc().format(time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))?;
+    let headers: Vec<(String, String)> = vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-amz-pay-date".into(), date),
+        ("x-amz-pay-host".into(), host),
+    ];
+    let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
+    let canonical = signing::canonical_request("POST", url.path(), "", &headers, &names, &body)
+        .map_err(|e| anyhow!("cannot sign the key registration: {e}"))?;
+    let signature = signing::sign(
+        key,
+        &signing::string_to_sign(signing::Algorithm::V2, &canonical),
+    )?;
+    let mut request = reqwest::Client::new().post(url.clone()).header(
+        "authorization",
+        signing::authorization_header("REGISTRATION", &names, &signature),
+    );
+    for (name, value) in &headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    if let Some(token) = helpers_token {
+        request = request.header(kessai_sandbox::TEST_HELPERS_TOKEN_HEADER, token);
+    }
+    let answer: serde_json::Value = request
+        .body(body)
         .send()
         .await
         .with_context(|| format!("cannot reach the Amazon Pay emulator at {url}"))?
@@ -211,25 +391,50 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
 
 /// As [`start`], with the gateway's Amazon Pay client and store passed through `hooks`.
 pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<Started> {
-    std::fs::create_dir_all(&options.data_dir)
-        .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
-    let store = Arc::new(SqliteStore::open(&options.data_dir.join("gateway.sqlite")).await?);
+    prepare_data_dir(&options.data_dir)?;
+    // One process per data directory: a second one would drift apart from the first.
+    let mut locks = vec![lock_data_dir(&options.data_dir, "gateway", "kessai serve")?];
+    if options.amazon_pay_endpoint.is_none() {
+        locks.push(lock_data_dir(&options.data_dir, "sandbox", "kessai serve")?);
+        private_file(&options.data_dir.join("sandbox.sqlite"))?;
+    }
+    let gateway_db = options.data_dir.join("gateway.sqlite");
+    private_file(&gateway_db)?;
+    let store = Arc::new(SqliteStore::open(&gateway_db).await?);
     let (system_clock, system_ids) = system_sources();
     let clock = hooks.clock.clone().unwrap_or(system_clock);
     let ids = hooks.ids.clone().unwrap_or(system_ids);
-    let demo = demo_merchant(&store, &options, clock.as_ref(), ids.as_ref()).await?;
+    let (demo, demo_secret_generated) =
+        demo_merchant(&store, &options, clock.as_ref(), ids.as_ref()).await?;
 
+    let mut helpers_token = match &options.test_helpers {
+        Some(TestHelpers::Token(token)) => Some(token.clone()),
+        _ => None,
+    };
     let (sandbox, endpoint) = match &options.amazon_pay_endpoint {
         Some(url) => (None, url.clone()),
         None => {
+            let helpers = options.test_helpers.clone().unwrap_or_else(|| {
+                if options.sandbox_listen.ip().is_loopback() {
+                    TestHelpers::Open
+                } else {
+                    // Reachable from elsewhere: only this process registers keys.
+                    TestHelpers::Token(ids.hex(32))
+                }
+            });
             let sandbox = Sandbox::bind(SandboxConfig {
                 listen: options.sandbox_listen,
                 database: options.data_dir.join("sandbox.sqlite"),
                 public_url: None,
                 tls: kessai_sandbox::TlsSetting::SelfSigned,
+                test_helpers: Some(helpers),
+                limits: options.limits,
             })
             .await?;
             let url = url::Url::parse(sandbox.base_url())?;
+            if let TestHelpers::Token(token) = sandbox.test_helpers() {
+                helpers_token = Some(token.clone());
+            }
             // The emulator runs as its own server from here on; the gateway reaches it by HTTP.
             (Some(tokio::spawn(sandbox.serve())), url)
         }
@@ -244,7 +449,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         &options.amazon_pay_store_id,
     ) {
         (Some(id), Some(store_id)) => (id.clone(), store_id.clone()),
-        (None, None) => register_key(&endpoint, &key).await?,
+        (None, None) => register_key_with(&endpoint, &key, helpers_token.as_deref()).await?,
         _ => {
             return Err(anyhow!(
                 "--amazon-pay-public-key-id and --amazon-pay-store-id go together"
@@ -284,6 +489,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             }),
             recovery: hooks.recovery.clone().unwrap_or_default(),
             abort_at: abort_at()?,
+            limits: options.limits,
         },
         gateway_store,
         amazon,
@@ -294,6 +500,8 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         sandbox,
         amazon_pay_endpoint: endpoint,
         demo,
+        demo_secret_generated,
         store,
+        locks,
     })
 }

@@ -118,6 +118,59 @@ struct ServeArgs {
     /// this runs out.
     #[arg(long, default_value_t = 30, env = "KESSAI_PUSH_LEASE_SECS")]
     push_lease_secs: u64,
+    #[command(flatten)]
+    helpers: HelperArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Who may use the emulator's unsigned `/test_helpers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum HelperMode {
+    /// Not served.
+    Off,
+    /// Only with the header `x-test-helpers-token: <token>`.
+    Token,
+    /// To anyone who reaches the port.
+    Open,
+}
+
+#[derive(Debug, clap::Args)]
+struct HelperArgs {
+    /// Who may use the emulator's /test_helpers (register keys, move its clock, pay for a
+    /// checkout). Default: open on a loopback address, else token.
+    #[arg(long, value_enum, env = "KESSAI_TEST_HELPERS")]
+    test_helpers: Option<HelperMode>,
+    /// The helpers' token (with --test-helpers=token). `kessai sandbox` makes one if missing and
+    /// writes it to <data-dir>/test-helpers-token; `kessai serve` makes one and uses it itself,
+    /// or uses this one for an --amazon-pay-endpoint emulator.
+    #[arg(long, env = "KESSAI_TEST_HELPERS_TOKEN", hide_env_values = true)]
+    test_helpers_token: Option<String>,
+}
+
+/// Connections and timeouts (each port).
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Seconds a client has to send a request's headers (TLS handshake included); also how long
+    /// an idle kept-alive connection stays open.
+    #[arg(long, default_value_t = 10, env = "KESSAI_HEADER_READ_TIMEOUT")]
+    header_read_timeout: u64,
+    /// Seconds from a request's headers to its answer, body upload included (then 408).
+    #[arg(long, default_value_t = 60, env = "KESSAI_REQUEST_TIMEOUT")]
+    request_timeout: u64,
+    /// Connections served at once on each port; more wait until one ends.
+    #[arg(long, default_value_t = 512, env = "KESSAI_MAX_CONNECTIONS")]
+    max_connections: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> kessai_sandbox::Limits {
+        kessai_sandbox::Limits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,6 +194,10 @@ struct SandboxArgs {
     /// PEM PKCS#8 private key for HTTPS.
     #[arg(long, requires = "tls_cert", env = "KESSAI_SANDBOX_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    helpers: HelperArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,11 +229,25 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_open_file_limit();
     match Cli::parse().command {
         Command::Serve(args) => run_serve(*args).await,
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Merchant(cmd) => run_merchant(cmd).await,
         Command::Pushes(cmd) => run_pushes(cmd).await,
+    }
+}
+
+/// Every connection is a file descriptor: the soft limit (often 1024, or 256) is raised to the
+/// hard limit, so connections reach `--max-connections` before they reach the limit.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < 2 * 512 + 64 => tracing::warn!(
+            limit,
+            "the open-file limit is low: lower --max-connections or raise the hard limit (ulimit -Hn)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%e, "cannot raise the open-file limit"),
     }
 }
 
@@ -196,6 +267,19 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         demo_shop: !args.no_demo_shop,
         allow_private_push_targets: args.allow_private_push_targets,
         push_lease: std::time::Duration::from_secs(args.push_lease_secs.max(1)),
+        test_helpers: match (args.helpers.test_helpers, args.helpers.test_helpers_token) {
+            (Some(HelperMode::Off), _) => Some(kessai_sandbox::TestHelpers::Off),
+            (Some(HelperMode::Open), _) => Some(kessai_sandbox::TestHelpers::Open),
+            (Some(HelperMode::Token) | None, Some(token)) => {
+                Some(kessai_sandbox::TestHelpers::Token(token))
+            }
+            (Some(HelperMode::Token), None) => {
+                let (_, ids) = kessai::system_sources();
+                Some(kessai_sandbox::TestHelpers::Token(ids.hex(32)))
+            }
+            (None, None) => None,
+        },
+        limits: args.limits.limits(),
     })
     .await?;
     let base = started.gateway.base_url().to_owned();
@@ -215,18 +299,45 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         "Amazon Pay        {} ({emulator})",
         started.amazon_pay_endpoint
     );
-    println!(
-        "Demo merchant     merchantCcid={} secretKey={}",
-        started.demo.ccid,
-        started.demo.secret_hex.expose()
-    );
+    // A secret given by flag or environment is not repeated on stdout (logs keep stdout).
+    if started.demo_secret_generated {
+        println!(
+            "Demo merchant     merchantCcid={} secretKey={}",
+            started.demo.ccid,
+            started.demo.secret_hex.expose()
+        );
+    } else {
+        println!(
+            "Demo merchant     merchantCcid={} secretKey=(as given by KESSAI_DEMO_SECRET)",
+            started.demo.ccid
+        );
+    }
     println!("Data              {}", args.data_dir.display());
     started.serve().await
 }
 
 async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    kessai::prepare_data_dir(&args.data_dir)?;
+    let _lock = kessai::lock_data_dir(&args.data_dir, "sandbox", "kessai sandbox")?;
+    kessai::private_file(&args.data_dir.join("sandbox.sqlite"))?;
+    let mode = args
+        .helpers
+        .test_helpers
+        .unwrap_or(if args.listen.ip().is_loopback() {
+            HelperMode::Open
+        } else {
+            HelperMode::Token
+        });
+    let (helpers, token_file) = match (mode, args.helpers.test_helpers_token) {
+        (HelperMode::Off, _) => (kessai_sandbox::TestHelpers::Off, None),
+        (HelperMode::Open, _) => (kessai_sandbox::TestHelpers::Open, None),
+        (HelperMode::Token, Some(token)) => (kessai_sandbox::TestHelpers::Token(token), None),
+        (HelperMode::Token, None) => {
+            let path = args.data_dir.join("test-helpers-token");
+            let token = kessai::helpers_token_file(&path)?;
+            (kessai_sandbox::TestHelpers::Token(token), Some(path))
+        }
+    };
     let sandbox = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
         listen: args.listen,
         database: args.data_dir.join("sandbox.sqlite"),
@@ -236,9 +347,18 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
             (false, Some(cert), Some(key)) => kessai_sandbox::TlsSetting::Files { cert, key },
             _ => kessai_sandbox::TlsSetting::SelfSigned,
         },
+        test_helpers: Some(helpers),
+        limits: args.limits.limits(),
     })
     .await?;
     println!("kessai sandbox listening on {}", sandbox.base_url());
+    match &token_file {
+        Some(path) => println!(
+            "  test helpers: token (header x-test-helpers-token; the token is in {})",
+            path.display()
+        ),
+        None => println!("  test helpers: {}", sandbox.test_helpers().name()),
+    }
     if let Some(cert) = sandbox.cert_path() {
         let addr = sandbox.local_addr();
         println!(
@@ -254,7 +374,8 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
 async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
     match cmd {
         MerchantCommand::Add { name, data_dir } => {
-            std::fs::create_dir_all(&data_dir)?;
+            kessai::prepare_data_dir(&data_dir)?;
+            kessai::private_file(&data_dir.join("gateway.sqlite"))?;
             let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
             let (clock, ids) = kessai::system_sources();
             let m = kessai::new_merchant(&name, clock.as_ref(), ids.as_ref())?;

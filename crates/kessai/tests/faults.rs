@@ -427,12 +427,7 @@ async fn a_buyer_who_never_comes_back_is_finished_by_the_next_command() {
     // The buyer pays at Amazon, and the tab closes before the redirect back is followed.
     let (method, action, fields) = first_form(&page.html, &[]);
     let url = url::Url::parse(&page.url).unwrap().join(&action).unwrap();
-    let resp = http
-        .request(method, url)
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
+    let resp = browser.send_once(method, url.to_string(), &fields).await;
     assert!(resp.status().is_redirection());
     assert_eq!(
         fe.env.order("gone").await.unwrap().order.state,
@@ -535,12 +530,7 @@ async fn the_recovery_worker_finishes_an_abandoned_checkout_on_its_own() {
     // The buyer pays at Amazon; the browser never comes back.
     let (method, action, fields) = first_form(&page.html, &[]);
     let url = url::Url::parse(&page.url).unwrap().join(&action).unwrap();
-    let resp = http
-        .request(method, url)
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
+    let resp = browser.send_once(method, url.to_string(), &fields).await;
     assert!(resp.status().is_redirection());
     // No merchant command: the worker asks Amazon and finishes the order.
     let mut state = OrderState::Authorizing;

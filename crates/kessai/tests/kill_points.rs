@@ -163,13 +163,7 @@ async fn pay_until_return(env: &TestEnv, order_id: &str) -> String {
     let page = browser.submit_page(page, &[]).await; // Kessai's 確定
     let (method, action, fields) = first_form(&page.html, &[]);
     let url = url::Url::parse(&page.url).unwrap().join(&action).unwrap();
-    let resp = env
-        .http
-        .request(method, url.clone())
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
+    let resp = browser.send_once(method, url.to_string(), &fields).await;
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     url.join(&location).unwrap().to_string()
 }

@@ -59,6 +59,8 @@ impl TestEnv {
                 demo_shop: true,
                 allow_private_push_targets: false,
                 push_lease: Duration::from_secs(30),
+                test_helpers: None,
+                limits: kessai_sandbox::Limits::default(),
             },
             hooks,
         )
@@ -331,11 +333,56 @@ pub struct Page {
 
 pub struct Browser<'a> {
     http: &'a reqwest::Client,
+    /// Cookies by host, as a browser keeps them (cookies do not tell ports apart).
+    cookies: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 impl<'a> Browser<'a> {
     pub fn new(http: &'a reqwest::Client) -> Self {
-        Browser { http }
+        Browser {
+            http,
+            cookies: Default::default(),
+        }
+    }
+
+    fn cookie_header(&self, url: &str) -> Option<String> {
+        let host = url::Url::parse(url).ok()?.host_str()?.to_owned();
+        let jar = self.cookies.get(&host)?;
+        Some(
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+
+    fn keep_cookies(&mut self, url: &str, resp: &reqwest::Response) {
+        let host = url::Url::parse(url).unwrap().host_str().unwrap().to_owned();
+        let jar = self.cookies.entry(host).or_default();
+        for value in resp.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            jar.retain(|(n, _)| n != name);
+            jar.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+
+    /// Sends one request with this browser's cookies and does not follow its redirect (a tab
+    /// closed right after the answer).
+    pub async fn send_once(
+        &mut self,
+        method: reqwest::Method,
+        url: String,
+        form: &[(String, String)],
+    ) -> reqwest::Response {
+        let mut req = self.http.request(method, &url).form(form);
+        if let Some(cookie) = self.cookie_header(&url) {
+            req = req.header("cookie", cookie);
+        }
+        let resp = req.send().await.unwrap();
+        self.keep_cookies(&url, &resp);
+        resp
     }
 
     /// Loads a URL, following redirects until a page or the merchant's site.
@@ -365,7 +412,11 @@ impl<'a> Browser<'a> {
                     req = req.form(f);
                 }
             }
+            if let Some(cookie) = self.cookie_header(&url) {
+                req = req.header("cookie", cookie);
+            }
             let resp = req.send().await.unwrap();
+            self.keep_cookies(&url, &resp);
             let status = resp.status().as_u16();
             if resp.status().is_redirection() {
                 let location = resp.headers()["location"].to_str().unwrap().to_owned();
@@ -412,7 +463,17 @@ impl<'a> Browser<'a> {
             .join(&action)
             .unwrap()
             .to_string();
-        self.go(reqwest::Method::POST, url, Some(fields)).await
+        let page = self.go(reqwest::Method::POST, url, Some(fields)).await;
+        // Back at Kessai after a cancel at Amazon: a GET records nothing, the buyer's return to
+        // the shop (the page's form) confirms the cancel.
+        if page.merchant_url.is_none()
+            && page.status == 200
+            && page.url.contains("/amazonpay/cancel/")
+        {
+            let (html, url) = (page.html.clone(), page.url.clone());
+            return self.submit(&html, &url, &[]).await;
+        }
+        page
     }
 
     pub async fn submit_page(&mut self, page: Page, choices: &[(&str, &str)]) -> Page {
@@ -515,6 +576,8 @@ impl FaultEnv {
             database: data_dir.join("sandbox.sqlite"),
             public_url: None,
             tls: kessai_sandbox::TlsSetting::SelfSigned,
+            test_helpers: None,
+            limits: kessai_sandbox::Limits::default(),
         })
         .await
         .unwrap();
@@ -535,6 +598,8 @@ impl FaultEnv {
             demo_shop: false,
             allow_private_push_targets: false,
             push_lease: Duration::from_secs(30),
+            test_helpers: None,
+            limits: kessai_sandbox::Limits::default(),
         };
         let (env, amazon, faulty_store, gateway) = FaultEnv::launch(&options).await;
         let mut options = options;
