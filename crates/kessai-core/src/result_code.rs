@@ -68,6 +68,9 @@ pub enum Kind {
     AmazonProcessingFailure,
     AmazonRefused,
     AmazonCheckoutExpired,
+    AuthorizationExpired,
+    AmazonCanceledAuthorization,
+    AmazonRefundDeclined,
     // E5xx: unknown outcome or failure
     OutcomeUnknown,
     AmazonUnreachable,
@@ -77,7 +80,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 54] = [
+    pub const ALL: [Kind; 57] = [
         Kind::Success,
         Kind::AuthHashMismatch,
         Kind::UnknownMerchant,
@@ -127,6 +130,9 @@ impl Kind {
         Kind::AmazonProcessingFailure,
         Kind::AmazonRefused,
         Kind::AmazonCheckoutExpired,
+        Kind::AuthorizationExpired,
+        Kind::AmazonCanceledAuthorization,
+        Kind::AmazonRefundDeclined,
         Kind::OutcomeUnknown,
         Kind::AmazonUnreachable,
         Kind::AmazonServerError,
@@ -186,6 +192,9 @@ impl Kind {
             Kind::AmazonProcessingFailure => "E407",
             Kind::AmazonRefused => "E408",
             Kind::AmazonCheckoutExpired => "E409",
+            Kind::AuthorizationExpired => "E410",
+            Kind::AmazonCanceledAuthorization => "E411",
+            Kind::AmazonRefundDeclined => "E412",
             Kind::OutcomeUnknown => "E500",
             Kind::AmazonUnreachable => "E501",
             Kind::AmazonServerError => "E502",
@@ -245,6 +254,9 @@ impl Kind {
             Kind::AmazonTransactionTimedOut => "Amazon Pay timed out the authorization (TransactionTimedOut).",
             Kind::AmazonProcessingFailure => "Amazon Pay failed to process the transaction (ProcessingFailure); retry later.",
             Kind::AmazonRefused => "Amazon Pay refused the request; the message carries its reasonCode.",
+            Kind::AuthorizationExpired => "The authorization expired unused (Amazon Pay keeps it 30 days); nothing can be captured.",
+            Kind::AmazonCanceledAuthorization => "Amazon Pay canceled the authorization; nothing can be captured.",
+            Kind::AmazonRefundDeclined => "Amazon Pay declined a refund it had accepted; its amount is refundable again.",
             Kind::AmazonCheckoutExpired => "The Amazon Pay checkout session expired before the buyer finished.",
             Kind::OutcomeUnknown => "The operation was recorded, but whether Amazon Pay carried it out is not known yet; sending the same command again is safe and answers with what really happened (it is never done twice).",
             Kind::AmazonUnreachable => "Amazon Pay could not be reached or did not answer in time; the outcome is unknown.",

@@ -42,6 +42,8 @@ pub struct GatewayConfig {
     pub recovery: crate::recovery::RecoverySettings,
     /// A crash-test hook (`crate::crash`); off by default.
     pub abort_at: crate::crash::AbortAt,
+    /// Which Amazon Pay notifications are believed.
+    pub ipn: crate::ipn::IpnSettings,
     /// Connections and timeouts.
     pub limits: kessai_http::Limits,
 }
@@ -63,6 +65,8 @@ pub struct Inner {
     pub push: crate::pushes::PushSettings,
     pub recovery: crate::recovery::RecoverySettings,
     pub abort_at: crate::crash::AbortAt,
+    pub ipn: crate::ipn::IpnSettings,
+    pub ipn_certs: crate::ipn::CertCache,
     /// This gateway's name in leases (random per start).
     pub instance: String,
     pub clock: Arc<dyn Clock>,
@@ -143,6 +147,8 @@ impl Gateway {
             push: config.push,
             recovery: config.recovery,
             abort_at: config.abort_at,
+            ipn: config.ipn,
+            ipn_certs: crate::ipn::CertCache::default(),
             instance,
             clock: config.clock,
             ids: config.ids,
@@ -157,6 +163,7 @@ impl Gateway {
         });
         let router = Router::new()
             .route("/{service}/v2/{command}/{service_type}", post(mdk_entry))
+            .route("/amazonpay/ipn", post(crate::ipn::receive))
             .merge(crate::buyer::router())
             .merge(crate::demo::router())
             .route("/health", axum::routing::get(|| async { "ok" }))

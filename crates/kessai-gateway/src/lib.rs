@@ -11,6 +11,7 @@ mod commands;
 pub mod crash;
 mod demo;
 mod idempotency;
+pub mod ipn;
 pub mod mdk;
 mod operations;
 mod params;
@@ -21,5 +22,6 @@ pub mod reply;
 mod util;
 
 pub use app::{Gateway, GatewayConfig, GatewayError};
+pub use ipn::IpnSettings;
 pub use pushes::PushSettings;
 pub use recovery::RecoverySettings;

@@ -140,6 +140,15 @@ pub trait Store: Send + Sync {
     /// Gives the lease up (if `holder` has it), so the next taker need not wait for it to run out.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
+    async fn order_by_charge_permission(
+        &self,
+        charge_permission_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError>;
+    /// Whether the notification was handled already.
+    async fn ipn_seen(&self, message_id: &str) -> Result<bool, StoreError>;
+    /// Records a handled notification that changed no order.
+    async fn mark_ipn_seen(&self, message_id: &str, at: i64) -> Result<(), StoreError>;
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
 }

@@ -112,6 +112,16 @@ pub enum Write {
     },
     /// A result record for the merchant, delivered later by the push worker.
     Push(PushRecord),
+    /// Amazon's state of one of the order's refunds.
+    RefundState {
+        amazon_refund_id: String,
+        state: String,
+    },
+    /// An Amazon Pay notification was handled (a replay of it is ignored).
+    IpnSeen {
+        message_id: String,
+        at: i64,
+    },
 }
 
 /// Everything one step of one order writes, applied in one transaction or not at all.

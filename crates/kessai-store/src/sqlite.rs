@@ -437,6 +437,35 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn order_by_charge_permission(
+        &self,
+        charge_permission_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM orders WHERE charge_permission_id = ?")
+            .bind(charge_permission_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| order_from_row(&r)).transpose()
+    }
+
+    async fn ipn_seen(&self, message_id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM ipn_messages WHERE message_id = ?")
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn mark_ipn_seen(&self, message_id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO ipn_messages(message_id, received_at) VALUES (?, ?) ON CONFLICT(message_id) DO NOTHING")
+            .bind(message_id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
@@ -575,6 +604,28 @@ async fn apply_write(
             Ok(())
         }
         Write::FinishOperation(end) => finish_operation(tx, unit, end).await,
+        Write::RefundState {
+            amazon_refund_id,
+            state,
+        } => {
+            sqlx::query("UPDATE refunds SET state = ? WHERE merchant_ccid = ? AND order_id = ? AND amazon_refund_id = ?")
+                .bind(state)
+                .bind(ccid)
+                .bind(order_id)
+                .bind(amazon_refund_id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+        Write::IpnSeen { message_id, at } => {
+            // A second handler of the same notification (another gateway) loses here.
+            sqlx::query("INSERT INTO ipn_messages(message_id, received_at) VALUES (?, ?)")
+                .bind(message_id)
+                .bind(*at)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
         Write::Push(p) => {
             same_order(&p.merchant, &p.order_id)?;
             sqlx::query("INSERT INTO push_records(merchant_ccid, order_id, kind, url, dummy, fields, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'Pending', 0, ?, ?)")

@@ -62,6 +62,9 @@ pub struct Hooks {
     pub push: Option<kessai_gateway::PushSettings>,
     /// Recovery worker settings (default: every 30 s).
     pub recovery: Option<kessai_gateway::RecoverySettings>,
+    /// Which Amazon Pay notifications are believed (default: Amazon's SNS, or the emulator the
+    /// keys were registered with).
+    pub ipn: Option<kessai_gateway::IpnSettings>,
 }
 
 /// The crash-test hook of the environment (`KESSAI_TEST_ABORT_AT`), off when unset.
@@ -331,6 +334,23 @@ pub async fn register_key_with(
     key: &PrivateKey,
     helpers_token: Option<&str>,
 ) -> anyhow::Result<(String, String)> {
+    let r = registration(endpoint, key, helpers_token).await?;
+    Ok((r.public_key_id, r.store_id))
+}
+
+/// What an emulator answered to a key registration.
+pub struct Registration {
+    pub public_key_id: String,
+    pub store_id: String,
+    pub merchant_id: Option<String>,
+}
+
+/// Registers the key with an emulator's test helper (as [`register_key_with`]).
+pub async fn registration(
+    endpoint: &url::Url,
+    key: &PrivateKey,
+    helpers_token: Option<&str>,
+) -> anyhow::Result<Registration> {
     use kessai_amazonpay::signing;
     let pem = key.public_key().to_pem()?;
     let url = endpoint.join("/test_helpers/publicKeys")?;
@@ -380,7 +400,34 @@ pub async fn register_key_with(
     let store_id = answer["storeId"]
         .as_str()
         .ok_or_else(|| anyhow!("no storeId in {answer}"))?;
-    Ok((id.to_owned(), store_id.to_owned()))
+    Ok(Registration {
+        public_key_id: id.to_owned(),
+        store_id: store_id.to_owned(),
+        merchant_id: answer["merchantId"].as_str().map(str::to_owned),
+    })
+}
+
+/// Asks an emulator to send the merchant's IPNs to `url`.
+pub async fn set_notification_url(
+    endpoint: &url::Url,
+    helpers_token: Option<&str>,
+    merchant_id: &str,
+    url: &str,
+) -> anyhow::Result<()> {
+    let target = endpoint.join("/test_helpers/notificationUrl")?;
+    let mut request = reqwest::Client::new()
+        .post(target.clone())
+        .json(&serde_json::json!({ "merchantId": merchant_id, "url": url }));
+    if let Some(token) = helpers_token {
+        request = request.header(kessai_sandbox::TEST_HELPERS_TOKEN_HEADER, token);
+    }
+    request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {target}"))?
+        .error_for_status()
+        .with_context(|| format!("{target} refused the notification URL"))?;
+    Ok(())
 }
 
 /// Opens the data directory, starts the emulator (unless an endpoint is given), connects the
@@ -444,12 +491,19 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         .clone()
         .unwrap_or_else(|| options.data_dir.join("amazon-pay-private-key.pem"));
     let key = Arc::new(load_or_create_key(&key_path)?);
+    // With keys registered at an emulator, the emulator's notifications are trusted (its own
+    // certificate origin and topic) and sent to this gateway once it is bound.
+    let mut emulator_merchant = None;
     let (public_key_id, store_id) = match (
         &options.amazon_pay_public_key_id,
         &options.amazon_pay_store_id,
     ) {
         (Some(id), Some(store_id)) => (id.clone(), store_id.clone()),
-        (None, None) => register_key_with(&endpoint, &key, helpers_token.as_deref()).await?,
+        (None, None) => {
+            let r = registration(&endpoint, &key, helpers_token.as_deref()).await?;
+            emulator_merchant = Some(r.merchant_id.unwrap_or_default());
+            (r.public_key_id, r.store_id)
+        }
         _ => {
             return Err(anyhow!(
                 "--amazon-pay-public-key-id and --amazon-pay-store-id go together"
@@ -489,12 +543,30 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             }),
             recovery: hooks.recovery.clone().unwrap_or_default(),
             abort_at: abort_at()?,
+            ipn: hooks
+                .ipn
+                .clone()
+                .unwrap_or_else(|| match &emulator_merchant {
+                    Some(_) => kessai_gateway::IpnSettings {
+                        extra_cert_origins: vec![endpoint.origin().ascii_serialization()],
+                        topic_arns: vec![kessai_sandbox::notify::TOPIC_ARN.to_owned()],
+                    },
+                    None => kessai_gateway::IpnSettings::default(),
+                }),
             limits: options.limits,
         },
         gateway_store,
         amazon,
     )
     .await?;
+    if let Some(merchant_id) = emulator_merchant.filter(|m| !m.is_empty()) {
+        let url = format!("{}/amazonpay/ipn", gateway.base_url());
+        if let Err(e) =
+            set_notification_url(&endpoint, helpers_token.as_deref(), &merchant_id, &url).await
+        {
+            tracing::warn!(%e, "the emulator will not send notifications to this gateway");
+        }
+    }
     Ok(Started {
         gateway,
         sandbox,

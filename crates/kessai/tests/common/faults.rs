@@ -412,6 +412,23 @@ impl Store for FaultyStore {
         self.inner.release_lease(name, holder).await
     }
 
+    async fn order_by_charge_permission(
+        &self,
+        charge_permission_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.inner
+            .order_by_charge_permission(charge_permission_id)
+            .await
+    }
+
+    async fn ipn_seen(&self, message_id: &str) -> Result<bool, StoreError> {
+        self.inner.ipn_seen(message_id).await
+    }
+
+    async fn mark_ipn_seen(&self, message_id: &str, at: i64) -> Result<(), StoreError> {
+        self.inner.mark_ipn_seen(message_id, at).await
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.inner.setting(name).await
     }

@@ -1,0 +1,415 @@
+//! Amazon Pay notifications (IPN) at `POST /amazonpay/ipn`: an SNS envelope whose signature is
+//! checked with the certificate at `SigningCertURL` (HTTPS on Amazon's SNS host, or an origin the
+//! gateway was told to trust, such as its own emulator), whose `TopicArn` is checked, and whose
+//! `MessageId` is handled once. The message carries no state: the object it names is fetched
+//! from Amazon Pay and the order moves as Amazon says, with its merchant push, in one unit of work.
+//!
+//! What moves an order: an authorization Amazon expired (`ExpiredUnused`) or canceled; a refund
+//! that settled (its row) or was declined (its amount is refundable again).
+
+use crate::app::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use kessai_amazonpay::wire::{ChargeState, ReasonCode, RefundState};
+use kessai_core::{Event, Kind, OrderState, PushKind, ResultCode};
+use kessai_store::{OrderRecord, Unit, Write};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Which notifications the gateway believes.
+#[derive(Debug, Clone, Default)]
+pub struct IpnSettings {
+    /// Origins (`scheme://host[:port]`) whose certificates are trusted besides Amazon's SNS hosts
+    /// (`https://sns.<region>.amazonaws.com`): the emulator the gateway talks to.
+    pub extra_cert_origins: Vec<String>,
+    /// Accepted `TopicArn`s; empty: any SNS topic ARN.
+    pub topic_arns: Vec<String>,
+}
+
+/// Certificates fetched, by URL.
+#[derive(Default)]
+pub struct CertCache {
+    pems: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+/// Why a notification is refused.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("not an SNS envelope: {0}")]
+    Malformed(String),
+    #[error("SigningCertURL {0} is not an allowed certificate location")]
+    CertOrigin(String),
+    #[error("TopicArn {0} is not accepted")]
+    Topic(String),
+    #[error("the signature does not verify: {0}")]
+    Signature(String),
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, Refused> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Refused::Malformed(format!("{key} is missing")))
+}
+
+/// A key of the message, whatever its case (an older Amazon page writes camelCase).
+fn field<'a>(message: &'a Value, key: &str) -> Option<&'a str> {
+    message.as_object().and_then(|m| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_str())
+    })
+}
+
+fn cert_allowed(url: &str, settings: &IpnSettings) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    let origin = u.origin().ascii_serialization();
+    if settings
+        .extra_cert_origins
+        .iter()
+        .any(|o| o.trim_end_matches('/') == origin)
+    {
+        return true;
+    }
+    // https://sns.<region>.amazonaws.com, nothing else.
+    let host = u.host_str().unwrap_or_default();
+    let region = host
+        .strip_prefix("sns.")
+        .and_then(|h| h.strip_suffix(".amazonaws.com"));
+    u.scheme() == "https"
+        && u.port().is_none()
+        && region.is_some_and(|r| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+async fn certificate(state: &AppState, url: &str) -> Result<Vec<u8>, Refused> {
+    if let Some(pem) = state
+        .ipn_certs
+        .pems
+        .lock()
+        .ok()
+        .and_then(|m| m.get(url).cloned())
+    {
+        return Ok(pem);
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| Refused::Signature(e.to_string()))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| Refused::Signature(format!("cannot fetch the certificate: {e}")))?;
+    let pem = resp
+        .bytes()
+        .await
+        .map_err(|e| Refused::Signature(e.to_string()))?
+        .to_vec();
+    if pem.len() > 64 * 1024 {
+        return Err(Refused::Signature("the certificate is too large".into()));
+    }
+    if let Ok(mut m) = state.ipn_certs.pems.lock() {
+        m.insert(url.to_owned(), pem.clone());
+    }
+    Ok(pem)
+}
+
+/// Checks the envelope; returns (MessageId, Message).
+async fn verify(state: &AppState, body: &str) -> Result<(String, Value), Refused> {
+    let envelope: Value =
+        serde_json::from_str(body).map_err(|e| Refused::Malformed(e.to_string()))?;
+    let kind = text(&envelope, "Type")?;
+    if kind != "Notification" {
+        return Err(Refused::Malformed(format!("Type {kind} is not handled")));
+    }
+    let cert_url = text(&envelope, "SigningCertURL")?;
+    if !cert_allowed(cert_url, &state.ipn) {
+        return Err(Refused::CertOrigin(cert_url.to_owned()));
+    }
+    let topic = text(&envelope, "TopicArn")?;
+    let topic_ok = if state.ipn.topic_arns.is_empty() {
+        topic.starts_with("arn:aws:sns:")
+    } else {
+        state.ipn.topic_arns.iter().any(|t| t == topic)
+    };
+    if !topic_ok {
+        return Err(Refused::Topic(topic.to_owned()));
+    }
+    let version = text(&envelope, "SignatureVersion")?;
+    if version != "2" {
+        return Err(Refused::Signature(format!(
+            "SignatureVersion {version} (only 2, SHA256withRSA, is accepted)"
+        )));
+    }
+    let message = text(&envelope, "Message")?;
+    let message_id = text(&envelope, "MessageId")?;
+    let mut to_sign = format!("Message\n{message}\nMessageId\n{message_id}\n");
+    if let Some(subject) = envelope.get("Subject").and_then(Value::as_str) {
+        to_sign.push_str(&format!("Subject\n{subject}\n"));
+    }
+    to_sign.push_str(&format!(
+        "Timestamp\n{}\nTopicArn\n{topic}\nType\n{kind}\n",
+        text(&envelope, "Timestamp")?
+    ));
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(text(&envelope, "Signature")?)
+        .map_err(|e| Refused::Signature(format!("Signature is not Base64: {e}")))?;
+    let pem = certificate(state, cert_url).await?;
+    let der = CertificateDer::from_pem_slice(&pem)
+        .map_err(|e| Refused::Signature(format!("the certificate is not PEM: {e:?}")))?;
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|e| Refused::Signature(format!("the certificate does not parse: {e}")))?;
+    cert.verify_signature(
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+        to_sign.as_bytes(),
+        &signature,
+    )
+    .map_err(|e| Refused::Signature(e.to_string()))?;
+    let message: Value =
+        serde_json::from_str(message).map_err(|e| Refused::Malformed(format!("Message: {e}")))?;
+    Ok((message_id.to_owned(), message))
+}
+
+/// `POST /amazonpay/ipn`.
+pub async fn receive(State(state): State<AppState>, body: String) -> Response {
+    let (message_id, message) = match verify(&state, &body).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(%e, "Amazon Pay notification refused");
+            let status = match e {
+                Refused::Malformed(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::FORBIDDEN,
+            };
+            return (status, e.to_string()).into_response();
+        }
+    };
+    match handle(&state, &message_id, &message).await {
+        Ok(what) => {
+            tracing::info!(message_id = %message_id, what, "Amazon Pay notification");
+            (StatusCode::OK, what).into_response()
+        }
+        // Not handled now (Amazon Pay unreachable, the store failed): SNS sends it again.
+        Err(e) => {
+            tracing::warn!(message_id = %message_id, %e, "Amazon Pay notification not handled yet");
+            (StatusCode::SERVICE_UNAVAILABLE, e).into_response()
+        }
+    }
+}
+
+async fn seen_only(
+    state: &AppState,
+    message_id: &str,
+    what: &'static str,
+) -> Result<&'static str, String> {
+    state
+        .store
+        .mark_ipn_seen(message_id, state.clock.unix())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(what)
+}
+
+async fn handle(
+    state: &AppState,
+    message_id: &str,
+    message: &Value,
+) -> Result<&'static str, String> {
+    if state
+        .store
+        .ipn_seen(message_id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok("already handled");
+    }
+    let (Some(object_type), Some(object_id), Some(cp)) = (
+        field(message, "ObjectType"),
+        field(message, "ObjectId"),
+        field(message, "ChargePermissionId"),
+    ) else {
+        return seen_only(state, message_id, "ignored: no object named").await;
+    };
+    let Some(found) = state
+        .store
+        .order_by_charge_permission(cp)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        tracing::warn!(
+            object_type,
+            object_id,
+            "a notification for an unknown object"
+        );
+        return seen_only(state, message_id, "ignored: unknown object").await;
+    };
+    let _guard = state.locks.lock(&found.merchant, &found.order_id).await;
+    let record = state
+        .store
+        .order(&found.merchant, &found.order_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the order vanished")?;
+    let change = match object_type.to_ascii_uppercase().as_str() {
+        "CHARGE" => charge_change(state, &record, object_id).await?,
+        "REFUND" => refund_change(state, &record, object_id).await?,
+        _ => None,
+    };
+    let Some((event, kind, result, amount, writes)) = change else {
+        return seen_only(state, message_id, "no change").await;
+    };
+    let mut after = record.clone();
+    if let Some(event) = event {
+        after.order = record.order.apply(event).map_err(|e| e.to_string())?;
+    }
+    after.version += 1;
+    after.updated_at = state.now_text();
+    let mut unit = Unit::new(&record.merchant, &record.order_id)
+        .with(Write::UpdateOrder(after.clone()))
+        .with(Write::History(crate::util::history(
+            "AmazonNotification",
+            &format!("{{\"objectType\":\"{object_type}\",\"objectId\":\"{object_id}\"}}"),
+            &result,
+            state.now_text(),
+        )))
+        .with(Write::IpnSeen {
+            message_id: message_id.to_owned(),
+            at: state.clock.unix(),
+        });
+    for w in writes {
+        unit = unit.with(w);
+    }
+    let transaction = (kind == PushKind::Refund).then_some(object_id);
+    if let Some(push) = crate::pushes::record(state, &after, kind, &result, amount, transaction) {
+        unit = unit.with(push);
+    }
+    state.store.apply(&unit).await.map_err(|e| e.to_string())?;
+    Ok("order updated")
+}
+
+type Change = (
+    Option<Event>,
+    PushKind,
+    ResultCode,
+    kessai_core::Yen,
+    Vec<Write>,
+);
+
+/// An authorization Amazon expired or canceled on its own.
+async fn charge_change(
+    state: &AppState,
+    record: &OrderRecord,
+    charge_id: &str,
+) -> Result<Option<Change>, String> {
+    if record.charge_id.as_deref() != Some(charge_id)
+        || record.order.state != OrderState::Authorized
+    {
+        return Ok(None);
+    }
+    let charge = state
+        .amazon
+        .get_charge(charge_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if charge.status_details.state != ChargeState::Canceled {
+        return Ok(None);
+    }
+    let amount = record.order.authorized;
+    Ok(Some(match charge.status_details.reason_code {
+        Some(ReasonCode::ExpiredUnused) => (
+            Some(Event::Expired),
+            PushKind::Cancel,
+            ResultCode::new(
+                Kind::AuthorizationExpired,
+                "The authorization expired unused (30 days at Amazon Pay).",
+            ),
+            amount,
+            vec![],
+        ),
+        reason => (
+            Some(Event::Canceled),
+            PushKind::Cancel,
+            ResultCode::new(
+                Kind::AmazonCanceledAuthorization,
+                format!(
+                    "Amazon Pay canceled the authorization ({}).",
+                    reason
+                        .as_ref()
+                        .map(ReasonCode::as_str)
+                        .unwrap_or("no reason given")
+                ),
+            ),
+            amount,
+            vec![],
+        ),
+    }))
+}
+
+/// A refund that settled or was declined.
+async fn refund_change(
+    state: &AppState,
+    record: &OrderRecord,
+    refund_id: &str,
+) -> Result<Option<Change>, String> {
+    let rows = state
+        .store
+        .refunds(&record.merchant, &record.order_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(row) = rows.iter().find(|r| r.amazon_refund_id == refund_id) else {
+        return Ok(None);
+    };
+    let refund = state
+        .amazon
+        .get_refund(refund_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = refund.status_details.state.to_string();
+    if now == row.state {
+        return Ok(None);
+    }
+    let write = Write::RefundState {
+        amazon_refund_id: refund_id.to_owned(),
+        state: now,
+    };
+    Ok(Some(match refund.status_details.state {
+        RefundState::Declined => (
+            Some(Event::RefundDeclined { amount: row.amount }),
+            PushKind::Refund,
+            ResultCode::new(
+                Kind::AmazonRefundDeclined,
+                format!(
+                    "Amazon Pay declined the refund ({}); its amount is refundable again.",
+                    refund
+                        .status_details
+                        .reason_code
+                        .as_ref()
+                        .map(ReasonCode::as_str)
+                        .unwrap_or("no reason given")
+                ),
+            ),
+            row.amount,
+            vec![write],
+        ),
+        RefundState::Refunded => (
+            None,
+            PushKind::Refund,
+            ResultCode::success(),
+            row.amount,
+            vec![write],
+        ),
+        _ => return Ok(None),
+    }))
+}

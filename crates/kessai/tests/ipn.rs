@@ -1,0 +1,161 @@
+//! Amazon Pay notifications into the gateway: the built-in emulator sends its signed SNS envelopes
+//! to `POST /amazonpay/ipn`; the gateway checks them, fetches the object from Amazon Pay and moves
+//! the order (an authorization that expired, a refund that settled) with the merchant's push.
+//! Forged, replayed and misdirected notifications are refused and change nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::TestEnv;
+use kessai_core::{OrderState, PushKind};
+use kessai_store::{PushFilter, Store};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn advance_emulator(env: &TestEnv, seconds: i64) {
+    let r = env
+        .http
+        .post(format!("{}/test_helpers/clock/advance", env.emulator))
+        .json(&json!({ "seconds": seconds }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The emulator's notifications so far (their SNS envelopes).
+async fn envelopes(env: &TestEnv) -> Vec<Value> {
+    let list: Value = env
+        .http
+        .get(format!("{}/test_helpers/notifications", env.emulator))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| serde_json::from_str(n["body"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+async fn post_ipn(env: &TestEnv, body: &str) -> (u16, String) {
+    let r = env
+        .http
+        .post(format!("{}/amazonpay/ipn", env.gateway))
+        .header("content-type", "text/plain; charset=UTF-8")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn notifications_move_orders_and_forgeries_change_nothing() {
+    let env = TestEnv::start("ipn").await;
+    let mut p = env.authorize_params("exp-1", 2000, false);
+    p["cancelPushUrl"] = "http://merchant.example/push".into();
+    let r = env.mdk("Authorize", p).await;
+    common::walk_buyer(&env, &r, "visa-1111").await;
+    env.buy("ref-1", 3000, true, "visa-1111").await;
+    let r = env
+        .mdk("Refund", json!({"orderId": "ref-1", "amount": "1000"}))
+        .await;
+    assert_eq!(r["mstatus"], "success");
+
+    // 31 days later at Amazon: the unused authorization expires, the refund settled long ago.
+    advance_emulator(&env, 31 * 24 * 3600).await;
+    wait_until("the expiry to reach the order", || async {
+        env.order("exp-1").await.unwrap().order.state == OrderState::Expired
+    })
+    .await;
+    let o = env.order("ref-1").await.unwrap();
+    wait_until("the refund's settlement", || async {
+        env.store.refunds(&o.merchant, &o.order_id).await.unwrap()[0].state == "Refunded"
+    })
+    .await;
+    let pushes = env.store.pushes(&PushFilter::default()).await.unwrap();
+    let expiry = pushes
+        .iter()
+        .find(|p| p.order_id.as_str() == "exp-1")
+        .expect("the merchant is told of the expiry");
+    assert_eq!(expiry.kind, PushKind::Cancel);
+    assert!(expiry
+        .fields
+        .iter()
+        .any(|(k, v)| k == "vResultCode" && v == "E410000000000000"));
+    // The gateway's view equals the emulator's.
+    let db = env.data_dir.join("sandbox.sqlite");
+    common::check_order(&env, "ref-1", &db).await.unwrap();
+
+    // A notification handled already: ignored, nothing changes.
+    let all = envelopes(&env).await;
+    let real = all
+        .iter()
+        .find(|e| e["Message"].as_str().unwrap().contains("CHARGE"))
+        .expect("the emulator sent a CHARGE notification")
+        .clone();
+    let before = (env.order("exp-1").await, env.history_len("exp-1").await);
+    let (status, text) = post_ipn(&env, &real.to_string()).await;
+    assert_eq!((status, text.as_str()), (200, "already handled"));
+    assert_eq!(
+        (env.order("exp-1").await, env.history_len("exp-1").await),
+        before
+    );
+
+    // Forgeries: a changed message, a certificate elsewhere, another topic, no signature version 2.
+    let mut changed = real.clone();
+    changed["MessageId"] = "forged-1".into();
+    changed["Message"] = changed["Message"]
+        .as_str()
+        .unwrap()
+        .replace("STATE_CHANGE", "ATTRIBUTE_CHANGE")
+        .into();
+    let mut elsewhere = real.clone();
+    elsewhere["MessageId"] = "forged-2".into();
+    elsewhere["SigningCertURL"] = "https://sns.attacker.example.com/cert.pem".into();
+    let mut lookalike = real.clone();
+    lookalike["MessageId"] = "forged-3".into();
+    lookalike["SigningCertURL"] =
+        "https://sns.ap-northeast-1.amazonaws.com.attacker.example/c.pem".into();
+    let mut topic = real.clone();
+    topic["MessageId"] = "forged-4".into();
+    topic["TopicArn"] = "arn:aws:sns:ap-northeast-1:999999999999:Other".into();
+    let mut v1 = real.clone();
+    v1["MessageId"] = "forged-5".into();
+    v1["SignatureVersion"] = "1".into();
+    for (forged, why) in [
+        (changed, "signature"),
+        (elsewhere, "SigningCertURL"),
+        (lookalike, "SigningCertURL"),
+        (topic, "TopicArn"),
+        (v1, "SignatureVersion"),
+    ] {
+        let (status, text) = post_ipn(&env, &forged.to_string()).await;
+        assert_eq!(status, 403, "{why}: {text}");
+        assert!(text.contains(why), "{why}: {text}");
+    }
+    let (status, _) = post_ipn(&env, "not json").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        (env.order("exp-1").await, env.history_len("exp-1").await),
+        before
+    );
+}
