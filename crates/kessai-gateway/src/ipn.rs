@@ -267,9 +267,36 @@ async fn handle(
         "REFUND" => refund_change(state, &record, object_id).await?,
         _ => None,
     };
-    let Some((event, kind, result, amount, writes)) = change else {
+    let Some(change) = change else {
         return seen_only(state, message_id, "no change").await;
     };
+    let history = format!("{{\"objectType\":\"{object_type}\",\"objectId\":\"{object_id}\"}}");
+    let seen = Write::IpnSeen {
+        message_id: message_id.to_owned(),
+        at: state.clock.unix(),
+    };
+    apply(
+        state,
+        &record,
+        change,
+        "AmazonNotification",
+        &history,
+        Some(seen),
+    )
+    .await?;
+    Ok("order updated")
+}
+
+/// Stores a change Amazon made to an order, with its history entry, its push and `extra`.
+pub(crate) async fn apply(
+    state: &AppState,
+    record: &OrderRecord,
+    change: Change,
+    command: &str,
+    request: &str,
+    extra: Option<Write>,
+) -> Result<OrderRecord, String> {
+    let (event, kind, result, amount, writes) = change;
     let mut after = record.clone();
     if let Some(event) = event {
         after.order = record.order.apply(event).map_err(|e| e.to_string())?;
@@ -279,27 +306,33 @@ async fn handle(
     let mut unit = Unit::new(&record.merchant, &record.order_id)
         .with(Write::UpdateOrder(after.clone()))
         .with(Write::History(crate::util::history(
-            "AmazonNotification",
-            &format!("{{\"objectType\":\"{object_type}\",\"objectId\":\"{object_id}\"}}"),
+            command,
+            request,
             &result,
             state.now_text(),
-        )))
-        .with(Write::IpnSeen {
-            message_id: message_id.to_owned(),
-            at: state.clock.unix(),
-        });
+        )));
+    if let Some(w) = extra {
+        unit = unit.with(w);
+    }
+    let transaction = writes.iter().find_map(|w| match w {
+        Write::RefundState {
+            amazon_refund_id, ..
+        } => Some(amazon_refund_id.clone()),
+        _ => None,
+    });
     for w in writes {
         unit = unit.with(w);
     }
-    let transaction = (kind == PushKind::Refund).then_some(object_id);
-    if let Some(push) = crate::pushes::record(state, &after, kind, &result, amount, transaction) {
+    if let Some(push) =
+        crate::pushes::record(state, &after, kind, &result, amount, transaction.as_deref())
+    {
         unit = unit.with(push);
     }
     state.store.apply(&unit).await.map_err(|e| e.to_string())?;
-    Ok("order updated")
+    Ok(after)
 }
 
-type Change = (
+pub(crate) type Change = (
     Option<Event>,
     PushKind,
     ResultCode,
@@ -308,7 +341,7 @@ type Change = (
 );
 
 /// An authorization Amazon expired or canceled on its own.
-async fn charge_change(
+pub(crate) async fn charge_change(
     state: &AppState,
     record: &OrderRecord,
     charge_id: &str,

@@ -4,6 +4,9 @@
 //! - resolves every pending operation of the operation log ([`operations::resolve_pending`]);
 //! - finishes orders that wait on Amazon: an authorization whose buyer never came back
 //!   ([`operations::settle`], which asks Amazon and moves the order as Amazon sees it);
+//! - looks at orders past Amazon's deadlines (an authorization older than 30 days, a checkout
+//!   the buyer left for more than 24 hours), asks Amazon and moves them as Amazon says, with their
+//!   push, in case the notification was lost;
 //! - forgets Idempotency-Keys older than a week.
 
 use crate::app::AppState;
@@ -37,6 +40,9 @@ pub struct Report {
     pub resolved: usize,
     pub unresolved: usize,
     pub waiting_settled: usize,
+    /// Orders moved because Amazon expired or canceled them (found by the deadlines, in case
+    /// the notification was lost).
+    pub expired: usize,
 }
 
 pub fn spawn(state: AppState) {
@@ -108,6 +114,7 @@ pub async fn cycle(state: &AppState) -> Report {
         }
         Err(e) => tracing::error!(%e, "recovery: cannot read waiting orders"),
     }
+    report.expired = expire(state).await;
     if let Err(e) = state
         .store
         .prune_keys(now - KEEP_IDEMPOTENCY_KEYS_SECS)
@@ -119,4 +126,103 @@ pub async fn cycle(state: &AppState) -> Report {
         tracing::error!(%e, "recovery: cannot give the lease up");
     }
     report
+}
+
+/// Amazon's deadlines: an authorization lives 30 days, an open checkout session 24 hours.
+const AUTHORIZATION_LIFETIME_SECS: i64 = 30 * 24 * 3600;
+const CHECKOUT_LIFETIME_SECS: i64 = 24 * 3600;
+
+/// Orders past a deadline, confirmed with Amazon and moved; returns how many moved.
+async fn expire(state: &AppState) -> usize {
+    let mut moved = 0;
+    let authorized_before =
+        kessai_store::time_text(state.now() - time::Duration::seconds(AUTHORIZATION_LIFETIME_SECS));
+    let checkout_before =
+        kessai_store::time_text(state.now() - time::Duration::seconds(CHECKOUT_LIFETIME_SECS));
+    let mut due = Vec::new();
+    for (s, before) in [
+        (OrderState::Authorized, &authorized_before),
+        (OrderState::Started, &checkout_before),
+        (OrderState::PreAuth, &checkout_before),
+    ] {
+        match state.store.orders_in_state(s, before, 100).await {
+            Ok(found) => due.extend(found),
+            Err(e) => tracing::error!(%e, "recovery: cannot read orders past their deadline"),
+        }
+    }
+    for o in due {
+        let _guard = state.locks.lock(&o.merchant, &o.order_id).await;
+        let Ok(Some(record)) = state.store.order(&o.merchant, &o.order_id).await else {
+            continue;
+        };
+        if record.order.state != o.order.state || record.version != o.version {
+            continue;
+        }
+        let change = match record.order.state {
+            OrderState::Authorized => match record.charge_id.clone() {
+                Some(charge) => crate::ipn::charge_change(state, &record, &charge).await,
+                None => Ok(None),
+            },
+            _ => checkout_change(state, &record).await,
+        };
+        match change {
+            Ok(Some(change)) => {
+                let request = "{\"step\":\"deadline\"}";
+                match crate::ipn::apply(state, &record, change, "AmazonDeadline", request, None)
+                    .await
+                {
+                    Ok(_) => moved += 1,
+                    Err(e) => {
+                        tracing::warn!(order = %record.order_id, %e, "recovery: cannot store an expiry")
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(order = %record.order_id, %e, "recovery: cannot ask Amazon"),
+        }
+    }
+    moved
+}
+
+/// A checkout the buyer left: closed at Amazon by now (expired, or canceled by the buyer).
+async fn checkout_change(
+    state: &AppState,
+    record: &kessai_store::OrderRecord,
+) -> Result<Option<crate::ipn::Change>, String> {
+    use kessai_amazonpay::wire::{CheckoutSessionState, ReasonCode};
+    use kessai_core::{Event, Kind, PushKind, ResultCode};
+    let Some(cs_id) = &record.checkout_session_id else {
+        return Ok(None);
+    };
+    let cs = state
+        .amazon
+        .get_checkout_session(cs_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if cs.status_details.state != CheckoutSessionState::Canceled {
+        return Ok(None);
+    }
+    let amount = record.order.amount;
+    Ok(Some(match cs.status_details.reason_code {
+        Some(ReasonCode::BuyerCanceled) => (
+            Some(Event::BuyerCanceled),
+            PushKind::Authorize,
+            ResultCode::new(
+                Kind::AmazonBuyerCanceled,
+                "The buyer canceled at Amazon Pay.",
+            ),
+            amount,
+            vec![],
+        ),
+        _ => (
+            Some(Event::Expired),
+            PushKind::Authorize,
+            ResultCode::new(
+                Kind::AmazonCheckoutExpired,
+                "The Amazon Pay checkout session expired before the buyer finished.",
+            ),
+            amount,
+            vec![],
+        ),
+    }))
 }

@@ -159,3 +159,40 @@ async fn notifications_move_orders_and_forgeries_change_nothing() {
         before
     );
 }
+
+/// With every notification lost, the recovery worker finds orders past Amazon's deadlines (an
+/// authorization older than 30 days, a checkout left for a day), asks Amazon, and moves them.
+#[tokio::test]
+async fn deadlines_move_orders_when_notifications_are_lost() {
+    use kessai_core::clock::ManualClock;
+    use std::sync::Arc;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let hooks = kessai::Hooks {
+        clock: Some(clock.clone()),
+        recovery: Some(kessai_gateway::RecoverySettings {
+            every: Duration::from_millis(100),
+            waiting_after: Duration::from_secs(600),
+        }),
+        // Believe no notification: the deadlines alone must do it.
+        ipn: Some(kessai_gateway::IpnSettings {
+            extra_cert_origins: vec![],
+            topic_arns: vec!["arn:aws:sns:none:0:none".into()],
+        }),
+        ..kessai::Hooks::default()
+    };
+    let env = TestEnv::start_with("deadlines", hooks).await;
+    env.buy("dl-auth", 1500, false, "visa-1111").await;
+    let r = env
+        .mdk("Authorize", env.authorize_params("dl-left", 900, false))
+        .await;
+    assert_eq!(r["mstatus"], "success");
+    advance_emulator(&env, 31 * 24 * 3600).await;
+    clock.advance(time::Duration::days(31));
+    wait_until("both orders to move", || async {
+        env.order("dl-auth").await.unwrap().order.state == OrderState::Expired
+            && env.order("dl-left").await.unwrap().order.state == OrderState::Expired
+    })
+    .await;
+    let db = env.data_dir.join("sandbox.sqlite");
+    common::check_order(&env, "dl-auth", &db).await.unwrap();
+}

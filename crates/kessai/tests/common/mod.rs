@@ -800,7 +800,8 @@ pub async fn check_order_against(
             (state == "Captured" || state == "CaptureInitiated")
                 && captured == o.order.captured.get()
         }
-        S::Canceled => state == "Canceled",
+        // Canceled by the merchant or by Amazon; an authorization that expired unused.
+        S::Canceled | S::Expired => state == "Canceled",
         S::Declined => state == "Declined",
         _ => false,
     };
