@@ -17,6 +17,9 @@ pub enum OrderState {
     PreAuth,
     /// The buyer confirmed; the authorization's result is not yet known.
     Authorizing,
+    /// Amazon accepted the authorization for later review (`AuthorizationInitiated`); it ends
+    /// authorized or declined, told by a notification or found by the recovery worker.
+    AuthorizationPending,
     Authorized,
     Captured,
     PartiallyRefunded,
@@ -28,10 +31,11 @@ pub enum OrderState {
 }
 
 impl OrderState {
-    pub const ALL: [OrderState; 11] = [
+    pub const ALL: [OrderState; 12] = [
         OrderState::Started,
         OrderState::PreAuth,
         OrderState::Authorizing,
+        OrderState::AuthorizationPending,
         OrderState::Authorized,
         OrderState::Captured,
         OrderState::PartiallyRefunded,
@@ -47,6 +51,7 @@ impl OrderState {
             OrderState::Started => "Started",
             OrderState::PreAuth => "PreAuth",
             OrderState::Authorizing => "Authorizing",
+            OrderState::AuthorizationPending => "AuthorizationPending",
             OrderState::Authorized => "Authorized",
             OrderState::Captured => "Captured",
             OrderState::PartiallyRefunded => "PartiallyRefunded",
@@ -79,14 +84,15 @@ impl OrderState {
             OrderState::Started => 0,
             OrderState::PreAuth => 1,
             OrderState::Authorizing => 2,
-            OrderState::Authorized => 3,
-            OrderState::Captured => 4,
-            OrderState::PartiallyRefunded => 5,
-            OrderState::Refunded => 6,
+            OrderState::AuthorizationPending => 3,
+            OrderState::Authorized => 4,
+            OrderState::Captured => 5,
+            OrderState::PartiallyRefunded => 6,
+            OrderState::Refunded => 7,
             OrderState::Canceled
             | OrderState::Declined
             | OrderState::Expired
-            | OrderState::BuyerCanceled => 7,
+            | OrderState::BuyerCanceled => 8,
         }
     }
 }
@@ -102,6 +108,8 @@ pub enum Event {
     AuthorizedAndCaptured {
         amount: Yen,
     },
+    /// Amazon will decide later (`AuthorizationInitiated`).
+    AuthorizationPending,
     Declined,
     BuyerCanceled,
     Captured {
@@ -183,7 +191,9 @@ impl Order {
 
     fn refuse_unfinished(&self) -> Refusal {
         match self.state {
-            OrderState::Authorizing => Refusal::AuthorizationInProgress,
+            OrderState::Authorizing | OrderState::AuthorizationPending => {
+                Refusal::AuthorizationInProgress
+            }
             s if s.is_closed() => Refusal::Closed(s),
             s => Refusal::NotAuthorizedYet(s),
         }
@@ -268,14 +278,15 @@ impl Order {
         match (self.state, event) {
             (S::Started | S::PreAuth, Event::BuyerSignedIn) => next.state = S::PreAuth,
             (S::PreAuth, Event::BuyerConfirmed) => next.state = S::Authorizing,
-            (S::Authorizing, Event::Authorized { amount }) => {
+            (S::Authorizing, Event::AuthorizationPending) => next.state = S::AuthorizationPending,
+            (S::Authorizing | S::AuthorizationPending, Event::Authorized { amount }) => {
                 if amount != self.amount {
                     return Err(invalid);
                 }
                 next.state = S::Authorized;
                 next.authorized = amount;
             }
-            (S::Authorizing, Event::AuthorizedAndCaptured { amount }) => {
+            (S::Authorizing | S::AuthorizationPending, Event::AuthorizedAndCaptured { amount }) => {
                 if amount != self.amount {
                     return Err(invalid);
                 }
@@ -283,7 +294,7 @@ impl Order {
                 next.authorized = amount;
                 next.captured = amount;
             }
-            (S::Authorizing, Event::Declined) => next.state = S::Declined,
+            (S::Authorizing | S::AuthorizationPending, Event::Declined) => next.state = S::Declined,
             (S::Started | S::PreAuth | S::Authorizing, Event::BuyerCanceled) => {
                 next.state = S::BuyerCanceled
             }
@@ -321,9 +332,10 @@ impl Order {
                     S::PartiallyRefunded
                 };
             }
-            (S::Started | S::PreAuth | S::Authorizing | S::Authorized, Event::Expired) => {
-                next.state = S::Expired
-            }
+            (
+                S::Started | S::PreAuth | S::Authorizing | S::AuthorizationPending | S::Authorized,
+                Event::Expired,
+            ) => next.state = S::Expired,
             _ => return Err(invalid),
         }
         Ok(next)
@@ -367,7 +379,7 @@ mod tests {
             let expected = match state {
                 S::Authorized => Ok(Yen::new(1000)),
                 S::Captured | S::PartiallyRefunded | S::Refunded => Err(Refusal::AlreadyCaptured),
-                S::Authorizing => Err(Refusal::AuthorizationInProgress),
+                S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
                 S::Started | S::PreAuth => Err(Refusal::NotAuthorizedYet(state)),
                 _ => Err(Refusal::Closed(state)),
             };
@@ -394,7 +406,7 @@ mod tests {
                 S::Captured | S::PartiallyRefunded | S::Refunded => {
                     Err(Refusal::CancelAfterCapture)
                 }
-                S::Authorizing => Err(Refusal::AuthorizationInProgress),
+                S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
                 _ => Err(Refusal::Closed(state)),
             };
             assert_eq!(got, expected, "{state:?}");
@@ -410,7 +422,7 @@ mod tests {
                 S::PartiallyRefunded => Ok(Yen::new(500)),
                 S::Refunded => Err(Refusal::FullyRefunded),
                 S::Authorized => Err(Refusal::RefundBeforeCapture),
-                S::Authorizing => Err(Refusal::AuthorizationInProgress),
+                S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
                 S::Started | S::PreAuth => Err(Refusal::NotAuthorizedYet(state)),
                 _ => Err(Refusal::Closed(state)),
             };
@@ -435,7 +447,7 @@ mod tests {
                     Ok(())
                 }
                 S::Started => Err(Refusal::BuyerNotSignedIn),
-                S::Authorizing => Err(Refusal::AuthorizationInProgress),
+                S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
                 _ => Err(Refusal::Closed(state)),
             };
             assert_eq!(got, expected, "{state:?}");
@@ -449,6 +461,7 @@ mod tests {
             Event::BuyerConfirmed,
             Event::Authorized { amount: y(1000) },
             Event::AuthorizedAndCaptured { amount: y(1000) },
+            Event::AuthorizationPending,
             Event::Declined,
             Event::BuyerCanceled,
             Event::Captured { amount: y(600) },
@@ -511,9 +524,14 @@ mod tests {
             (S::PreAuth, S::Expired),
             (S::Authorizing, S::Authorized),
             (S::Authorizing, S::Captured),
+            (S::Authorizing, S::AuthorizationPending),
             (S::Authorizing, S::Declined),
             (S::Authorizing, S::BuyerCanceled),
             (S::Authorizing, S::Expired),
+            (S::AuthorizationPending, S::Authorized),
+            (S::AuthorizationPending, S::Captured),
+            (S::AuthorizationPending, S::Declined),
+            (S::AuthorizationPending, S::Expired),
             (S::Authorized, S::Captured),
             (S::Authorized, S::Canceled),
             (S::Authorized, S::Expired),

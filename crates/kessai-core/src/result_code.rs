@@ -16,6 +16,8 @@ use crate::order::Refusal;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Success,
+    /// Accepted; Amazon Pay decides later (a pending authorization).
+    AuthorizationPending,
     // E1xx: the request as a whole
     AuthHashMismatch,
     UnknownMerchant,
@@ -80,8 +82,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 57] = [
+    pub const ALL: [Kind; 58] = [
         Kind::Success,
+        Kind::AuthorizationPending,
         Kind::AuthHashMismatch,
         Kind::UnknownMerchant,
         Kind::DummyModeMismatch,
@@ -144,6 +147,7 @@ impl Kind {
     pub fn block(self) -> &'static str {
         match self {
             Kind::Success => "S000",
+            Kind::AuthorizationPending => "P001",
             Kind::AuthHashMismatch => "E101",
             Kind::UnknownMerchant => "E102",
             Kind::DummyModeMismatch => "E103",
@@ -207,6 +211,7 @@ impl Kind {
     pub fn meaning(self) -> &'static str {
         match self {
             Kind::Success => "Success.",
+            Kind::AuthorizationPending => "Amazon Pay is still confirming the payment (a pending authorization); the result comes by push to authorizePushUrl, usually within minutes to hours; commands on the order answer E311 until then.",
             Kind::AuthHashMismatch => "authHash does not match SHA-256(merchantCcid + params + secret key).",
             Kind::UnknownMerchant => "merchantCcid is not a merchant of this gateway.",
             Kind::DummyModeMismatch => "dummyRequest does not fit the path: \"1\" only on /test-paynow, \"0\" only on /paynow.",
@@ -269,7 +274,7 @@ impl Kind {
     pub fn mstatus(self) -> &'static str {
         match self {
             Kind::Success => "success",
-            Kind::OutcomeUnknown => "pending",
+            Kind::OutcomeUnknown | Kind::AuthorizationPending => "pending",
             _ => "failure",
         }
     }

@@ -275,13 +275,17 @@ async fn advance(
 /// `vResultCode` and the tamper check `authParams`/`vAuthInfo`.
 async fn to_merchant(state: &AppState, record: &OrderRecord, result: &ResultCode) -> Response {
     let target = match result.kind {
-        Kind::Success => record.success_url.as_ref(),
+        // A pending authorization is not a failure: the buyer goes on to the shop, which reads
+        // mstatus "pending" and waits for the push.
+        Kind::Success | Kind::AuthorizationPending => record.success_url.as_ref(),
         Kind::AmazonBuyerCanceled => record.cancel_url.as_ref(),
         _ => record.error_url.as_ref(),
     };
     let Some(target) = target else {
         let (heading, class) = if result.is_success() {
             ("ご注文ありがとうございました / Thank you", "ok")
+        } else if result.kind == Kind::AuthorizationPending {
+            ("お支払いを確認しています / Payment being confirmed", "ok")
         } else {
             (
                 "お支払いは完了していません / Payment not completed",
@@ -347,12 +351,20 @@ async fn to_merchant(state: &AppState, record: &OrderRecord, result: &ResultCode
 }
 
 /// The result an order in a final browser state reports.
+pub(crate) fn pending_result() -> ResultCode {
+    ResultCode::new(
+        Kind::AuthorizationPending,
+        "Amazon Pay is confirming the payment; the result follows by push.",
+    )
+}
+
 fn outcome_of(record: &OrderRecord) -> Option<ResultCode> {
     match record.order.state {
         OrderState::Authorized
         | OrderState::Captured
         | OrderState::PartiallyRefunded
         | OrderState::Refunded => Some(ResultCode::success()),
+        OrderState::AuthorizationPending => Some(pending_result()),
         OrderState::BuyerCanceled => Some(ResultCode::new(
             Kind::AmazonBuyerCanceled,
             "The buyer canceled the payment.",
@@ -523,7 +535,7 @@ async fn confirm(
         }),
         payment_details: Some(wire::PaymentDetailsRequest {
             payment_intent: Some(intent),
-            can_handle_pending_authorization: Some(false),
+            can_handle_pending_authorization: Some(true),
             charge_amount: Some(Price::from_money(Money::jpy(record.order.amount))),
             total_order_amount: None,
             presentment_currency: Some("JPY".into()),

@@ -346,8 +346,9 @@ pub(crate) async fn charge_change(
     record: &OrderRecord,
     charge_id: &str,
 ) -> Result<Option<Change>, String> {
+    let pending = record.order.state == OrderState::AuthorizationPending;
     if record.charge_id.as_deref() != Some(charge_id)
-        || record.order.state != OrderState::Authorized
+        || !(pending || record.order.state == OrderState::Authorized)
     {
         return Ok(None);
     }
@@ -356,6 +357,38 @@ pub(crate) async fn charge_change(
         .get_charge(charge_id)
         .await
         .map_err(|e| e.to_string())?;
+    if pending {
+        // A pending authorization that Amazon decided.
+        let amount = record.order.amount;
+        let reason = charge
+            .status_details
+            .reason_code
+            .as_ref()
+            .map(ReasonCode::as_str)
+            .unwrap_or("no reason given");
+        let (event, result) = match charge.status_details.state {
+            ChargeState::Authorized => (Event::Authorized { amount }, ResultCode::success()),
+            ChargeState::Captured | ChargeState::CaptureInitiated => (
+                Event::AuthorizedAndCaptured { amount },
+                ResultCode::success(),
+            ),
+            ChargeState::Declined => (
+                Event::Declined,
+                ResultCode::new(
+                    Kind::AmazonDeclined,
+                    format!("Amazon Pay declined the authorization ({reason})."),
+                ),
+            ),
+            _ => return Ok(None),
+        };
+        return Ok(Some((
+            Some(event),
+            PushKind::Authorize,
+            result,
+            amount,
+            vec![],
+        )));
+    }
     if charge.status_details.state != ChargeState::Canceled {
         return Ok(None);
     }

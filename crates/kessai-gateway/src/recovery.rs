@@ -140,7 +140,10 @@ async fn expire(state: &AppState) -> usize {
     let checkout_before =
         kessai_store::time_text(state.now() - time::Duration::seconds(CHECKOUT_LIFETIME_SECS));
     let mut due = Vec::new();
+    // Pending authorizations are asked about at every run.
+    let now_text = kessai_store::time_text(state.now());
     for (s, before) in [
+        (OrderState::AuthorizationPending, &now_text),
         (OrderState::Authorized, &authorized_before),
         (OrderState::Started, &checkout_before),
         (OrderState::PreAuth, &checkout_before),
@@ -159,10 +162,12 @@ async fn expire(state: &AppState) -> usize {
             continue;
         }
         let change = match record.order.state {
-            OrderState::Authorized => match record.charge_id.clone() {
-                Some(charge) => crate::ipn::charge_change(state, &record, &charge).await,
-                None => Ok(None),
-            },
+            OrderState::Authorized | OrderState::AuthorizationPending => {
+                match record.charge_id.clone() {
+                    Some(charge) => crate::ipn::charge_change(state, &record, &charge).await,
+                    None => Ok(None),
+                }
+            }
             _ => checkout_change(state, &record).await,
         };
         match change {

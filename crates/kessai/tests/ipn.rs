@@ -196,3 +196,68 @@ async fn deadlines_move_orders_when_notifications_are_lost() {
     let db = env.data_dir.join("sandbox.sqlite");
     common::check_order(&env, "dl-auth", &db).await.unwrap();
 }
+
+/// Cards that Amazon authorizes later: the buyer lands on the shop with mstatus "pending", the
+/// order waits (commands answer E311), and Amazon's decision arrives by notification, moving the
+/// order with the merchant's authorize push.
+#[tokio::test]
+async fn pending_authorizations_end_as_amazon_decides() {
+    let env = TestEnv::start("pending-auth").await;
+    let mut later_ok = env.authorize_params("pend-ok", 2500, false);
+    later_ok["authorizePushUrl"] = "http://merchant.example/push".into();
+    let r = env.mdk("Authorize", later_ok).await;
+    let landed = common::walk_buyer(&env, &r, "visa-0701").await;
+    assert_eq!(landed.path(), "/ok");
+    assert_eq!(
+        common::query(&landed, "mstatus").as_deref(),
+        Some("pending")
+    );
+    assert_eq!(
+        common::query(&landed, "vResultCode").as_deref(),
+        Some("P001000000000000")
+    );
+    let r = env
+        .mdk("Authorize", env.authorize_params("pend-no", 2500, false))
+        .await;
+    common::walk_buyer(&env, &r, "visa-4354").await;
+    for id in ["pend-ok", "pend-no"] {
+        assert_eq!(
+            env.order(id).await.unwrap().order.state,
+            OrderState::AuthorizationPending
+        );
+        let r = env.mdk("Capture", json!({"orderId": id})).await;
+        assert_eq!(r["vResultCode"], "E311F00100000000", "{r:?}");
+    }
+    // Amazon decides after its review (30 s on the emulator's clock).
+    advance_emulator(&env, 60).await;
+    wait_until("Amazon's decisions", || async {
+        env.order("pend-ok").await.unwrap().order.state == OrderState::Authorized
+            && env.order("pend-no").await.unwrap().order.state == OrderState::Declined
+    })
+    .await;
+    let r = env.mdk("Capture", json!({"orderId": "pend-ok"})).await;
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    let pushes: Vec<String> = env
+        .store
+        .pushes(&PushFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.order_id.as_str() == "pend-ok" && p.kind == PushKind::Authorize)
+        .map(|p| {
+            p.fields
+                .iter()
+                .find(|(k, _)| k == "mstatus")
+                .unwrap()
+                .1
+                .clone()
+        })
+        .collect();
+    assert_eq!(
+        pushes,
+        ["pending", "success"],
+        "the pending result, then the final one"
+    );
+    let db = env.data_dir.join("sandbox.sqlite");
+    common::check_order(&env, "pend-no", &db).await.unwrap();
+}

@@ -141,7 +141,7 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         recurring_metadata: None,
         payment_details: Some(wire::PaymentDetailsRequest {
             payment_intent: Some(intent),
-            can_handle_pending_authorization: Some(false),
+            can_handle_pending_authorization: Some(true),
             charge_amount: Some(Price::from_money(Money::jpy(fields.amount))),
             total_order_amount: None,
             presentment_currency: Some("JPY".into()),

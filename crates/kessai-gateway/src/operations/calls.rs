@@ -238,6 +238,12 @@ pub async fn complete(step: Step<'_>) -> Outcome {
     let ending = match charge_view(&charge) {
         ChargeView::Authorized => Ending::done(Event::Authorized { amount }),
         ChargeView::Captured => Ending::done(Event::AuthorizedAndCaptured { amount }),
+        // Amazon decides later: the order waits, the buyer and the merchant are told "pending".
+        ChargeView::Pending => Ending::moved(
+            OperationStatus::Done,
+            Event::AuthorizationPending,
+            crate::buyer::pending_result(),
+        ),
         ChargeView::Declined { reason } => Ending::moved(
             OperationStatus::Done,
             Event::Declined,

@@ -250,6 +250,30 @@ pub async fn settle(state: &AppState, mut record: OrderRecord) -> Result<OrderRe
             Outcome::Unknown { result } => return Err(result),
         };
     }
+    if record.order.state == OrderState::AuthorizationPending {
+        // Amazon may have decided since (its notification lost or not yet here): ask.
+        if let Some(charge) = record.charge_id.clone() {
+            match crate::ipn::charge_change(state, &record, &charge).await {
+                Ok(Some(change)) => {
+                    let request = "{\"step\":\"resolve\",\"operation\":\"PendingAuthorization\"}";
+                    record = crate::ipn::apply(
+                        state,
+                        &record,
+                        change,
+                        "ResolveAuthorization",
+                        request,
+                        None,
+                    )
+                    .await
+                    .map_err(store_failed)?;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%e, order = %record.order_id, "cannot ask Amazon about a pending authorization")
+                }
+            }
+        }
+    }
     Ok(record)
 }
 
