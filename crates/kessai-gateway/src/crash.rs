@@ -5,7 +5,8 @@
 //! - `after-intent`: the pending operation is stored, Amazon not yet called;
 //! - `after-amazon`: Amazon answered, the outcome not yet stored;
 //! - `after-commit`: the outcome stored, the answer not yet sent;
-//! - `push-after-post`: a push was delivered (2xx), not yet marked delivered.
+//! - `push-after-post`: a push was delivered (2xx), not yet marked delivered;
+//! - `ipn-after-fetch`: a notification's object was fetched from Amazon, the change not yet stored.
 //!
 //! The optional kind (`CompleteCheckout`, `Capture`, `CancelCharge`, `Refund`) narrows the first
 //! three to one kind of operation. Never set in production.
@@ -21,6 +22,7 @@ pub enum Point {
     AfterAmazon,
     AfterCommit,
     PushAfterPost,
+    IpnAfterFetch,
 }
 
 impl Point {
@@ -30,6 +32,7 @@ impl Point {
             "after-amazon" => Some(Point::AfterAmazon),
             "after-commit" => Some(Point::AfterCommit),
             "push-after-post" => Some(Point::PushAfterPost),
+            "ipn-after-fetch" => Some(Point::IpnAfterFetch),
             _ => None,
         }
     }

@@ -275,6 +275,9 @@ async fn handle(
         message_id: message_id.to_owned(),
         at: state.clock.unix(),
     };
+    state
+        .abort_at
+        .reached(crate::crash::Point::IpnAfterFetch, None);
     apply(
         state,
         &record,

@@ -261,3 +261,33 @@ async fn pending_authorizations_end_as_amazon_decides() {
     let db = env.data_dir.join("sandbox.sqlite");
     common::check_order(&env, "pend-no", &db).await.unwrap();
 }
+
+/// A genuine notification about an object this gateway does not know (another merchant's, at the
+/// same emulator): answered 200, logged, nothing changes; sent again, it is recognised.
+#[tokio::test]
+async fn a_notification_for_an_unknown_object_changes_nothing() {
+    let a = TestEnv::start("ipn-known").await;
+    a.buy("u-1", 1000, false, "visa-1111").await;
+    advance_emulator(&a, 31 * 24 * 3600).await;
+    wait_until("a's expiry", || async {
+        a.order("u-1").await.unwrap().order.state == OrderState::Expired
+    })
+    .await;
+    let real = envelopes(&a)
+        .await
+        .into_iter()
+        .find(|e| e["Message"].as_str().unwrap().contains("CHARGE"))
+        .unwrap();
+    let b = TestEnv::start_against("ipn-unknown", &a.emulator).await;
+    let (status, text) = post_ipn(&b, &real.to_string()).await;
+    assert_eq!((status, text.as_str()), (200, "ignored: unknown object"));
+    assert!(b.order("u-1").await.is_none());
+    assert!(b
+        .store
+        .pushes(&PushFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+    let (status, text) = post_ipn(&b, &real.to_string()).await;
+    assert_eq!((status, text.as_str()), (200, "already handled"));
+}

@@ -371,3 +371,61 @@ async fn a_push_delivered_before_a_crash_is_delivered_again_with_its_id() {
     assert_eq!(pushes[0].status, kessai_core::PushStatus::Delivered);
     drop(g);
 }
+
+/// The gateway dies while handling Amazon's notification (object fetched, change not stored):
+/// after the restart the emulator sends the notification again, and the order moves once, with
+/// one push.
+#[tokio::test]
+async fn a_notification_interrupted_by_a_crash_is_handled_once_when_sent_again() {
+    let emu_dir = common::fresh_dir("kill-ipn-emulator");
+    let emulator = sandbox(&emu_dir).await;
+    let dir = common::fresh_dir("kill-ipn-gateway");
+    let mut g = gateway(&dir, "127.0.0.1:0", &emulator.url, Some("ipn-after-fetch")).await;
+    let listen = g.url.trim_start_matches("http://").to_owned();
+    let env = TestEnv::external(&g.url, &emulator.url, CCID, SECRET, dir.clone()).await;
+    let mut params = env.authorize_params("kipn", 1200, false);
+    params["cancelPushUrl"] = "http://merchant.example/push".into();
+    let r = env.mdk("Authorize", params).await;
+    common::walk_buyer(&env, &r, "visa-1111").await;
+    // 31 days at Amazon: the authorization expires; its notification kills the gateway.
+    let resp = env
+        .http
+        .post(format!("{}/test_helpers/clock/advance", emulator.url))
+        .json(&json!({ "seconds": 31 * 24 * 3600 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let status = tokio::time::timeout(Duration::from_secs(20), g.child.wait())
+        .await
+        .expect("the notification reached the gateway")
+        .unwrap();
+    assert!(!status.success());
+    assert_eq!(
+        env.order("kipn").await.unwrap().order.state,
+        OrderState::Authorized,
+        "nothing stored before the crash"
+    );
+    g = gateway(&dir, &listen, &emulator.url, None).await;
+    for _ in 0..200 {
+        if env.order("kipn").await.unwrap().order.state == OrderState::Expired {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        env.order("kipn").await.unwrap().order.state,
+        OrderState::Expired
+    );
+    let pushes = env
+        .store
+        .pushes(&kessai_store::PushFilter::default())
+        .await
+        .unwrap();
+    let expiry: Vec<_> = pushes
+        .iter()
+        .filter(|p| p.kind == kessai_core::PushKind::Cancel)
+        .collect();
+    assert_eq!(expiry.len(), 1, "one push for the expiry");
+    drop(g);
+}

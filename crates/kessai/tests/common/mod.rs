@@ -42,6 +42,20 @@ impl TestEnv {
     }
 
     pub async fn start_with(name: &str, hooks: kessai::Hooks) -> TestEnv {
+        TestEnv::start_full(name, hooks, None).await
+    }
+
+    /// A gateway of its own (its own merchant at the emulator) against another's emulator.
+    pub async fn start_against(name: &str, emulator: &str) -> TestEnv {
+        let endpoint = url::Url::parse(emulator).unwrap();
+        TestEnv::start_full(name, kessai::Hooks::default(), Some(endpoint)).await
+    }
+
+    async fn start_full(
+        name: &str,
+        hooks: kessai::Hooks,
+        amazon_pay_endpoint: Option<url::Url>,
+    ) -> TestEnv {
         let data_dir = fresh_dir(name);
         let started = kessai::start_with(
             ServeOptions {
@@ -49,7 +63,7 @@ impl TestEnv {
                 public_url: None,
                 data_dir: data_dir.clone(),
                 sandbox_listen: "127.0.0.1:0".parse().unwrap(),
-                amazon_pay_endpoint: None,
+                amazon_pay_endpoint,
                 amazon_pay_public_key_id: None,
                 amazon_pay_store_id: None,
                 amazon_pay_private_key: None,
@@ -762,6 +776,26 @@ pub async fn check_order_against(
     }
     if o.in_flight.is_some() {
         return Err(format!("{order_id}: an operation is still in flight"));
+    }
+    // Every result is pushed once: no two records report the same thing.
+    let pushes = env
+        .store
+        .pushes(&kessai_store::PushFilter {
+            order_id: Some(o.order_id.clone()),
+            ..kessai_store::PushFilter::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut seen = std::collections::HashSet::new();
+    for p in &pushes {
+        let what: Vec<&(String, String)> = p
+            .fields
+            .iter()
+            .filter(|(k, _)| k != "txnDatetime")
+            .collect();
+        if !seen.insert(format!("{:?}{what:?}", p.kind)) {
+            return Err(format!("{order_id}: a result was pushed twice: {what:?}"));
+        }
     }
     let Some(cp) = o.charge_permission_id.clone() else {
         // No authorization: nothing may have been charged for this order's session.
