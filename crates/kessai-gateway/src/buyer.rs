@@ -254,9 +254,15 @@ async fn advance(
     if next.order.state.is_closed() {
         // The buyer's authorization ended here (canceled): the merchant's authorize push.
         let amount = next.order.amount;
-        if let Some(push) =
-            crate::pushes::record(state, &next, PushKind::Authorize, result, amount, None)
-        {
+        if let Some(push) = crate::pushes::record(
+            state,
+            &next,
+            PushKind::Authorize,
+            result,
+            amount,
+            None,
+            None,
+        ) {
             unit = unit.with(push);
         }
     }

@@ -317,18 +317,28 @@ pub(crate) async fn apply(
     if let Some(w) = extra {
         unit = unit.with(w);
     }
-    let transaction = writes.iter().find_map(|w| match w {
-        Write::RefundState {
-            amazon_refund_id, ..
-        } => Some(amazon_refund_id.clone()),
-        _ => None,
-    });
+    let (transaction, refund_state) = writes
+        .iter()
+        .find_map(|w| match w {
+            Write::RefundState {
+                amazon_refund_id,
+                state,
+            } => Some((Some(amazon_refund_id.clone()), Some(state.clone()))),
+            _ => None,
+        })
+        .unwrap_or((None, None));
     for w in writes {
         unit = unit.with(w);
     }
-    if let Some(push) =
-        crate::pushes::record(state, &after, kind, &result, amount, transaction.as_deref())
-    {
+    if let Some(push) = crate::pushes::record(
+        state,
+        &after,
+        kind,
+        &result,
+        amount,
+        transaction.as_deref(),
+        refund_state.as_deref(),
+    ) {
         unit = unit.with(push);
     }
     state.store.apply(&unit).await.map_err(|e| e.to_string())?;

@@ -261,6 +261,8 @@ pub struct PushFields<'a> {
     pub center_transaction_id: Option<&'a str>,
     pub at: time::OffsetDateTime,
     pub dummy: bool,
+    /// Amazon's state of the refund a record reports (`RefundInitiated`, `Refunded`, `Declined`).
+    pub amazon_status: Option<&'a str>,
 }
 
 /// The fields of one push record, in the order they are sent (Kessai's choice where the reference
@@ -284,6 +286,10 @@ pub fn push_record(f: &PushFields<'_>) -> Vec<(String, String)> {
         (
             "dummy".to_owned(),
             if f.dummy { "1" } else { "0" }.to_owned(),
+        ),
+        (
+            "amazonStatus".to_owned(),
+            f.amazon_status.unwrap_or_default().to_owned(),
         ),
     ];
     out.retain(|(_, v)| !v.is_empty());

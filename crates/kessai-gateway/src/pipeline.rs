@@ -211,9 +211,15 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
                 .with(Write::History(caller.entry(state, &result)));
             if event == Event::Canceled {
                 let amount = after.order.amount;
-                if let Some(push) =
-                    crate::pushes::record(state, &after, PushKind::Cancel, &result, amount, None)
-                {
+                if let Some(push) = crate::pushes::record(
+                    state,
+                    &after,
+                    PushKind::Cancel,
+                    &result,
+                    amount,
+                    None,
+                    None,
+                ) {
                     unit = unit.with(push);
                 }
             }

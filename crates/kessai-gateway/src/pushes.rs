@@ -56,6 +56,7 @@ pub fn record(
     result: &ResultCode,
     amount: Yen,
     transaction_id: Option<&str>,
+    amazon_status: Option<&str>,
 ) -> Option<Write> {
     let url = match kind {
         PushKind::Authorize => order.authorize_push_url.as_ref(),
@@ -72,6 +73,7 @@ pub fn record(
         center_transaction_id: transaction_id.or(order.charge_id.as_deref()),
         at: now,
         dummy: order.dummy,
+        amazon_status,
     });
     Some(Write::Push(PushRecord {
         id: 0,

@@ -74,7 +74,10 @@ async fn notifications_move_orders_and_forgeries_change_nothing() {
     p["cancelPushUrl"] = "http://merchant.example/push".into();
     let r = env.mdk("Authorize", p).await;
     common::walk_buyer(&env, &r, "visa-1111").await;
-    env.buy("ref-1", 3000, true, "visa-1111").await;
+    let mut p = env.authorize_params("ref-1", 3000, true);
+    p["cancelPushUrl"] = "http://merchant.example/push".into();
+    let r = env.mdk("Authorize", p).await;
+    common::walk_buyer(&env, &r, "visa-1111").await;
     let r = env
         .mdk("Refund", json!({"orderId": "ref-1", "amount": "1000"}))
         .await;
@@ -101,6 +104,20 @@ async fn notifications_move_orders_and_forgeries_change_nothing() {
         .fields
         .iter()
         .any(|(k, v)| k == "vResultCode" && v == "E410000000000000"));
+    // The refund was pushed when Amazon accepted it, and again when Amazon settled it.
+    let refund_states: Vec<String> = pushes
+        .iter()
+        .filter(|p| p.order_id.as_str() == "ref-1" && p.kind == PushKind::Refund)
+        .map(|p| {
+            p.fields
+                .iter()
+                .find(|(k, _)| k == "amazonStatus")
+                .unwrap()
+                .1
+                .clone()
+        })
+        .collect();
+    assert_eq!(refund_states, ["RefundInitiated", "Refunded"]);
     // The gateway's view equals the emulator's.
     let db = env.data_dir.join("sandbox.sqlite");
     common::check_order(&env, "ref-1", &db).await.unwrap();

@@ -136,6 +136,7 @@ impl Step<'_> {
                 &ending.result,
                 op.intent.amount,
                 ending.amazon_id.as_deref(),
+                ending.refund.as_ref().map(|r| r.state.as_str()),
             );
             if let Some(push) = push {
                 unit = unit.with(push);
