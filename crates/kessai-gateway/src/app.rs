@@ -46,6 +46,9 @@ pub struct GatewayConfig {
     pub ipn: crate::ipn::IpnSettings,
     /// Connections and timeouts.
     pub limits: kessai_http::Limits,
+    /// HTTPS on the same port as plain HTTP (the first byte of a connection decides), for MDK
+    /// clients that insist on TLS; `None`: plain HTTP only.
+    pub tls: Option<kessai_http::tls::TlsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +108,7 @@ pub type AppState = Arc<Inner>;
 /// A bound, not yet running gateway.
 pub struct Gateway {
     limits: kessai_http::Limits,
+    tls: Option<kessai_http::tls::TlsConfig>,
     listener: TcpListener,
     state: AppState,
     router: Router,
@@ -170,6 +174,7 @@ impl Gateway {
             .with_state(state.clone());
         Ok(Gateway {
             limits: config.limits,
+            tls: config.tls,
             listener,
             state,
             router,
@@ -191,11 +196,9 @@ impl Gateway {
         // Operations whose outcome was not recorded before the last stop, and orders waiting on
         // Amazon, are resolved first thing and then periodically, beside serving.
         crate::recovery::spawn(self.state.clone());
-        kessai_http::serve(self.listener, self.router, self.limits, |s| async move {
-            Some(s)
-        })
-        .await
-        .map_err(GatewayError::Serve)
+        kessai_http::tls::serve(self.listener, self.router, self.tls, self.limits)
+            .await
+            .map_err(GatewayError::Serve)
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod csrf;
 mod serve;
+pub mod tls;
 
 pub use serve::{serve, Limits};
 

@@ -17,7 +17,10 @@ mod input;
 pub mod notify;
 mod pages;
 mod server;
-pub mod tls;
+/// HTTPS and HTTP on one port (shared with the gateway).
+pub mod tls {
+    pub use kessai_http::tls::*;
+}
 pub mod world;
 
 pub use error::ApiError;

@@ -39,12 +39,61 @@ pub struct ServeOptions {
     /// How long the push worker holds records it sends (after a crash they are sent again when it
     /// runs out).
     pub push_lease: Duration,
+    /// HTTPS on the gateway's port, beside plain HTTP.
+    pub gateway_tls: GatewayTls,
     /// Who may use the built-in emulator's `/test_helpers`. `None`: open on a loopback address,
     /// else behind a token this process makes and uses itself. With `amazon_pay_endpoint`, a
     /// `Token` is the external emulator's token, used to register the key there.
     pub test_helpers: Option<TestHelpers>,
     /// Connections and timeouts of the gateway and the built-in emulator.
     pub limits: Limits,
+}
+
+/// Where the gateway's HTTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayTls {
+    /// Plain HTTP only.
+    Off,
+    /// A local certificate authority made at first start in the data directory
+    /// (`gateway-ca.pem`, for the merchant's `CA_CERT_FILE`) and a certificate it signed for
+    /// `localhost`, `127.0.0.1` and `::1`.
+    LocalCa,
+    /// These PEM files (certificate chain, PKCS#8 key).
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+/// The gateway's TLS configuration, and the CA certificate file to print (for `LocalCa`).
+fn gateway_tls(
+    setting: &GatewayTls,
+    data_dir: &Path,
+) -> anyhow::Result<(Option<kessai_http::tls::TlsConfig>, Option<PathBuf>)> {
+    use kessai_http::tls;
+    match setting {
+        GatewayTls::Off => Ok((None, None)),
+        GatewayTls::Files { cert, key } => {
+            let pair = tls::read_pair(cert, key)?;
+            Ok((Some(tls::server_config(&pair)?), None))
+        }
+        GatewayTls::LocalCa => {
+            let ca_path = data_dir.join("gateway-ca.pem");
+            let cert_path = data_dir.join("gateway-cert.pem");
+            let key_path = data_dir.join("gateway-key.pem");
+            let pair = if ca_path.exists() && cert_path.exists() && key_path.exists() {
+                tls::read_pair(&cert_path, &key_path)?
+            } else {
+                let ca = tls::local_ca(&[])?;
+                std::fs::write(&ca_path, &ca.ca_cert_pem)
+                    .with_context(|| format!("cannot write {}", ca_path.display()))?;
+                std::fs::write(&cert_path, &ca.server.cert_pem)
+                    .with_context(|| format!("cannot write {}", cert_path.display()))?;
+                write_private(&key_path, ca.server.key_pem.as_bytes())
+                    .with_context(|| format!("cannot write {}", key_path.display()))?;
+                ca.server
+            };
+            warn_if_open(&key_path);
+            Ok((Some(tls::server_config(&pair)?), Some(ca_path)))
+        }
+    }
 }
 
 /// A wrapper around a part the gateway uses (a recording proxy, a fault injector in tests).
@@ -100,6 +149,8 @@ pub struct Started {
     pub store: Arc<SqliteStore>,
     /// The data directory's locks, held while this value (or its `serve`) lives.
     pub locks: Vec<DataDirLock>,
+    /// The CA certificate MDK clients verify the gateway's HTTPS with (with `GatewayTls::LocalCa`).
+    pub gateway_ca: Option<PathBuf>,
 }
 
 impl Started {
@@ -528,6 +579,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
     if let Some(wrap) = &hooks.store {
         gateway_store = wrap(gateway_store);
     }
+    let (gateway_tls_config, gateway_ca) = gateway_tls(&options.gateway_tls, &options.data_dir)?;
     let gateway = Gateway::bind(
         GatewayConfig {
             listen: options.listen,
@@ -554,6 +606,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
                     None => kessai_gateway::IpnSettings::default(),
                 }),
             limits: options.limits,
+            tls: gateway_tls_config,
         },
         gateway_store,
         amazon,
@@ -575,5 +628,6 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         demo_secret_generated,
         store,
         locks,
+        gateway_ca,
     })
 }

@@ -118,6 +118,16 @@ struct ServeArgs {
     /// this runs out.
     #[arg(long, default_value_t = 30, env = "KESSAI_PUSH_LEASE_SECS")]
     push_lease_secs: u64,
+    /// PEM certificate (chain) for HTTPS on the gateway's port. Default: a local certificate
+    /// authority made in the data directory (gateway-ca.pem, for an MDK's CA_CERT_FILE).
+    #[arg(long, requires = "tls_key", env = "KESSAI_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM PKCS#8 private key for HTTPS on the gateway's port.
+    #[arg(long, requires = "tls_cert", env = "KESSAI_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve the gateway over plain HTTP only.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    no_tls: bool,
     #[command(flatten)]
     helpers: HelperArgs,
     #[command(flatten)]
@@ -267,6 +277,11 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         demo_shop: !args.no_demo_shop,
         allow_private_push_targets: args.allow_private_push_targets,
         push_lease: std::time::Duration::from_secs(args.push_lease_secs.max(1)),
+        gateway_tls: match (args.no_tls, args.tls_cert.clone(), args.tls_key.clone()) {
+            (true, _, _) => kessai::GatewayTls::Off,
+            (false, Some(cert), Some(key)) => kessai::GatewayTls::Files { cert, key },
+            _ => kessai::GatewayTls::LocalCa,
+        },
         test_helpers: match (args.helpers.test_helpers, args.helpers.test_helpers_token) {
             (Some(HelperMode::Off), _) => Some(kessai_sandbox::TestHelpers::Off),
             (Some(HelperMode::Open), _) => Some(kessai_sandbox::TestHelpers::Open),
@@ -290,6 +305,16 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     println!(
         "  MDK API         {base}/paynow/v2/{{Command}}/amazonpay  (test mode: /test-paynow/...)"
     );
+    if let Some(ca) = &started.gateway_ca {
+        let https = base.replacen("http://", "https://", 1);
+        println!(
+            "  HTTPS           {https} on the same port (CA certificate {}, for an MDK's CA_CERT_FILE)",
+            ca.display()
+        );
+    } else if !args.no_tls {
+        let https = base.replacen("http://", "https://", 1);
+        println!("  HTTPS           {https} on the same port");
+    }
     let emulator = if started.sandbox.is_some() {
         "built-in emulator"
     } else {

@@ -199,6 +199,7 @@ async fn a_second_start_in_the_same_process_is_refused() {
         demo_shop: false,
         allow_private_push_targets: false,
         push_lease: std::time::Duration::from_secs(30),
+        gateway_tls: kessai::GatewayTls::LocalCa,
         test_helpers: None,
         limits: kessai_sandbox::Limits::default(),
     };

@@ -77,6 +77,7 @@ async fn slow_clients_do_not_stop_a_normal_client() {
         demo_shop: true,
         allow_private_push_targets: false,
         push_lease: std::time::Duration::from_secs(30),
+        gateway_tls: kessai::GatewayTls::LocalCa,
         test_helpers: None,
         limits: kessai_sandbox::Limits {
             header_read_timeout: HEADER_READ,

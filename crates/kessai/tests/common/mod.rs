@@ -73,6 +73,7 @@ impl TestEnv {
                 demo_shop: true,
                 allow_private_push_targets: false,
                 push_lease: Duration::from_secs(30),
+                gateway_tls: kessai::GatewayTls::LocalCa,
                 test_helpers: None,
                 limits: kessai_sandbox::Limits::default(),
             },
@@ -612,6 +613,7 @@ impl FaultEnv {
             demo_shop: false,
             allow_private_push_targets: false,
             push_lease: Duration::from_secs(30),
+            gateway_tls: kessai::GatewayTls::LocalCa,
             test_helpers: None,
             limits: kessai_sandbox::Limits::default(),
         };

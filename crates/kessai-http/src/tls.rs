@@ -21,11 +21,64 @@ pub enum TlsError {
     Config(String),
 }
 
+/// A server's TLS configuration.
+pub type TlsConfig = Arc<rustls::ServerConfig>;
+
 /// A certificate and its key, in PEM.
 #[derive(Debug, Clone)]
 pub struct CertifiedKey {
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+/// A local certificate authority and a server certificate it signed for `localhost`,
+/// `127.0.0.1` and `::1`: clients that verify the server (the MDK checks the gateway against its
+/// `CA_CERT_FILE`) trust the CA's certificate.
+#[derive(Debug, Clone)]
+pub struct LocalCa {
+    pub ca_cert_pem: String,
+    /// The server's certificate (followed by the CA's) and key.
+    pub server: CertifiedKey,
+}
+
+/// Makes a new local CA and a server certificate for `localhost`, `127.0.0.1`, `::1` and `extra`.
+pub fn local_ca(extra: &[String]) -> Result<LocalCa, TlsError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let fail = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let ca_key = KeyPair::generate().map_err(fail)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Kessai local certificate authority");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).map_err(fail)?;
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    names.extend(extra.iter().cloned());
+    let key = KeyPair::generate().map_err(fail)?;
+    let mut leaf = CertificateParams::new(names).map_err(fail)?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).map_err(fail)?;
+    Ok(LocalCa {
+        ca_cert_pem: ca_cert.pem(),
+        server: CertifiedKey {
+            cert_pem: format!("{}{}", cert.pem(), ca_cert.pem()),
+            key_pem: key.serialize_pem(),
+        },
+    })
 }
 
 /// A self-signed certificate for `localhost` and `127.0.0.1` (and `extra` names).
@@ -114,10 +167,10 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
-    limits: kessai_http::Limits,
+    limits: crate::Limits,
 ) -> std::io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    kessai_http::serve(listener, router, limits, move |stream: TcpStream| {
+    crate::serve(listener, router, limits, move |stream: TcpStream| {
         let acceptor = acceptor.clone();
         async move {
             let mut first = [0u8; 1];
