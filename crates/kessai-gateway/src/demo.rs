@@ -266,6 +266,7 @@ async fn order_page(
                     order.status = match (mstatus.as_str(), order.capture_now) {
                         ("success", true) => "captured (paid at Amazon Pay)".to_owned(),
                         ("success", false) => "authorized (paid at Amazon Pay)".to_owned(),
+                        ("pending", _) => format!("Amazon Pay is confirming the payment ({code})"),
                         _ => format!("not paid ({code})"),
                     };
                     order.log.push(LogLine {
