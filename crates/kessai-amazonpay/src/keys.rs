@@ -1,6 +1,6 @@
-//! RSA keys: PEM parsing and generation with `rsa`, fast signing with `ring`.
+//! RSA keys: PEM parsing and generation with `rsa`, fast signing and V2 verification with `ring`.
 
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPublicKey};
 use rsa::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
@@ -62,9 +62,7 @@ impl PrivateKey {
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::PrivatePem(e.to_string()))?
             .to_string();
-        let public = PublicKey {
-            key: key.to_public_key(),
-        };
+        let public = PublicKey::from_rsa(key.to_public_key())?;
         Ok(PrivateKey {
             ring,
             pkcs8_pem,
@@ -111,10 +109,15 @@ impl PrivateKey {
     }
 }
 
+/// The only PSS salt length ring verifies with SHA-256: the digest's length.
+const RING_PSS_SALT_LEN: usize = 32;
+
 /// An RSA public key, used to verify request signatures.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
     key: rsa::RsaPublicKey,
+    /// The key as ring reads it (PKCS#1 DER), for the PSS checks ring can make.
+    pkcs1_der: Vec<u8>,
 }
 
 impl fmt::Debug for PublicKey {
@@ -125,14 +128,23 @@ impl fmt::Debug for PublicKey {
 
 impl PublicKey {
     pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
-        use rsa::traits::PublicKeyParts;
         let key = rsa::RsaPublicKey::from_public_key_pem(pem)
             .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(pem))
             .map_err(|e| KeyError::PublicPem(e.to_string()))?;
+        PublicKey::from_rsa(key)
+    }
+
+    fn from_rsa(key: rsa::RsaPublicKey) -> Result<PublicKey, KeyError> {
+        use rsa::traits::PublicKeyParts;
         if key.size() < 256 {
             return Err(KeyError::TooShort);
         }
-        Ok(PublicKey { key })
+        let pkcs1_der = key
+            .to_pkcs1_der()
+            .map_err(|e| KeyError::PublicPem(e.to_string()))?
+            .as_bytes()
+            .to_vec();
+        Ok(PublicKey { key, pkcs1_der })
     }
 
     /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
@@ -143,8 +155,21 @@ impl PublicKey {
     }
 
     /// Verifies RSASSA-PSS SHA-256 / MGF1-SHA-256 with exactly `salt_len` bytes of salt.
+    ///
+    /// A salt as long as the digest (32 bytes, V2) is checked with ring, about ten times faster;
+    /// ring checks no other salt length, so V1's 20 bytes go to the `rsa` crate.
     pub fn verify_pss_sha256(&self, message: &[u8], signature: &[u8], salt_len: usize) -> bool {
+        use rsa::traits::PublicKeyParts;
         use sha2::Digest;
+        // ring takes moduli of 2048 to 8192 bits; a larger key stays with the `rsa` crate.
+        if salt_len == RING_PSS_SALT_LEN && self.key.size() <= 1024 {
+            return ring::signature::UnparsedPublicKey::new(
+                &ring::signature::RSA_PSS_2048_8192_SHA256,
+                &self.pkcs1_der,
+            )
+            .verify(message, signature)
+            .is_ok();
+        }
         let hashed = sha2::Sha256::digest(message);
         let scheme = rsa::Pss::new_with_salt::<sha2::Sha256>(salt_len);
         self.key.verify(scheme, &hashed, signature).is_ok()
@@ -156,5 +181,43 @@ impl PublicKey {
         let hashed = sha2::Sha256::digest(message);
         let scheme = rsa::Pkcs1v15Sign::new::<sha2::Sha256>();
         self.key.verify(scheme, &hashed, signature).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    /// A PSS signature made by the `rsa` crate with `salt_len` bytes of salt.
+    fn rsa_signature(key: &rsa::RsaPrivateKey, message: &[u8], salt_len: usize) -> Vec<u8> {
+        let hashed = sha2::Sha256::digest(message);
+        let scheme = rsa::Pss::new_with_salt::<sha2::Sha256>(salt_len);
+        key.sign_with_rng(&mut rand::thread_rng(), scheme, &hashed)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn pss_salt_32_by_ring_and_salt_20_by_rsa_each_verify_only_their_own_length() {
+        let Ok(private) = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048) else {
+            unreachable!("key generation failed")
+        };
+        let Ok(public) = PublicKey::from_rsa(private.to_public_key()) else {
+            unreachable!("the public key is refused")
+        };
+        let message = b"AMZN-PAY-RSASSA-PSS-V2\nabc";
+        let salt_32 = rsa_signature(&private, message, 32);
+        let salt_20 = rsa_signature(&private, message, 20);
+        assert!(public.verify_pss_sha256(message, &salt_32, 32));
+        assert!(!public.verify_pss_sha256(message, &salt_32, 20));
+        assert!(public.verify_pss_sha256(message, &salt_20, 20));
+        assert!(!public.verify_pss_sha256(message, &salt_20, 32));
+        assert!(!public.verify_pss_sha256(b"another message", &salt_32, 32));
+        let mut tampered = salt_32.clone();
+        if let Some(b) = tampered.last_mut() {
+            *b ^= 1;
+        }
+        assert!(!public.verify_pss_sha256(message, &tampered, 32));
+        assert!(!public.verify_pss_sha256(message, &[], 32));
     }
 }

@@ -1,6 +1,8 @@
 //! The `kessai` command: runs the gateway, the Amazon Pay emulator, or both.
 
 use anyhow::Context;
+
+mod bench;
 use clap::{Parser, Subcommand};
 use kessai::ServeOptions;
 use kessai_store::{SqliteStore, Store};
@@ -30,6 +32,9 @@ enum Command {
     /// Look at and resend the result pushes to merchants.
     #[command(subcommand)]
     Pushes(PushesCommand),
+    /// Measure: the machine's bounds, full flows and refused commands against an in-process
+    /// gateway and emulator.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +250,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Merchant(cmd) => run_merchant(cmd).await,
         Command::Pushes(cmd) => run_pushes(cmd).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

@@ -1,0 +1,433 @@
+//! Full one-time flows and refused commands against a gateway and the built-in emulator, both
+//! started in this process on port 0 with a fresh data directory, driven over real HTTP.
+
+use super::browser::Browser;
+use anyhow::{anyhow, Context};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const MERCHANT_SITE: &str = "http://shop.example";
+
+/// A running gateway and emulator, and a merchant to drive them with.
+pub struct Target {
+    pub gateway: String,
+    pub emulator: String,
+    ccid: String,
+    secret: String,
+    http: reqwest::Client,
+}
+
+impl Target {
+    pub async fn start(data_dir: &Path) -> anyhow::Result<Target> {
+        let started = kessai::start(kessai::ServeOptions {
+            listen: "127.0.0.1:0".parse()?,
+            public_url: None,
+            data_dir: data_dir.to_owned(),
+            sandbox_listen: "127.0.0.1:0".parse()?,
+            amazon_pay_endpoint: None,
+            amazon_pay_public_key_id: None,
+            amazon_pay_store_id: None,
+            amazon_pay_private_key: None,
+            amazon_pay_region: "jp".into(),
+            demo_ccid: None,
+            demo_secret: None,
+            demo_shop: false,
+            allow_private_push_targets: false,
+            push_lease: Duration::from_secs(30),
+            gateway_tls: kessai::GatewayTls::Off,
+            test_helpers: None,
+            limits: kessai_sandbox::Limits::default(),
+        })
+        .await
+        .context("starting the gateway and the emulator")?;
+        let target = Target {
+            gateway: started.gateway.base_url().to_owned(),
+            emulator: started
+                .amazon_pay_endpoint
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            ccid: started.demo.ccid.to_string(),
+            secret: started.demo.secret_hex.expose().clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(1024)
+                .build()?,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = started.serve().await {
+                tracing::error!(%e, "the benchmarked gateway stopped");
+            }
+        });
+        Ok(target)
+    }
+
+    /// One MDK command in test mode; the `result` object.
+    async fn mdk(&self, command: &str, params: Value) -> anyhow::Result<Map<String, Value>> {
+        let mut params = match params {
+            Value::Object(m) => m,
+            _ => return Err(anyhow!("MDK parameters are an object")),
+        };
+        params.insert("txnVersion".into(), "2.0.0".into());
+        params.insert("dummyRequest".into(), "1".into());
+        params.insert("merchantCcid".into(), self.ccid.clone().into());
+        let body =
+            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        let resp = self
+            .http
+            .post(format!(
+                "{}/test-paynow/v2/{command}/amazonpay",
+                self.gateway
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        let v: Value = resp.json().await?;
+        match v.get("result") {
+            Some(Value::Object(r)) => Ok(r.clone()),
+            _ => Err(anyhow!("an MDK answer without result: {v}")),
+        }
+    }
+
+    /// Amazon Pay notifications the emulator has sent (or queued) so far.
+    pub async fn notifications(&self) -> anyhow::Result<usize> {
+        let v: Value = self
+            .http
+            .get(format!("{}/test_helpers/notifications", self.emulator))
+            .send()
+            .await?
+            .json()
+            .await?;
+        v.get("notifications")
+            .and_then(Value::as_array)
+            .map(Vec::len)
+            .ok_or_else(|| anyhow!("no notification list"))
+    }
+}
+
+/// Latencies by step and errors by result code, shared by the workers.
+#[derive(Default)]
+pub struct Recorder {
+    latencies: Mutex<BTreeMap<&'static str, Vec<Duration>>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// p50, p90, p99 and max of one step, in milliseconds.
+#[derive(Debug, Clone)]
+pub struct StepStats {
+    pub step: &'static str,
+    pub count: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Recorder {
+    fn record(&self, step: &'static str, took: Duration) {
+        if let Ok(mut l) = self.latencies.lock() {
+            l.entry(step).or_default().push(took);
+        }
+    }
+
+    fn error(&self, code: String) {
+        if let Ok(mut e) = self.errors.lock() {
+            *e.entry(code).or_default() += 1;
+        }
+    }
+
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Stats of every step, in the order `steps` names them.
+    pub fn stats(&self, steps: &[&'static str]) -> Vec<StepStats> {
+        let Ok(mut all) = self.latencies.lock() else {
+            return Vec::new();
+        };
+        steps
+            .iter()
+            .filter_map(|step| {
+                let v = all.get_mut(step)?;
+                v.sort_unstable();
+                let at = |q: f64| {
+                    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+                    v[i].as_secs_f64() * 1000.0
+                };
+                Some(StepStats {
+                    step,
+                    count: v.len(),
+                    p50: at(0.50),
+                    p90: at(0.90),
+                    p99: at(0.99),
+                    max: at(1.0),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The steps of one flow, in order: MDK commands and the buyer's pages.
+pub const FLOW_STEPS: [&str; 7] = [
+    "Authorize",
+    "buyer: to Amazon",
+    "buyer: sign in",
+    "buyer: confirm",
+    "buyer: pay",
+    "Capture",
+    "Refund",
+];
+
+/// Times `fut` as `step`; an MDK answer other than success is an error under its vResultCode.
+async fn timed<T>(
+    rec: &Recorder,
+    step: &'static str,
+    fut: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    let out = fut.await;
+    rec.record(step, started.elapsed());
+    out
+}
+
+fn success(rec: &Recorder, step: &str, r: &Map<String, Value>) -> anyhow::Result<()> {
+    if r.get("mstatus").and_then(Value::as_str) == Some("success") {
+        return Ok(());
+    }
+    let code = r
+        .get("vResultCode")
+        .and_then(Value::as_str)
+        .unwrap_or("no vResultCode");
+    let code = code.get(..4).unwrap_or(code).to_owned();
+    rec.error(code.clone());
+    Err(anyhow!("{step} answered {code}"))
+}
+
+fn authorize_params(order_id: &str, amount: u64) -> Value {
+    json!({
+        "orderId": order_id,
+        "amount": amount.to_string(),
+        "withCapture": "false",
+        "successUrl": format!("{MERCHANT_SITE}/ok"),
+        "cancelUrl": format!("{MERCHANT_SITE}/cancel"),
+        "errorUrl": format!("{MERCHANT_SITE}/error"),
+    })
+}
+
+/// Authorize and the buyer's pages: the order ends Authorized.
+async fn authorize(t: &Target, rec: &Recorder, order_id: &str, amount: u64) -> anyhow::Result<()> {
+    let r = timed(
+        rec,
+        "Authorize",
+        t.mdk("Authorize", authorize_params(order_id, amount)),
+    )
+    .await?;
+    success(rec, "Authorize", &r)?;
+    let html = r
+        .get("responseContents")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("Authorize without responseContents"))?;
+    let mut browser = Browser::new(&t.http, MERCHANT_SITE);
+    let page = timed(
+        rec,
+        "buyer: to Amazon",
+        browser.submit(html, &t.gateway, &[]),
+    )
+    .await?;
+    let page = timed(
+        rec,
+        "buyer: sign in",
+        browser.submit_page(&page, &[("instrument", "visa-1111")]),
+    )
+    .await?;
+    let page = timed(rec, "buyer: confirm", browser.submit_page(&page, &[])).await?;
+    let landed = timed(rec, "buyer: pay", browser.submit_page(&page, &[])).await?;
+    let url = landed
+        .merchant_url
+        .ok_or_else(|| anyhow!("the buyer did not land on the shop: {}", landed.url))?;
+    let field = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if field("mstatus").as_deref() != Some("success") {
+        let code = field("vResultCode").unwrap_or_else(|| "no vResultCode".into());
+        let code = code.get(..4).unwrap_or(&code).to_owned();
+        rec.error(code.clone());
+        return Err(anyhow!("the buyer landed with {code}"));
+    }
+    Ok(())
+}
+
+/// One whole flow: Authorize → buyer → Capture → Refund.
+async fn flow(t: &Target, rec: &Recorder, order_id: &str) -> anyhow::Result<()> {
+    authorize(t, rec, order_id, 1000).await?;
+    let r = timed(
+        rec,
+        "Capture",
+        t.mdk("Capture", json!({"orderId": order_id, "amount": "1000"})),
+    )
+    .await?;
+    success(rec, "Capture", &r)?;
+    let r = timed(
+        rec,
+        "Refund",
+        t.mdk("Refund", json!({"orderId": order_id, "amount": "1000"})),
+    )
+    .await?;
+    success(rec, "Refund", &r)
+}
+
+/// How many flows, or for how long.
+#[derive(Debug, Clone, Copy)]
+pub enum Amount {
+    Count(u64),
+    Duration(Duration),
+}
+
+pub struct FlowRun {
+    pub completed: u64,
+    pub failed: u64,
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub notifications: usize,
+}
+
+/// Runs flows with `concurrency` workers (closed loop: each starts its next flow when one ends).
+pub async fn run_flows(
+    t: &Arc<Target>,
+    rec: &Arc<Recorder>,
+    concurrency: usize,
+    amount: Amount,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<FlowRun> {
+    let next = Arc::new(AtomicU64::new(0));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
+    let notifications_before = t.notifications().await?;
+    let cpu_before = super::process_cpu()?;
+    let started = Instant::now();
+    let deadline = match amount {
+        Amount::Duration(d) => Some(started + d),
+        Amount::Count(_) => None,
+    };
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (t, rec, next, ok, failed, first_error, progress) = (
+            t.clone(),
+            rec.clone(),
+            next.clone(),
+            ok.clone(),
+            failed.clone(),
+            first_error.clone(),
+            progress.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                match (amount, deadline) {
+                    (Amount::Count(c), _) if n >= c => break,
+                    (_, Some(d)) if Instant::now() >= d => break,
+                    _ => {}
+                }
+                let order_id = format!("bench-{n}");
+                match flow(&t, &rec, &order_id).await {
+                    Ok(()) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut first) = first_error.lock() {
+                            first.get_or_insert_with(|| format!("{order_id}: {e:#}"));
+                        }
+                    }
+                }
+                if deadline.is_none() {
+                    progress.inc(1);
+                } else {
+                    progress.set_position(started.elapsed().as_secs());
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let wall = started.elapsed();
+    let cpu = super::process_cpu()?.saturating_sub(cpu_before);
+    if let Ok(first) = first_error.lock() {
+        if let Some(e) = first.as_ref() {
+            tracing::warn!("first failed flow: {e}");
+        }
+    }
+    Ok(FlowRun {
+        completed: ok.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        wall,
+        cpu,
+        notifications: t
+            .notifications()
+            .await?
+            .saturating_sub(notifications_before),
+    })
+}
+
+pub struct RefusalRun {
+    pub count: u64,
+    pub wall: Duration,
+    pub codes: BTreeMap<String, u64>,
+    pub stats: Option<StepStats>,
+}
+
+/// `count` Captures above the authorized amount of one authorized order (each refused with E306
+/// and its attempt written to the order's history), `concurrency` at a time.
+pub async fn run_refusals(
+    t: &Arc<Target>,
+    count: u64,
+    concurrency: usize,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<RefusalRun> {
+    let setup = Recorder::default();
+    authorize(t, &setup, "bench-refused", 1000)
+        .await
+        .context("authorizing the order whose captures are refused")?;
+    let rec = Arc::new(Recorder::default());
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (t, rec, next, progress) = (t.clone(), rec.clone(), next.clone(), progress.clone());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let params = json!({"orderId": "bench-refused", "amount": "2000"});
+                let answer = timed(&rec, "refused Capture", t.mdk("Capture", params)).await;
+                let code = match answer {
+                    Ok(r) => r
+                        .get("vResultCode")
+                        .and_then(Value::as_str)
+                        .map(|c| c.get(..4).unwrap_or(c).to_owned())
+                        .unwrap_or_else(|| "no vResultCode".into()),
+                    Err(_) => "HTTP error".into(),
+                };
+                rec.error(code);
+                progress.inc(1);
+            }
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let wall = started.elapsed();
+    Ok(RefusalRun {
+        count,
+        wall,
+        codes: rec.errors(),
+        stats: rec.stats(&["refused Capture"]).into_iter().next(),
+    })
+}

@@ -1,0 +1,338 @@
+//! `kessai bench`: the machine's bounds (RSA, SQLite commits), full one-time flows and refused
+//! commands against a gateway and emulator started in this process, in one run; a table on stdout
+//! and, with `--json`, a report for machines.
+
+mod bounds;
+mod browser;
+mod flows;
+
+use anyhow::Context;
+use flows::{Amount, StepStats, Target};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Signed Amazon Pay calls the gateway makes in one one-time flow (each is one ring signature at
+/// the gateway and one verification at the emulator): Create Checkout Session (Authorize), Get
+/// Checkout Session (the 確定 page), Update Checkout Session (確定), Complete Checkout Session and
+/// Get Charge (the buyer's return), Capture Charge (Capture), Create Refund (Refund). Each
+/// notification the emulator sends adds one signature at the emulator and at most one signed
+/// fetch (Get Charge or Get Refund) by the gateway.
+pub const SIGNED_CALLS_PER_FLOW: u64 = 7;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Flows run at once (each a merchant and a buyer in a closed loop).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Number of one-time flows to run (default 200; 5 with --quick).
+    #[arg(long, conflicts_with = "duration")]
+    flows: Option<u64>,
+    /// Run flows for this many seconds instead of a count.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Refused commands to send (Captures above the authorized amount; default 2000, 20 with --quick).
+    #[arg(long)]
+    refusals: Option<u64>,
+    /// Seconds each machine bound is measured (default 2; 0.2 with --quick).
+    #[arg(long)]
+    bound_secs: Option<f64>,
+    /// A few flows and short bounds: a smoke test that finishes in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Keep the temporary data directory (its path is printed) instead of removing it.
+    #[arg(long)]
+    keep_data: bool,
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
+pub fn process_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("unexpected /proc/self/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(i).context("short /proc/self/stat")?.parse()?)
+    };
+    // Linux reports them in USER_HZ, 100 on every mainstream architecture.
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed_precise}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_owned());
+    pb
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bound_time = Duration::from_secs_f64(
+        args.bound_secs
+            .unwrap_or(if args.quick { 0.2 } else { 2.0 })
+            .max(0.05),
+    );
+    let amount = match (args.flows, args.duration) {
+        (_, Some(secs)) => Amount::Duration(Duration::from_secs(secs.max(1))),
+        (Some(n), None) => Amount::Count(n.max(1)),
+        (None, None) => Amount::Count(if args.quick { 5 } else { 200 }),
+    };
+    let refusals = args.refusals.unwrap_or(if args.quick { 20 } else { 2000 });
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-bench-{}-{}",
+        std::process::id(),
+        kessai::random_hex(4)
+    ));
+    kessai::prepare_data_dir(&dir)?;
+
+    let spinner = bar(2, "RSA");
+    let rsa = tokio::task::spawn_blocking(move || bounds::rsa(threads, bound_time)).await??;
+    spinner.set_position(1);
+    spinner.set_message("SQLite");
+    let commits = bounds::sqlite_commits(&dir, bound_time).await?;
+    spinner.finish_and_clear();
+
+    let target = Arc::new(Target::start(&dir.join("kessai")).await?);
+    let rec = Arc::new(flows::Recorder::default());
+    let pb = match amount {
+        Amount::Count(n) => bar(n, "flows"),
+        Amount::Duration(d) => bar(d.as_secs(), "flows (s)"),
+    };
+    let run = flows::run_flows(&target, &rec, args.concurrency, amount, &pb).await?;
+    pb.finish_and_clear();
+    let pb = bar(refusals, "refusals");
+    let refused = flows::run_refusals(&target, refusals, args.concurrency, &pb).await?;
+    pb.finish_and_clear();
+
+    let report = Report {
+        threads,
+        load_before: load
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        concurrency: args.concurrency,
+        rsa,
+        commits,
+        run,
+        steps: rec.stats(&flows::FLOW_STEPS),
+        errors: rec.errors(),
+        refused,
+    };
+    print!("{}", report.human());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report.json())?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.keep_data {
+        println!("data kept in {}", dir.display());
+    } else if let Err(e) = std::fs::remove_dir_all(&dir) {
+        tracing::warn!(%e, "cannot remove {}", dir.display());
+    }
+    anyhow::ensure!(
+        report.run.failed == 0,
+        "{} flows failed (errors: {:?}); run with RUST_LOG=warn for the first one",
+        report.run.failed,
+        report.errors
+    );
+    Ok(())
+}
+
+struct Report {
+    threads: usize,
+    load_before: String,
+    concurrency: usize,
+    rsa: bounds::RsaBounds,
+    commits: f64,
+    run: flows::FlowRun,
+    steps: Vec<StepStats>,
+    errors: std::collections::BTreeMap<String, u64>,
+    refused: flows::RefusalRun,
+}
+
+impl Report {
+    fn flows_per_sec(&self) -> f64 {
+        self.run.completed as f64 / self.run.wall.as_secs_f64().max(1e-9)
+    }
+
+    fn notifications_per_flow(&self) -> f64 {
+        let flows = (self.run.completed + self.run.failed).max(1);
+        self.run.notifications as f64 / flows as f64
+    }
+
+    /// Flows per second if the cores did nothing but the flows' RSA work: the gateway's
+    /// signatures, the emulator's notification signatures and the emulator's verifications.
+    fn rsa_bound(&self) -> f64 {
+        let signatures = SIGNED_CALLS_PER_FLOW as f64 + self.notifications_per_flow();
+        let verifications = SIGNED_CALLS_PER_FLOW as f64;
+        let secs = signatures / self.rsa.sign.all_cores + verifications / self.rsa.verify.all_cores;
+        1.0 / secs
+    }
+
+    /// CPU of the RSA work of one flow at the one-core rates, in ms.
+    fn rsa_cpu_ms(&self) -> f64 {
+        let signatures = SIGNED_CALLS_PER_FLOW as f64 + self.notifications_per_flow();
+        1000.0
+            * (signatures / self.rsa.sign.one_core
+                + SIGNED_CALLS_PER_FLOW as f64 / self.rsa.verify.one_core)
+    }
+
+    fn cpu_ms_per_flow(&self) -> f64 {
+        let flows = (self.run.completed + self.run.failed).max(1);
+        self.run.cpu.as_secs_f64() * 1000.0 / flows as f64
+    }
+
+    fn human(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let r = &self.rsa;
+        let _ = writeln!(
+            s,
+            "kessai bench — {} cores, load average before the run {}",
+            self.threads, self.load_before
+        );
+        let _ = writeln!(s, "\nMachine bounds");
+        let _ = writeln!(s, "  {:<44} {:>10} {:>12}", "", "one core", "all cores");
+        let _ = writeln!(
+            s,
+            "  {:<44} {:>10.0} {:>12.0}",
+            "RSA-2048 PSS-SHA256 signatures/s (ring)", r.sign.one_core, r.sign.all_cores
+        );
+        let _ = writeln!(
+            s,
+            "  {:<44} {:>10.0} {:>12.0}",
+            "RSA-2048 PSS-SHA256 verifications/s (emulator)", r.verify.one_core, r.verify.all_cores
+        );
+        let _ = writeln!(
+            s,
+            "  {:<44} {:>10.0}",
+            "SQLite commits/s (WAL, synchronous FULL)", self.commits
+        );
+        let _ = writeln!(
+            s,
+            "\nOne-time flows (Authorize → buyer → Capture → Refund), concurrency {}",
+            self.concurrency
+        );
+        let _ = writeln!(
+            s,
+            "  flows            {} completed, {} failed in {:.2} s",
+            self.run.completed,
+            self.run.failed,
+            self.run.wall.as_secs_f64()
+        );
+        let _ = writeln!(s, "  flows/s          {:.1}", self.flows_per_sec());
+        let _ = writeln!(
+            s,
+            "  CPU per flow     {:.1} ms (whole process: gateway, emulator and load generator; RSA work {:.1} ms)",
+            self.cpu_ms_per_flow(),
+            self.rsa_cpu_ms()
+        );
+        let _ = writeln!(
+            s,
+            "  RSA per flow     {SIGNED_CALLS_PER_FLOW} signed calls (gateway signs, emulator verifies) + {:.2} notifications (emulator signs; each may add a signed fetch)",
+            self.notifications_per_flow()
+        );
+        let _ = writeln!(
+            s,
+            "  RSA bound        {:.1} flows/s on all cores; this run reached {:.0} %",
+            self.rsa_bound(),
+            100.0 * self.flows_per_sec() / self.rsa_bound()
+        );
+        let _ = writeln!(
+            s,
+            "  errors           {}",
+            if self.errors.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{:?}", self.errors)
+            }
+        );
+        let _ = writeln!(
+            s,
+            "\n  {:<20} {:>7} {:>9} {:>9} {:>9} {:>9}",
+            "step (ms)", "count", "p50", "p90", "p99", "max"
+        );
+        for st in &self.steps {
+            let _ = writeln!(
+                s,
+                "  {:<20} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                st.step, st.count, st.p50, st.p90, st.p99, st.max
+            );
+        }
+        let f = &self.refused;
+        let _ = writeln!(
+            s,
+            "\nRefused commands (Capture above the authorized amount), concurrency {}",
+            self.concurrency
+        );
+        let _ = writeln!(
+            s,
+            "  {} in {:.2} s: {:.0} refusals/s; answers {:?}",
+            f.count,
+            f.wall.as_secs_f64(),
+            f.count as f64 / f.wall.as_secs_f64().max(1e-9),
+            f.codes
+        );
+        if let Some(st) = &f.stats {
+            let _ = writeln!(
+                s,
+                "  latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+                st.p50, st.p90, st.p99, st.max
+            );
+        }
+        s
+    }
+
+    fn json(&self) -> Value {
+        let rate = |r: &bounds::Rate| json!({"one_core": r.one_core, "all_cores": r.all_cores, "threads": r.threads});
+        let step = |st: &StepStats| {
+            json!({"step": st.step, "count": st.count, "p50_ms": st.p50, "p90_ms": st.p90,
+                   "p99_ms": st.p99, "max_ms": st.max})
+        };
+        json!({
+            "machine": {"cores": self.threads, "load_before": self.load_before},
+            "bounds": {
+                "rsa_sign_per_s": rate(&self.rsa.sign),
+                "rsa_verify_per_s": rate(&self.rsa.verify),
+                "sqlite_commits_per_s": self.commits,
+            },
+            "flows": {
+                "concurrency": self.concurrency,
+                "completed": self.run.completed,
+                "failed": self.run.failed,
+                "wall_s": self.run.wall.as_secs_f64(),
+                "flows_per_s": self.flows_per_sec(),
+                "cpu_ms_per_flow": self.cpu_ms_per_flow(),
+                "rsa_cpu_ms_per_flow": self.rsa_cpu_ms(),
+                "signed_calls_per_flow": SIGNED_CALLS_PER_FLOW,
+                "notifications_per_flow": self.notifications_per_flow(),
+                "rsa_bound_flows_per_s": self.rsa_bound(),
+                "fraction_of_rsa_bound": self.flows_per_sec() / self.rsa_bound(),
+                "errors": self.errors,
+                "steps": self.steps.iter().map(step).collect::<Vec<_>>(),
+            },
+            "refusals": {
+                "count": self.refused.count,
+                "concurrency": self.concurrency,
+                "wall_s": self.refused.wall.as_secs_f64(),
+                "per_s": self.refused.count as f64 / self.refused.wall.as_secs_f64().max(1e-9),
+                "answers": self.refused.codes,
+                "latency": self.refused.stats.as_ref().map(step),
+            },
+        })
+    }
+}

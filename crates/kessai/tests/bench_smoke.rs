@@ -1,0 +1,72 @@
+//! `kessai bench --quick` as CI runs it: the built binary, a few flows, a JSON report. It asserts
+//! that the flows complete without errors and that the report has its keys, never a speed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+
+#[test]
+fn quick_bench_completes_flows_and_writes_its_report() {
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-test-bench-{}-{}",
+        std::process::id(),
+        kessai::random_hex(4)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("report.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kessai"))
+        .args(["bench", "--quick", "--json"])
+        .arg(&json_path)
+        .env("TMPDIR", &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kessai bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("One-time flows"), "{stdout}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    for key in ["rsa_sign_per_s", "rsa_verify_per_s", "sqlite_commits_per_s"] {
+        assert!(
+            report["bounds"].get(key).is_some(),
+            "bounds.{key}: {report}"
+        );
+    }
+    let flows = &report["flows"];
+    assert!(flows["completed"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(flows["failed"], 0, "{report}");
+    assert_eq!(flows["errors"], serde_json::json!({}), "{report}");
+    for key in [
+        "flows_per_s",
+        "cpu_ms_per_flow",
+        "signed_calls_per_flow",
+        "rsa_bound_flows_per_s",
+        "fraction_of_rsa_bound",
+        "steps",
+    ] {
+        assert!(flows.get(key).is_some(), "flows.{key}: {report}");
+    }
+    let steps: Vec<&str> = flows["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert!(
+        steps.contains(&"Authorize") && steps.contains(&"Refund"),
+        "{steps:?}"
+    );
+    for key in ["count", "per_s", "answers", "latency"] {
+        assert!(
+            report["refusals"].get(key).is_some(),
+            "refusals.{key}: {report}"
+        );
+    }
+    assert_eq!(
+        report["refusals"]["answers"]["E306"],
+        report["refusals"]["count"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
