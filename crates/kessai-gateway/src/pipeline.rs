@@ -177,7 +177,16 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
             return Answer::about(order_id, result, reply);
         }
     };
-    if let Some(answer) = answer_retry(state, caller, cmd, &record).await {
+    // The order's operations, read once: for a retry's answer and the next operation's number.
+    let ops = if cmd.retry_of().is_some() {
+        match state.store.operations(ccid, order_id).await {
+            Ok(ops) => ops,
+            Err(e) => return Answer::about(order_id, internal(e), Reply::Nothing),
+        }
+    } else {
+        Vec::new()
+    };
+    if let Some(answer) = answer_retry(state, caller, cmd, &record, &ops).await {
         return answer;
     }
     let plan = match cmd.plan(&record) {
@@ -230,7 +239,9 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
             }
         }
         Plan::Call(intent) => {
-            match operations::execute(state, record.clone(), intent, &caller.actor()).await {
+            let seq = operations::next_seq(&ops);
+            match operations::execute_as(state, record.clone(), intent, &caller.actor(), seq).await
+            {
                 Outcome::Done { record, op, result } if result.is_success() => {
                     Answer::about(order_id, result, cmd.reply(state, &record, Some(&op)))
                         .reporting(&op)
@@ -268,14 +279,11 @@ async fn answer_retry<C: OrderCommand>(
     caller: &Caller,
     cmd: &C,
     record: &OrderRecord,
+    ops: &[OperationRecord],
 ) -> Option<Answer> {
     let (kind, requested) = cmd.retry_of()?;
     let order_id = cmd.order_id();
-    let ops = match state.store.operations(&record.merchant, order_id).await {
-        Ok(ops) => ops,
-        Err(e) => return Some(Answer::about(order_id, internal(e), Reply::Nothing)),
-    };
-    let op = ops.into_iter().rev().find(|o| {
+    let op = ops.iter().rev().find(|o| {
         !o.reported
             && o.status != OperationStatus::Pending
             && o.intent.kind == kind
@@ -295,7 +303,7 @@ async fn answer_retry<C: OrderCommand>(
         return Some(Answer::about(order_id, internal(e), Reply::Nothing));
     }
     let reply = if result.is_success() && op.status == OperationStatus::Done {
-        cmd.reply(state, record, Some(&op))
+        cmd.reply(state, record, Some(op))
     } else {
         cmd.refused(record)
     };

@@ -81,13 +81,23 @@ fn gateway_tls(
             let pair = if ca_path.exists() && cert_path.exists() && key_path.exists() {
                 tls::read_pair(&cert_path, &key_path)?
             } else {
+                // Each file is written whole under a temporary name and renamed; the CA file,
+                // renamed last, marks a complete set. A start interrupted half way makes a new set.
                 let ca = tls::local_ca(&[])?;
-                std::fs::write(&ca_path, &ca.ca_cert_pem)
-                    .with_context(|| format!("cannot write {}", ca_path.display()))?;
-                std::fs::write(&cert_path, &ca.server.cert_pem)
-                    .with_context(|| format!("cannot write {}", cert_path.display()))?;
-                write_private(&key_path, ca.server.key_pem.as_bytes())
-                    .with_context(|| format!("cannot write {}", key_path.display()))?;
+                let write = |path: &Path, contents: &str, private: bool| -> anyhow::Result<()> {
+                    let tmp = path.with_extension("pem.tmp");
+                    let _ = std::fs::remove_file(&tmp);
+                    if private {
+                        write_private(&tmp, contents.as_bytes())
+                    } else {
+                        std::fs::write(&tmp, contents)
+                    }
+                    .and_then(|()| std::fs::rename(&tmp, path))
+                    .with_context(|| format!("cannot write {}", path.display()))
+                };
+                write(&key_path, &ca.server.key_pem, true)?;
+                write(&cert_path, &ca.server.cert_pem, false)?;
+                write(&ca_path, &ca.ca_cert_pem, false)?;
                 ca.server
             };
             warn_if_open(&key_path);

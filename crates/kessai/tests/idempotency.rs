@@ -150,3 +150,43 @@ async fn a_duplicate_storm_moves_money_once() {
     assert!(o.order.invariants_hold());
     println!("duplicate storm: 200 Captures → 1 capture; 200 keyed Refunds → 1 refund, 200 identical answers");
 }
+
+/// A key claimed by a request still running in another process: `E112`, and nothing is done.
+#[tokio::test]
+async fn a_key_in_flight_elsewhere_is_refused_and_changes_nothing() {
+    use kessai_store::Store;
+    use sha2::{Digest, Sha256};
+    let fe = FaultEnv::start("idem-in-flight").await;
+    let env = &fe.env;
+    env.buy("i-3", 4000, true, "visa-1111").await;
+    let refund = json!({"orderId": "i-3", "amount": "500"});
+    // The params text exactly as the request below sends it, and its fingerprint.
+    let mut params = refund.as_object().cloned().unwrap();
+    params.insert("txnVersion".into(), "2.0.0".into());
+    params.insert("dummyRequest".into(), "1".into());
+    params.insert("merchantCcid".into(), env.ccid.clone().into());
+    let mut h = Sha256::new();
+    h.update(b"Refund\0");
+    h.update(Value::Object(params).to_string().as_bytes());
+    let fingerprint = hex::encode(h.finalize());
+    let ccid = kessai_core::MerchantCcid::parse(&env.ccid).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claim = env
+        .store
+        .claim_key(&ccid, "busy", &fingerprint, now, 300)
+        .await
+        .unwrap();
+    assert_eq!(claim, kessai_store::KeyClaim::New);
+    let before = (env.order("i-3").await, env.history_len("i-3").await);
+    let r = env.mdk_keyed("Refund", refund, Some("busy")).await;
+    assert_eq!(result(&r)["vResultCode"], "E112000000000000", "{r}");
+    assert!(result(&r)["merrMsg"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
+    assert_eq!(
+        (env.order("i-3").await, env.history_len("i-3").await),
+        before
+    );
+    assert_eq!(refunds_at_emulator(&fe, "i-3").await, 0);
+}

@@ -308,3 +308,48 @@ async fn a_notification_for_an_unknown_object_changes_nothing() {
     let (status, text) = post_ipn(&b, &real.to_string()).await;
     assert_eq!((status, text.as_str()), (200, "already handled"));
 }
+
+/// Amazon declines a refund it had accepted: the notification gives the amount back (refundable
+/// again), the refund's row says so, and the merchant gets an `E412` refund push.
+#[tokio::test]
+async fn a_declined_refund_is_refundable_again() {
+    use std::sync::atomic::Ordering;
+    let fe = common::FaultEnv::start("ipn-refund-declined").await;
+    let env = &fe.env;
+    let mut p = env.authorize_params("rd-1", 3000, true);
+    p["cancelPushUrl"] = "http://merchant.example/push".into();
+    let r = env.mdk("Authorize", p).await;
+    common::walk_buyer(env, &r, "visa-1111").await;
+    let r = env
+        .mdk("Refund", json!({"orderId": "rd-1", "amount": "1000"}))
+        .await;
+    assert_eq!(r["refundableAmount"], "2000", "{r:?}");
+    fe.amazon.refunds_declined.store(true, Ordering::SeqCst);
+    // Amazon settles the refund (30 s later) and notifies; Get Refund says Declined.
+    advance_emulator(env, 60).await;
+    wait_until("the declined refund", || async {
+        env.order("rd-1").await.unwrap().order.state == OrderState::Captured
+    })
+    .await;
+    let o = env.order("rd-1").await.unwrap();
+    assert_eq!(o.order.refunded, kessai_core::Yen::ZERO);
+    assert_eq!(o.order.refundable(), kessai_core::Yen::new(3000));
+    assert_eq!(
+        env.store.refunds(&o.merchant, &o.order_id).await.unwrap()[0].state,
+        "Declined"
+    );
+    let pushes = env.store.pushes(&PushFilter::default()).await.unwrap();
+    let codes: Vec<&str> = pushes
+        .iter()
+        .filter(|p| p.kind == PushKind::Refund)
+        .map(|p| {
+            p.fields
+                .iter()
+                .find(|(k, _)| k == "vResultCode")
+                .unwrap()
+                .1
+                .as_str()
+        })
+        .collect();
+    assert_eq!(codes, ["S000000000000000", "E412000000000000"]);
+}

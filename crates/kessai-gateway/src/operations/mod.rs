@@ -100,11 +100,28 @@ pub async fn execute(
             }
         }
     };
-    if record.in_flight.is_some() || ops.iter().any(|o| o.status == OperationStatus::Pending) {
+    execute_as(state, record, intent, actor, next_seq(&ops)).await
+}
+
+/// The number of the order's next operation, given its operations.
+pub fn next_seq(ops: &[OperationRecord]) -> i64 {
+    ops.iter().map(|o| o.seq).max().unwrap_or(0) + 1
+}
+
+/// As [`execute`], for a caller that read the order's operations already: `seq` is the new
+/// operation's number. Another process that starts an operation on the order at the same time
+/// loses at the store (version check, one pending operation per order).
+pub async fn execute_as(
+    state: &AppState,
+    record: OrderRecord,
+    intent: Intent,
+    actor: &Actor,
+    seq: i64,
+) -> Outcome {
+    if record.in_flight.is_some() {
         // The caller settles first; meeting one here means another process started it.
         return lost("another operation on this order is in flight");
     }
-    let seq = ops.iter().map(|o| o.seq).max().unwrap_or(0) + 1;
     let key = idempotency_key(
         &record.merchant,
         &record.order_id,

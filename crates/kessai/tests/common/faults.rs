@@ -42,6 +42,9 @@ pub struct FaultyAmazon {
     chaos: Mutex<Option<(kessai_core::ids::SeededIds, u32)>>,
     /// How many faults fired.
     pub fired: AtomicUsize,
+    /// Get Refund reports every refund `Declined` (as Amazon does when it refuses one it had
+    /// accepted).
+    pub refunds_declined: AtomicBool,
 }
 
 impl FaultyAmazon {
@@ -51,6 +54,7 @@ impl FaultyAmazon {
             armed: Mutex::new(Vec::new()),
             chaos: Mutex::new(None),
             fired: AtomicUsize::new(0),
+            refunds_declined: AtomicBool::new(false),
         }
     }
 
@@ -208,7 +212,12 @@ impl AmazonPay for FaultyAmazon {
     }
 
     async fn get_refund(&self, id: &str) -> Result<Refund, AmazonPayError> {
-        self.inner.get_refund(id).await
+        let mut refund = self.inner.get_refund(id).await?;
+        if self.refunds_declined.load(Ordering::SeqCst) {
+            refund.status_details.state = RefundState::Declined;
+            refund.status_details.reason_code = Some(ReasonCode::AmazonRejected);
+        }
+        Ok(refund)
     }
 
     async fn create_charge(

@@ -105,15 +105,23 @@ impl TestEnv {
         }
     }
 
+    /// The body the official MDK sends for `params`: the common fields added, the JSON
+    /// URL-encoded with its authHash.
+    pub fn mdk_body(&self, params: Value, test_mode: bool) -> String {
+        let mut params = params.as_object().cloned().unwrap();
+        params.insert("txnVersion".into(), "2.0.0".into());
+        params.insert(
+            "dummyRequest".into(),
+            if test_mode { "1" } else { "0" }.into(),
+        );
+        params.insert("merchantCcid".into(), self.ccid.clone().into());
+        kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret)
+    }
+
     /// Sends one MDK command as the official MDK does (URL-encoded JSON, authHash) and returns
     /// the `result` object.
     pub async fn mdk(&self, command: &str, params: Value) -> Map<String, Value> {
-        let mut params = params.as_object().cloned().unwrap();
-        params.insert("txnVersion".into(), "2.0.0".into());
-        params.insert("dummyRequest".into(), "1".into());
-        params.insert("merchantCcid".into(), self.ccid.clone().into());
-        let body =
-            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        let body = self.mdk_body(params, true);
         self.mdk_raw(command, body, "application/x-www-form-urlencoded")
             .await
     }
@@ -256,12 +264,7 @@ impl TestEnv {
         command: &str,
         params: Value,
     ) -> Result<Map<String, Value>, reqwest::Error> {
-        let mut params = params.as_object().cloned().unwrap();
-        params.insert("txnVersion".into(), "2.0.0".into());
-        params.insert("dummyRequest".into(), "1".into());
-        params.insert("merchantCcid".into(), self.ccid.clone().into());
-        let body =
-            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        let body = self.mdk_body(params, true);
         let resp = self
             .http
             .post(format!(
@@ -279,12 +282,7 @@ impl TestEnv {
     /// Sends one MDK command in test mode with an `Idempotency-Key` header (if given); returns the
     /// answer's body exactly as received.
     pub async fn mdk_keyed(&self, command: &str, params: Value, key: Option<&str>) -> String {
-        let mut params = params.as_object().cloned().unwrap();
-        params.insert("txnVersion".into(), "2.0.0".into());
-        params.insert("dummyRequest".into(), "1".into());
-        params.insert("merchantCcid".into(), self.ccid.clone().into());
-        let body =
-            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        let body = self.mdk_body(params, true);
         let mut req = self
             .http
             .post(format!(
@@ -303,12 +301,7 @@ impl TestEnv {
 
     /// Sends one MDK command in live mode (`/paynow`, `dummyRequest` "0").
     pub async fn mdk_live(&self, command: &str, params: Value) -> Map<String, Value> {
-        let mut params = params.as_object().cloned().unwrap();
-        params.insert("txnVersion".into(), "2.0.0".into());
-        params.insert("dummyRequest".into(), "0".into());
-        params.insert("merchantCcid".into(), self.ccid.clone().into());
-        let body =
-            kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
+        let body = self.mdk_body(params, false);
         self.mdk_path(
             &format!("/paynow/v2/{command}/amazonpay"),
             body,
