@@ -30,7 +30,47 @@ pub fn run(name: &str, marker: &str, env: &[(&str, &str)]) {
     for (k, v) in env {
         command.env(k, v);
     }
-    let output = command.output().expect("node runs");
+    // A suite that hangs fails with what it printed, instead of holding the whole run.
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut s);
+        s
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("node can be waited for") {
+            break Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // After a kill, a process the suite started may still hold its output open: do not wait
+    // for the readers then.
+    let Some(status) = status else {
+        panic!("compat/{name} did not finish within 300 s (killed)");
+    };
+    let stdout_bytes = out_reader.join().unwrap_or_default();
+    let stderr_bytes = err_reader.join().unwrap_or_default();
+    let output = std::process::Output {
+        status,
+        stdout: stdout_bytes,
+        stderr: stderr_bytes,
+    };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary: Vec<&str> = stdout.lines().filter(|l| l.starts_with("# ")).collect();
     println!("{}", summary.join("\n"));
