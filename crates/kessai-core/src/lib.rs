@@ -6,6 +6,7 @@
 //! [`IdSource`].
 
 pub mod clock;
+pub mod consent;
 pub mod ids;
 pub mod money;
 pub mod operation;
@@ -15,10 +16,11 @@ pub mod result_code;
 pub mod secret;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use consent::{Consent, ConsentEvent, ConsentState, Frequency, FrequencyUnit};
 pub use ids::{IdError, IdSource, MerchantCcid, OrderId, SeededIds};
 pub use money::{AmountError, Currency, Money, MoneyError, Yen};
 pub use operation::{Intent, OperationKind, OperationStatus};
-pub use order::{Event, Order, OrderState, Refusal};
+pub use order::{Event, Order, OrderState, Refusal, UpdatePlan};
 pub use push::{PushKind, PushStatus};
 pub use result_code::{Field, Kind, ResultCode};
 pub use secret::Secret;

@@ -6,6 +6,7 @@
 //!
 //! Both return a typed [`Refusal`] instead of changing anything when the answer is no.
 
+use crate::consent::ConsentState;
 use crate::money::Yen;
 
 /// Where a one-time order is in its life.
@@ -21,6 +22,9 @@ pub enum OrderState {
     /// authorized or declined, told by a notification or found by the recovery worker.
     AuthorizationPending,
     Authorized,
+    /// A recurring consent without a charge (`consentAuthType` "0"): the buyer agreed, no money
+    /// is held; charges come as new orders (ReAuthorize).
+    Consented,
     Captured,
     PartiallyRefunded,
     Refunded,
@@ -31,12 +35,13 @@ pub enum OrderState {
 }
 
 impl OrderState {
-    pub const ALL: [OrderState; 12] = [
+    pub const ALL: [OrderState; 13] = [
         OrderState::Started,
         OrderState::PreAuth,
         OrderState::Authorizing,
         OrderState::AuthorizationPending,
         OrderState::Authorized,
+        OrderState::Consented,
         OrderState::Captured,
         OrderState::PartiallyRefunded,
         OrderState::Refunded,
@@ -53,6 +58,7 @@ impl OrderState {
             OrderState::Authorizing => "Authorizing",
             OrderState::AuthorizationPending => "AuthorizationPending",
             OrderState::Authorized => "Authorized",
+            OrderState::Consented => "Consented",
             OrderState::Captured => "Captured",
             OrderState::PartiallyRefunded => "PartiallyRefunded",
             OrderState::Refunded => "Refunded",
@@ -85,7 +91,7 @@ impl OrderState {
             OrderState::PreAuth => 1,
             OrderState::Authorizing => 2,
             OrderState::AuthorizationPending => 3,
-            OrderState::Authorized => 4,
+            OrderState::Authorized | OrderState::Consented => 4,
             OrderState::Captured => 5,
             OrderState::PartiallyRefunded => 6,
             OrderState::Refunded => 7,
@@ -110,6 +116,16 @@ pub enum Event {
     },
     /// Amazon will decide later (`AuthorizationInitiated`).
     AuthorizationPending,
+    /// A consent-only checkout completed: the buyer agreed, nothing was authorized.
+    ConsentGiven,
+    /// UpdateAuthorize before authorization: the amount the buyer will confirm.
+    AmountChanged {
+        amount: Yen,
+    },
+    /// UpdateAuthorize after authorization: a new authorization of `amount` replaced the old one.
+    Reauthorized {
+        amount: Yen,
+    },
     Declined,
     BuyerCanceled,
     Captured {
@@ -160,6 +176,25 @@ pub enum Refusal {
     Closed(OrderState),
     #[error("event {event:?} cannot happen in state {state:?}")]
     InvalidTransition { state: OrderState, event: Event },
+    #[error("the order is a recurring consent without a charge (consentAuthType 0); charge it with ReAuthorize")]
+    ConsentOnly,
+    #[error("the recurring consent is {}, not active", .0.as_str())]
+    ConsentNotActive(ConsentState),
+    #[error("the recurring consent cannot change in state {}", .state.as_str())]
+    InvalidConsentTransition { state: ConsentState },
+    #[error("the order is not a recurring (随時) consent order")]
+    NotRecurring,
+    #[error("the order is a recurring order; this command is for one-time (都度) orders")]
+    NotOneTime,
+}
+
+/// How an UpdateAuthorize is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdatePlan {
+    /// The buyer has not confirmed yet: only the amount to confirm changes.
+    BeforeAuthorization,
+    /// Authorize the new amount, then release the old authorization.
+    Reauthorize,
 }
 
 /// The money-relevant part of a one-time order.
@@ -194,6 +229,7 @@ impl Order {
             OrderState::Authorizing | OrderState::AuthorizationPending => {
                 Refusal::AuthorizationInProgress
             }
+            OrderState::Consented => Refusal::ConsentOnly,
             s if s.is_closed() => Refusal::Closed(s),
             s => Refusal::NotAuthorizedYet(s),
         }
@@ -259,10 +295,24 @@ impl Order {
         match self.state {
             OrderState::PreAuth
             | OrderState::Authorized
+            | OrderState::Consented
             | OrderState::Captured
             | OrderState::PartiallyRefunded
             | OrderState::Refunded => Ok(()),
             OrderState::Started => Err(Refusal::BuyerNotSignedIn),
+            _ => Err(self.refuse_unfinished()),
+        }
+    }
+
+    /// UpdateAuthorize: before the buyer confirms (the amount to confirm), or after
+    /// authorization and before capture or cancel (a new authorization).
+    pub fn plan_update_amount(&self) -> Result<UpdatePlan, Refusal> {
+        match self.state {
+            OrderState::Started | OrderState::PreAuth => Ok(UpdatePlan::BeforeAuthorization),
+            OrderState::Authorized => Ok(UpdatePlan::Reauthorize),
+            OrderState::Captured | OrderState::PartiallyRefunded | OrderState::Refunded => {
+                Err(Refusal::AlreadyCaptured)
+            }
             _ => Err(self.refuse_unfinished()),
         }
     }
@@ -295,6 +345,22 @@ impl Order {
                 next.captured = amount;
             }
             (S::Authorizing | S::AuthorizationPending, Event::Declined) => next.state = S::Declined,
+            (S::Authorizing | S::AuthorizationPending, Event::ConsentGiven) => {
+                next.state = S::Consented
+            }
+            (S::Started | S::PreAuth, Event::AmountChanged { amount }) => {
+                if amount == Yen::ZERO {
+                    return Err(invalid);
+                }
+                next.amount = amount;
+            }
+            (S::Authorized, Event::Reauthorized { amount }) => {
+                if amount == Yen::ZERO {
+                    return Err(invalid);
+                }
+                next.amount = amount;
+                next.authorized = amount;
+            }
             (S::Started | S::PreAuth | S::Authorizing, Event::BuyerCanceled) => {
                 next.state = S::BuyerCanceled
             }
@@ -381,6 +447,7 @@ mod tests {
                 S::Captured | S::PartiallyRefunded | S::Refunded => Err(Refusal::AlreadyCaptured),
                 S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
                 S::Started | S::PreAuth => Err(Refusal::NotAuthorizedYet(state)),
+                S::Consented => Err(Refusal::ConsentOnly),
                 _ => Err(Refusal::Closed(state)),
             };
             assert_eq!(got, expected, "{state:?}");
@@ -407,10 +474,39 @@ mod tests {
                     Err(Refusal::CancelAfterCapture)
                 }
                 S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
+                S::Consented => Err(Refusal::ConsentOnly),
                 _ => Err(Refusal::Closed(state)),
             };
             assert_eq!(got, expected, "{state:?}");
         }
+    }
+
+    #[test]
+    fn update_amount_in_every_state() {
+        for state in S::ALL {
+            let got = order_in(state).plan_update_amount();
+            let expected = match state {
+                S::Started | S::PreAuth => Ok(UpdatePlan::BeforeAuthorization),
+                S::Authorized => Ok(UpdatePlan::Reauthorize),
+                S::Captured | S::PartiallyRefunded | S::Refunded => Err(Refusal::AlreadyCaptured),
+                S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
+                S::Consented => Err(Refusal::ConsentOnly),
+                _ => Err(Refusal::Closed(state)),
+            };
+            assert_eq!(got, expected, "{state:?}");
+        }
+        let o = order_in(S::Authorized)
+            .apply(Event::Reauthorized {
+                amount: Yen::new(1300),
+            })
+            .unwrap();
+        assert_eq!(
+            (o.state, o.amount, o.authorized),
+            (S::Authorized, Yen::new(1300), Yen::new(1300))
+        );
+        assert!(o.invariants_hold());
+        assert!(o.plan_capture(Some(Yen::new(1301))).is_err());
+        assert_eq!(o.plan_capture(None), Ok(Yen::new(1300)));
     }
 
     #[test]
@@ -424,6 +520,7 @@ mod tests {
                 S::Authorized => Err(Refusal::RefundBeforeCapture),
                 S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
                 S::Started | S::PreAuth => Err(Refusal::NotAuthorizedYet(state)),
+                S::Consented => Err(Refusal::ConsentOnly),
                 _ => Err(Refusal::Closed(state)),
             };
             assert_eq!(got, expected, "{state:?}");
@@ -443,9 +540,12 @@ mod tests {
         for state in S::ALL {
             let got = order_in(state).plan_get_address();
             let expected = match state {
-                S::PreAuth | S::Authorized | S::Captured | S::PartiallyRefunded | S::Refunded => {
-                    Ok(())
-                }
+                S::PreAuth
+                | S::Authorized
+                | S::Consented
+                | S::Captured
+                | S::PartiallyRefunded
+                | S::Refunded => Ok(()),
                 S::Started => Err(Refusal::BuyerNotSignedIn),
                 S::Authorizing | S::AuthorizationPending => Err(Refusal::AuthorizationInProgress),
                 _ => Err(Refusal::Closed(state)),
@@ -462,6 +562,9 @@ mod tests {
             Event::Authorized { amount: y(1000) },
             Event::AuthorizedAndCaptured { amount: y(1000) },
             Event::AuthorizationPending,
+            Event::ConsentGiven,
+            Event::AmountChanged { amount: y(1200) },
+            Event::Reauthorized { amount: y(900) },
             Event::Declined,
             Event::BuyerCanceled,
             Event::Captured { amount: y(600) },
@@ -514,24 +617,29 @@ mod tests {
         }
         let expected = vec![
             (S::Started, S::PreAuth),
+            (S::Started, S::Started),
             (S::Started, S::BuyerCanceled),
             (S::Started, S::Canceled),
             (S::Started, S::Expired),
             (S::PreAuth, S::PreAuth),
             (S::PreAuth, S::Authorizing),
+            (S::PreAuth, S::PreAuth),
             (S::PreAuth, S::BuyerCanceled),
             (S::PreAuth, S::Canceled),
             (S::PreAuth, S::Expired),
             (S::Authorizing, S::Authorized),
             (S::Authorizing, S::Captured),
             (S::Authorizing, S::AuthorizationPending),
+            (S::Authorizing, S::Consented),
             (S::Authorizing, S::Declined),
             (S::Authorizing, S::BuyerCanceled),
             (S::Authorizing, S::Expired),
             (S::AuthorizationPending, S::Authorized),
             (S::AuthorizationPending, S::Captured),
+            (S::AuthorizationPending, S::Consented),
             (S::AuthorizationPending, S::Declined),
             (S::AuthorizationPending, S::Expired),
+            (S::Authorized, S::Authorized),
             (S::Authorized, S::Captured),
             (S::Authorized, S::Canceled),
             (S::Authorized, S::Expired),

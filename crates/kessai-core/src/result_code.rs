@@ -60,6 +60,11 @@ pub enum Kind {
     FullyRefunded,
     BuyerNotSignedIn,
     ConcurrentCommand,
+    ConsentOnly,
+    NotRecurring,
+    ConsentNotActive,
+    NotOneTime,
+    PayRedirectUsed,
     // E4xx: Amazon Pay said no
     AmazonDeclined,
     AmazonBuyerCanceled,
@@ -82,7 +87,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 58] = [
+    pub const ALL: [Kind; 63] = [
         Kind::Success,
         Kind::AuthorizationPending,
         Kind::AuthHashMismatch,
@@ -124,6 +129,11 @@ impl Kind {
         Kind::FullyRefunded,
         Kind::BuyerNotSignedIn,
         Kind::ConcurrentCommand,
+        Kind::ConsentOnly,
+        Kind::NotRecurring,
+        Kind::ConsentNotActive,
+        Kind::NotOneTime,
+        Kind::PayRedirectUsed,
         Kind::AmazonDeclined,
         Kind::AmazonBuyerCanceled,
         Kind::AmazonSoftDeclined,
@@ -187,6 +197,11 @@ impl Kind {
             Kind::FullyRefunded => "E312",
             Kind::BuyerNotSignedIn => "E313",
             Kind::ConcurrentCommand => "E314",
+            Kind::ConsentOnly => "E315",
+            Kind::NotRecurring => "E316",
+            Kind::ConsentNotActive => "E317",
+            Kind::NotOneTime => "E318",
+            Kind::PayRedirectUsed => "E319",
             Kind::AmazonDeclined => "E401",
             Kind::AmazonBuyerCanceled => "E402",
             Kind::AmazonSoftDeclined => "E403",
@@ -251,6 +266,11 @@ impl Kind {
             Kind::FullyRefunded => "The order is fully refunded; refundableAmount is 0.",
             Kind::BuyerNotSignedIn => "The buyer has not signed in at Amazon Pay yet.",
             Kind::ConcurrentCommand => "Another command on the same order changed it at the same time; read the order and retry.",
+            Kind::ConsentOnly => "The order is a recurring consent without a charge (consentAuthType \"0\"): there is nothing to capture, cancel, refund or re-authorize; charge it with ReAuthorize, end it with Terminate.",
+            Kind::NotRecurring => "The order (orderId, or originalOrderId of ReAuthorize) is not a recurring (随時) consent order; ReAuthorize, Terminate and UpdateConsent need one.",
+            Kind::ConsentNotActive => "The recurring consent is not active: the buyer has not agreed yet, or it was terminated or expired.",
+            Kind::NotOneTime => "UpdateAuthorize after authorization is for one-time (都度) orders; a recurring order's later charges are ReAuthorize orders.",
+            Kind::PayRedirectUsed => "The payRedirectUrl was already used, or the order has moved on; it works once.",
             Kind::AmazonDeclined => "Amazon Pay declined the payment at checkout.",
             Kind::AmazonBuyerCanceled => "The buyer canceled at Amazon Pay.",
             Kind::AmazonSoftDeclined => "Amazon Pay declined the authorization (SoftDeclined); a retry may succeed.",
@@ -489,7 +509,13 @@ impl From<Refusal> for ResultCode {
             }
             Refusal::FullyRefunded => Kind::FullyRefunded,
             Refusal::Closed(_) => Kind::OrderClosed,
-            Refusal::InvalidTransition { .. } => Kind::Internal,
+            Refusal::InvalidTransition { .. } | Refusal::InvalidConsentTransition { .. } => {
+                Kind::Internal
+            }
+            Refusal::ConsentOnly => Kind::ConsentOnly,
+            Refusal::ConsentNotActive(_) => Kind::ConsentNotActive,
+            Refusal::NotRecurring => Kind::NotRecurring,
+            Refusal::NotOneTime => Kind::NotOneTime,
         };
         ResultCode::field(
             kind,

@@ -43,6 +43,7 @@ pub fn history(command: &str, request: &str, result: &ResultCode, at: String) ->
         mstatus: result.mstatus().to_owned(),
         v_result_code: result.code(),
         message: result.message.clone(),
+        amount: None,
         at,
     }
 }

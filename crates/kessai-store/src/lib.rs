@@ -11,8 +11,8 @@ mod model;
 mod sqlite;
 
 pub use model::{
-    HistoryEntry, KeyClaim, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd,
-    PushFilter, PushRecord, RefundRecord, Unit, Write,
+    AmazonOptions, ConfirmScreen, HistoryEntry, KeyClaim, MerchantRecord, OperationEnd,
+    OperationRecord, OrderRecord, PushEnd, PushFilter, PushRecord, RefundRecord, Unit, Write,
 };
 pub use sqlite::SqliteStore;
 

@@ -1,5 +1,6 @@
 use kessai_core::{
-    Intent, MerchantCcid, OperationStatus, Order, OrderId, PushKind, PushStatus, Secret, Yen,
+    Consent, Intent, MerchantCcid, OperationStatus, Order, OrderId, PushKind, PushStatus, Secret,
+    Yen,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +34,51 @@ pub struct OrderRecord {
     pub charge_id: Option<String>,
     /// The idempotency key of the operation in flight on this order, if any.
     pub in_flight: Option<String>,
+    /// A recurring (随時) order's consent; `None` for one-time orders and ReAuthorize charges.
+    pub consent: Option<Consent>,
+    /// A ReAuthorize charge: the recurring order whose consent it is charged against.
+    pub original_order_id: Option<OrderId>,
+    pub confirm_screen: ConfirmScreen,
+    pub options: AmazonOptions,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl OrderRecord {
+    /// `accountingType`: 1 for a recurring consent order and for the charges against it.
+    pub fn accounting_type(&self) -> u8 {
+        u8::from(self.consent.is_some() || self.original_order_id.is_some())
+    }
+}
+
+/// Where the buyer confirms the payment (`payConfirmScreenType`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConfirmScreen {
+    /// "0": on Kessai's page.
+    #[default]
+    Gateway,
+    /// "1": on the merchant's page at `url`; the order waits in `PreAuth`.
+    Merchant { url: String },
+}
+
+impl ConfirmScreen {
+    pub fn type_code(&self) -> u8 {
+        match self {
+            ConfirmScreen::Gateway => 0,
+            ConfirmScreen::Merchant { .. } => 1,
+        }
+    }
+}
+
+/// Authorize's options that are passed through to Amazon Pay as given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AmazonOptions {
+    /// `addressRestrictions`: a JSON object.
+    pub address_restrictions: Option<String>,
+    pub suppress_shipping_address_view: Option<bool>,
+    pub extend_expiration: bool,
+    pub platform_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +89,8 @@ pub struct HistoryEntry {
     pub mstatus: String,
     pub v_result_code: String,
     pub message: String,
+    /// The amount the command was about, if any.
+    pub amount: Option<Yen>,
     pub at: String,
 }
 

@@ -1,13 +1,14 @@
 //! The SQLite backend. All SQL of this backend lives here.
 
 use crate::{
-    HistoryEntry, KeyClaim, MerchantRecord, OperationEnd, OperationRecord, OrderRecord, PushEnd,
-    PushFilter, PushRecord, RefundRecord, Store, StoreError, Unit, Write,
+    AmazonOptions, ConfirmScreen, HistoryEntry, KeyClaim, MerchantRecord, OperationEnd,
+    OperationRecord, OrderRecord, PushEnd, PushFilter, PushRecord, RefundRecord, Store, StoreError,
+    Unit, Write,
 };
 use async_trait::async_trait;
 use kessai_core::{
-    Intent, MerchantCcid, OperationKind, OperationStatus, Order, OrderId, OrderState, PushKind,
-    PushStatus, Secret, Yen,
+    Consent, ConsentState, Frequency, FrequencyUnit, Intent, MerchantCcid, OperationKind,
+    OperationStatus, Order, OrderId, OrderState, PushKind, PushStatus, Secret, Yen,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -82,10 +83,65 @@ fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
         charge_permission_id: row.try_get("charge_permission_id")?,
         charge_id: row.try_get("charge_id")?,
         in_flight: row.try_get("in_flight")?,
+        consent: consent_from_row(row)?,
+        original_order_id: row
+            .try_get::<Option<String>, _>("original_order_id")?
+            .map(|o| OrderId::parse(&o).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?,
+        confirm_screen: match (
+            row.try_get::<i64, _>("pay_confirm_screen_type")?,
+            row.try_get::<Option<String>, _>("pay_confirm_screen_url")?,
+        ) {
+            (0, _) => ConfirmScreen::Gateway,
+            (1, Some(url)) => ConfirmScreen::Merchant { url },
+            (t, _) => {
+                return Err(StoreError::Corrupt(format!(
+                    "pay_confirm_screen_type {t} without its URL"
+                )))
+            }
+        },
+        options: AmazonOptions {
+            address_restrictions: row.try_get("address_restrictions")?,
+            suppress_shipping_address_view: row
+                .try_get::<Option<i64>, _>("suppress_shipping_address_view")?
+                .map(|v| v != 0),
+            extend_expiration: row.try_get::<i64, _>("extend_expiration")? != 0,
+            platform_id: row.try_get("platform_id")?,
+        },
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+fn consent_from_row(row: &SqliteRow) -> Result<Option<Consent>, StoreError> {
+    let Some(state) = row.try_get::<Option<String>, _>("consent_state")? else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("consent: {what}"));
+    let state = ConsentState::parse(&state).ok_or_else(|| corrupt("unknown state"))?;
+    let unit: Option<String> = row.try_get("frequency_unit")?;
+    let unit = unit
+        .as_deref()
+        .and_then(FrequencyUnit::parse)
+        .ok_or_else(|| corrupt("frequency unit"))?;
+    let value: Option<i64> = row.try_get("frequency_value")?;
+    let value = value
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| corrupt("frequency value"))?;
+    let frequency = Frequency::new(unit, value).map_err(|e| corrupt(&e.to_string()))?;
+    let amount: Option<i64> = row.try_get("consent_amount")?;
+    let amount = amount
+        .and_then(|v| u64::try_from(v).ok())
+        .map(Yen::new)
+        .ok_or_else(|| corrupt("amount"))?;
+    let auth: Option<i64> = row.try_get("consent_auth_type")?;
+    Ok(Some(Consent {
+        state,
+        amount,
+        frequency,
+        with_authorization: auth.unwrap_or(1) != 0,
+    }))
 }
 
 async fn insert_history<'c, E>(
@@ -97,7 +153,7 @@ async fn insert_history<'c, E>(
 where
     E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
 {
-    sqlx::query("INSERT INTO order_history(merchant_ccid, order_id, command, request, mstatus, v_result_code, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO order_history(merchant_ccid, order_id, command, request, mstatus, v_result_code, message, amount, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(ccid)
         .bind(order_id)
         .bind(&e.command)
@@ -105,6 +161,7 @@ where
         .bind(&e.mstatus)
         .bind(&e.v_result_code)
         .bind(&e.message)
+        .bind(e.amount.map(to_i64))
         .bind(&e.at)
         .execute(exec)
         .await?;
@@ -204,7 +261,7 @@ impl Store for SqliteStore {
         ccid: &MerchantCcid,
         order_id: &OrderId,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query("SELECT command, request, mstatus, v_result_code, message, at FROM order_history WHERE merchant_ccid = ? AND order_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT command, request, mstatus, v_result_code, message, at, amount FROM order_history WHERE merchant_ccid = ? AND order_id = ? ORDER BY id")
             .bind(ccid.as_str())
             .bind(order_id.as_str())
             .fetch_all(&self.pool)
@@ -218,6 +275,10 @@ impl Store for SqliteStore {
                     v_result_code: r.try_get(3)?,
                     message: r.try_get(4)?,
                     at: r.try_get(5)?,
+                    amount: r
+                        .try_get::<Option<i64>, _>(6)?
+                        .and_then(|v| u64::try_from(v).ok())
+                        .map(Yen::new),
                 })
             })
             .collect()
@@ -487,7 +548,7 @@ impl Store for SqliteStore {
 
 async fn insert_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO orders(merchant_ccid, order_id, public_ref, dummy, state, amount, authorized, captured, refunded, with_capture, note_to_buyer, success_url, cancel_url, error_url, authorize_push_url, capture_push_url, cancel_push_url, checkout_session_id, charge_permission_id, charge_id, in_flight, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO orders(merchant_ccid, order_id, public_ref, dummy, state, amount, authorized, captured, refunded, with_capture, note_to_buyer, success_url, cancel_url, error_url, authorize_push_url, capture_push_url, cancel_push_url, checkout_session_id, charge_permission_id, charge_id, in_flight, version, created_at, updated_at, accounting_type, consent_state, consent_amount, frequency_unit, frequency_value, consent_auth_type, original_order_id, pay_confirm_screen_type, pay_confirm_screen_url, address_restrictions, suppress_shipping_address_view, extend_expiration, platform_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(o.merchant.as_str())
     .bind(o.order_id.as_str())
@@ -513,6 +574,22 @@ async fn insert_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), 
     .bind(o.version)
     .bind(&o.created_at)
     .bind(&o.updated_at)
+    .bind(i64::from(o.accounting_type()))
+    .bind(o.consent.map(|c| c.state.as_str()))
+    .bind(o.consent.map(|c| to_i64(c.amount)))
+    .bind(o.consent.map(|c| c.frequency.unit().as_str()))
+    .bind(o.consent.map(|c| i64::from(c.frequency.value())))
+    .bind(o.consent.map(|c| i64::from(c.with_authorization)))
+    .bind(o.original_order_id.as_ref().map(OrderId::as_str))
+    .bind(i64::from(o.confirm_screen.type_code()))
+    .bind(match &o.confirm_screen {
+        ConfirmScreen::Merchant { url } => Some(url.as_str()),
+        ConfirmScreen::Gateway => None,
+    })
+    .bind(&o.options.address_restrictions)
+    .bind(o.options.suppress_shipping_address_view.map(i64::from))
+    .bind(i64::from(o.options.extend_expiration))
+    .bind(&o.options.platform_id)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -520,7 +597,7 @@ async fn insert_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), 
 
 async fn update_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE orders SET state = ?, amount = ?, authorized = ?, captured = ?, refunded = ?, checkout_session_id = ?, charge_permission_id = ?, charge_id = ?, in_flight = ?, version = ?, updated_at = ? WHERE merchant_ccid = ? AND order_id = ? AND version = ?",
+        "UPDATE orders SET state = ?, amount = ?, authorized = ?, captured = ?, refunded = ?, checkout_session_id = ?, charge_permission_id = ?, charge_id = ?, in_flight = ?, version = ?, updated_at = ?, consent_state = ?, consent_amount = ?, frequency_unit = ?, frequency_value = ? WHERE merchant_ccid = ? AND order_id = ? AND version = ?",
     )
     .bind(o.order.state.as_str())
     .bind(to_i64(o.order.amount))
@@ -533,6 +610,10 @@ async fn update_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), 
     .bind(&o.in_flight)
     .bind(o.version)
     .bind(&o.updated_at)
+    .bind(o.consent.map(|c| c.state.as_str()))
+    .bind(o.consent.map(|c| to_i64(c.amount)))
+    .bind(o.consent.map(|c| c.frequency.unit().as_str()))
+    .bind(o.consent.map(|c| i64::from(c.frequency.value())))
     .bind(o.merchant.as_str())
     .bind(o.order_id.as_str())
     .bind(o.version - 1)
@@ -782,6 +863,7 @@ mod tests {
             mstatus: "success".into(),
             v_result_code: "S000000000000000".into(),
             message: "ok".into(),
+            amount: Some(Yen::new(500)),
             at: now_text(),
         }
     }
@@ -805,6 +887,10 @@ mod tests {
             charge_permission_id: None,
             charge_id: None,
             in_flight: None,
+            consent: None,
+            original_order_id: None,
+            confirm_screen: Default::default(),
+            options: Default::default(),
             version: 1,
             created_at: now_text(),
             updated_at: now_text(),
@@ -824,6 +910,50 @@ mod tests {
             .await
             .unwrap();
         (store, ccid)
+    }
+
+    #[tokio::test]
+    async fn recurring_orders_and_options_round_trip() {
+        let (store, ccid) = store_with_merchant("recurring", "A100000000000001069951cc").await;
+        let mut o = sample_order(&ccid, "sub-1", "ref-sub-1");
+        o.consent = Some(Consent::new(
+            Yen::new(980),
+            Frequency::new(FrequencyUnit::Month, 1).unwrap(),
+            false,
+        ));
+        o.confirm_screen = ConfirmScreen::Merchant {
+            url: "https://shop.example/confirm".into(),
+        };
+        o.options = AmazonOptions {
+            address_restrictions: Some("{\"type\":\"Allowed\"}".into()),
+            suppress_shipping_address_view: Some(true),
+            extend_expiration: false,
+            platform_id: Some("P1".into()),
+        };
+        let unit = Unit::new(&ccid, &o.order_id).with(Write::InsertOrder(o.clone()));
+        store.apply(&unit).await.unwrap();
+        assert_eq!(
+            store.order(&ccid, &o.order_id).await.unwrap(),
+            Some(o.clone())
+        );
+
+        let mut next = o.clone();
+        next.version += 1;
+        next.consent = next.consent.map(|c| Consent {
+            state: ConsentState::Terminated,
+            ..c
+        });
+        let unit = Unit::new(&ccid, &o.order_id).with(Write::UpdateOrder(next.clone()));
+        store.apply(&unit).await.unwrap();
+        assert_eq!(store.order(&ccid, &o.order_id).await.unwrap(), Some(next));
+
+        let mut charge = sample_order(&ccid, "sub-1-2", "ref-sub-1-2");
+        charge.original_order_id = Some(o.order_id.clone());
+        let unit = Unit::new(&ccid, &charge.order_id).with(Write::InsertOrder(charge.clone()));
+        store.apply(&unit).await.unwrap();
+        let back = store.order(&ccid, &charge.order_id).await.unwrap().unwrap();
+        assert_eq!(back.accounting_type(), 1);
+        assert_eq!(back, charge);
     }
 
     #[tokio::test]
