@@ -51,6 +51,21 @@ pub struct GatewayConfig {
     pub tls: Option<kessai_http::tls::TlsConfig>,
 }
 
+/// The Amazon Pay a gateway talks to.
+pub struct Amazons {
+    /// Live orders' (and test orders' when `test` is `None`).
+    pub live: Arc<dyn AmazonPay>,
+    /// Where test orders (`/test-paynow`, `dummyRequest` "1") go when they must not reach the
+    /// Amazon Pay of live orders: the built-in emulator.
+    pub test: Option<Arc<dyn AmazonPay>>,
+}
+
+impl From<Arc<dyn AmazonPay>> for Amazons {
+    fn from(live: Arc<dyn AmazonPay>) -> Amazons {
+        Amazons { live, test: None }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("cannot listen on {addr}: {source}")]
@@ -75,7 +90,9 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     pub store: Arc<dyn Store>,
+    /// The Amazon Pay of live orders (and of test orders when `test_amazon` is `None`).
     pub amazon: Arc<dyn AmazonPay>,
+    pub test_amazon: Option<Arc<dyn AmazonPay>>,
     pub base_url: String,
     pub store_name: String,
     pub locks: OrderLocks,
@@ -95,6 +112,19 @@ impl Inner {
     /// Now, as stored: RFC 3339 UTC.
     pub fn now_text(&self) -> String {
         kessai_store::time_text(self.now())
+    }
+
+    /// The Amazon Pay an order talks to: test orders to the test one, if there is one.
+    pub fn amazon_for(&self, dummy: bool) -> &Arc<dyn AmazonPay> {
+        match (&self.test_amazon, dummy) {
+            (Some(test), true) => test,
+            _ => &self.amazon,
+        }
+    }
+
+    /// Every Amazon Pay this gateway talks to (for the origins its pages may send buyers to).
+    pub fn amazons(&self) -> impl Iterator<Item = &Arc<dyn AmazonPay>> {
+        std::iter::once(&self.amazon).chain(self.test_amazon.iter())
     }
 
     /// `bytes` random bytes as hex, from the gateway's id source.
@@ -120,8 +150,12 @@ impl Gateway {
     pub async fn bind(
         config: GatewayConfig,
         store: Arc<dyn Store>,
-        amazon: Arc<dyn AmazonPay>,
+        amazons: impl Into<Amazons>,
     ) -> Result<Gateway, GatewayError> {
+        let Amazons {
+            live: amazon,
+            test: test_amazon,
+        } = amazons.into();
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -158,6 +192,7 @@ impl Gateway {
             ids: config.ids,
             store,
             amazon,
+            test_amazon,
             base_url: base_url.clone(),
             store_name: config.store_name,
             locks: OrderLocks::default(),

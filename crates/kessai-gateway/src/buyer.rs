@@ -93,17 +93,21 @@ fn forged(state: &AppState) -> Response {
 /// Where forms of pages about `record` may lead: Amazon Pay, and the merchant's return URLs.
 fn order_targets(state: &AppState, record: &OrderRecord) -> Vec<Option<String>> {
     vec![
-        Some(state.amazon.sign_in_url("-")),
+        Some(state.amazon_for(record.dummy).sign_in_url("-")),
         record.success_url.clone(),
         record.cancel_url.clone(),
         record.error_url.clone(),
     ]
 }
 
+/// The pages of no particular order may lead to any Amazon Pay this gateway talks to.
+fn amazon_targets(state: &AppState) -> Vec<Option<String>> {
+    state.amazons().map(|a| Some(a.sign_in_url("-"))).collect()
+}
+
 /// Renders a page whose forms stay on Kessai or go to Amazon Pay.
 pub fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
-    let targets = [Some(state.amazon.sign_in_url("-"))];
-    render_page(state, status, name, ctx, &targets, None)
+    render_page(state, status, name, ctx, &amazon_targets(state), None)
 }
 
 /// Renders a page: `targets` are the URLs its forms may end up at (redirects included), so the
@@ -152,13 +156,7 @@ fn problem(
     result: &ResultCode,
     retry: Option<String>,
 ) -> Response {
-    problem_to(
-        state,
-        status,
-        result,
-        retry,
-        &[Some(state.amazon.sign_in_url("-"))],
-    )
+    problem_to(state, status, result, retry, &amazon_targets(state))
 }
 
 /// As [`problem`], for a page whose retry button may lead on to `targets` (an order's
@@ -420,7 +418,11 @@ async fn review(
             None,
         );
     };
-    let cs = match state.amazon.get_checkout_session(&cs_id).await {
+    let cs = match state
+        .amazon_for(record.dummy)
+        .get_checkout_session(&cs_id)
+        .await
+    {
         Ok(cs) => cs,
         Err(e) => {
             let retry = Some(format!(
@@ -571,7 +573,11 @@ async fn pay(
         let r = ResultCode::new(Kind::Internal, "no checkout session");
         return problem(&state, StatusCode::INTERNAL_SERVER_ERROR, &r, None);
     };
-    match state.amazon.get_checkout_session(&cs_id).await {
+    match state
+        .amazon_for(record.dummy)
+        .get_checkout_session(&cs_id)
+        .await
+    {
         Ok(cs) => confirm_page(&state, &headers, &record, &reference, &cs),
         Err(e) => problem_to(
             &state,
@@ -653,7 +659,11 @@ async fn confirm(
         merchant_metadata: None,
         platform_id: None,
     };
-    let cs = match state.amazon.update_checkout_session(&cs_id, &update).await {
+    let cs = match state
+        .amazon_for(record.dummy)
+        .update_checkout_session(&cs_id, &update)
+        .await
+    {
         Ok(cs) => cs,
         Err(e) => return problem(&state, StatusCode::BAD_GATEWAY, &amazon_failure(&e), None),
     };

@@ -410,7 +410,7 @@ pub(crate) async fn charge_change(
         return Ok(None);
     }
     let charge = state
-        .amazon
+        .amazon_for(record.dummy)
         .get_charge(charge_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -495,7 +495,7 @@ async fn refund_change(
         return Ok(None);
     };
     let refund = state
-        .amazon
+        .amazon_for(record.dummy)
         .get_refund(refund_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -553,7 +553,7 @@ async fn permission_change(
         return Ok(None);
     }
     let cp = state
-        .amazon
+        .amazon_for(record.dummy)
         .get_charge_permission(charge_permission_id)
         .await
         .map_err(|e| e.to_string())?;

@@ -21,7 +21,7 @@ pub mod recovery;
 pub mod reply;
 mod util;
 
-pub use app::{Gateway, GatewayConfig, GatewayError};
+pub use app::{Amazons, Gateway, GatewayConfig, GatewayError};
 pub use ipn::IpnSettings;
 pub use pushes::PushSettings;
 pub use recovery::RecoverySettings;

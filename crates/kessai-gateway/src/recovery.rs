@@ -200,7 +200,7 @@ async fn checkout_change(
         return Ok(None);
     };
     let cs = state
-        .amazon
+        .amazon_for(record.dummy)
         .get_checkout_session(cs_id)
         .await
         .map_err(|e| e.to_string())?;

@@ -9,6 +9,9 @@ pub struct MerchantRecord {
     /// The hex secret key shared with the merchant (authHash, push signatures).
     pub secret_hex: Secret<String>,
     pub name: String,
+    /// `consentAuthType` of a recurring Authorize that leaves it out: true "1" (consent and a
+    /// first authorization), false "0" (consent only).
+    pub consent_auth_default: bool,
     pub created_at: String,
 }
 

@@ -172,7 +172,7 @@ where
 impl Store for SqliteStore {
     async fn merchant(&self, ccid: &MerchantCcid) -> Result<Option<MerchantRecord>, StoreError> {
         let row =
-            sqlx::query("SELECT ccid, secret_hex, name, created_at FROM merchants WHERE ccid = ?")
+            sqlx::query("SELECT ccid, secret_hex, name, consent_auth_default, created_at FROM merchants WHERE ccid = ?")
                 .bind(ccid.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -181,11 +181,12 @@ impl Store for SqliteStore {
 
     async fn insert_merchant(&self, m: &MerchantRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO merchants(ccid, secret_hex, name, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO merchants(ccid, secret_hex, name, consent_auth_default, created_at) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(m.ccid.as_str())
         .bind(m.secret_hex.expose())
         .bind(&m.name)
+        .bind(i64::from(m.consent_auth_default))
         .bind(&m.created_at)
         .execute(&self.pool)
         .await?;
@@ -194,7 +195,7 @@ impl Store for SqliteStore {
 
     async fn merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT ccid, secret_hex, name, created_at FROM merchants ORDER BY created_at, ccid",
+            "SELECT ccid, secret_hex, name, consent_auth_default, created_at FROM merchants ORDER BY created_at, ccid",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -851,7 +852,8 @@ fn merchant_from_row(r: &SqliteRow) -> Result<MerchantRecord, StoreError> {
         ccid: MerchantCcid::parse(&ccid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         secret_hex: Secret::new(r.try_get(1)?),
         name: r.try_get(2)?,
-        created_at: r.try_get(3)?,
+        consent_auth_default: r.try_get::<i64, _>(3)? != 0,
+        created_at: r.try_get(4)?,
     })
 }
 
@@ -918,6 +920,7 @@ mod tests {
         let ccid = MerchantCcid::parse(ccid).unwrap();
         store
             .insert_merchant(&MerchantRecord {
+                consent_auth_default: true,
                 ccid: ccid.clone(),
                 secret_hex: Secret::new("00ff".into()),
                 name: "m".into(),

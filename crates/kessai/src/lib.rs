@@ -23,7 +23,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
-    /// Where the built-in emulator listens; ignored when `amazon_pay_endpoint` is set.
+    /// Where the built-in emulator listens. Not started when `amazon_pay_endpoint` is set without
+    /// credentials (another emulator); started for test orders when it is set with them.
     pub sandbox_listen: SocketAddr,
     /// Talk to this Amazon Pay (or emulator) instead of starting the built-in emulator.
     pub amazon_pay_endpoint: Option<url::Url>,
@@ -153,6 +154,9 @@ pub struct Started {
     /// The built-in emulator, already serving on its own port.
     pub sandbox: Option<tokio::task::JoinHandle<Result<(), kessai_sandbox::SandboxError>>>,
     pub amazon_pay_endpoint: url::Url,
+    /// The built-in emulator that test orders go to when `amazon_pay_endpoint` is another Amazon
+    /// Pay with its own credentials; `None`: test orders go to `amazon_pay_endpoint` too.
+    pub test_amazon_pay_endpoint: Option<url::Url>,
     pub demo: MerchantRecord,
     /// Whether Kessai made the demo merchant's secret (else it was given by flag or environment).
     pub demo_secret_generated: bool,
@@ -290,6 +294,7 @@ pub fn new_merchant(
         ccid: MerchantCcid::parse(&format!("A10000000000000{}", &suffix[..9]))?,
         secret_hex: Secret::new(ids.hex(16)),
         name: name.to_owned(),
+        consent_auth_default: true,
         created_at: kessai_store::time_text(clock.now()),
     })
 }
@@ -316,6 +321,7 @@ async fn demo_merchant(
                     ccid,
                     secret_hex: Secret::new(secret.clone()),
                     name: "Demo merchant".into(),
+                    consent_auth_default: true,
                     created_at: kessai_store::time_text(clock.now()),
                 };
                 store.insert_merchant(&m).await?;
@@ -365,7 +371,7 @@ pub fn helpers_token_file(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
-fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
+pub fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
     if path.exists() {
         warn_if_open(path);
         let pem = std::fs::read_to_string(path)
@@ -497,12 +503,36 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<Started> {
     start_with(options, Hooks::default()).await
 }
 
+/// Which notifications are believed: Amazon's (the defaults) and each registered emulator's
+/// (its certificate origin). Only the emulator's topic when the emulator is all there is; any SNS
+/// topic when live orders go to Amazon too (`live`).
+fn ipn_settings(emulators: &[(url::Url, String)], live: bool) -> kessai_gateway::IpnSettings {
+    if emulators.is_empty() {
+        return kessai_gateway::IpnSettings::default();
+    }
+    kessai_gateway::IpnSettings {
+        extra_cert_origins: emulators
+            .iter()
+            .map(|(u, _)| u.origin().ascii_serialization())
+            .collect(),
+        topic_arns: if live {
+            Vec::new()
+        } else {
+            vec![kessai_sandbox::notify::TOPIC_ARN.to_owned()]
+        },
+    }
+}
+
 /// As [`start`], with the gateway's Amazon Pay client and store passed through `hooks`.
 pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<Started> {
     prepare_data_dir(&options.data_dir)?;
     // One process per data directory: a second one would drift apart from the first.
     let mut locks = vec![lock_data_dir(&options.data_dir, "gateway", "kessai serve")?];
-    if options.amazon_pay_endpoint.is_none() {
+    // With real credentials for another Amazon Pay (live or Amazon's sandbox), test orders
+    // (`/test-paynow`) still go to a built-in emulator: they never reach the other one.
+    let explicit_keys = options.amazon_pay_public_key_id.is_some();
+    let builtin = options.amazon_pay_endpoint.is_none() || explicit_keys;
+    if builtin {
         locks.push(lock_data_dir(&options.data_dir, "sandbox", "kessai serve")?);
         private_file(&options.data_dir.join("sandbox.sqlite"))?;
     }
@@ -519,33 +549,37 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         Some(TestHelpers::Token(token)) => Some(token.clone()),
         _ => None,
     };
-    let (sandbox, endpoint) = match &options.amazon_pay_endpoint {
-        Some(url) => (None, url.clone()),
-        None => {
-            let helpers = options.test_helpers.clone().unwrap_or_else(|| {
-                if options.sandbox_listen.ip().is_loopback() {
-                    TestHelpers::Open
-                } else {
-                    // Reachable from elsewhere: only this process registers keys.
-                    TestHelpers::Token(ids.hex(32))
-                }
-            });
-            let sandbox = Sandbox::bind(SandboxConfig {
-                listen: options.sandbox_listen,
-                database: options.data_dir.join("sandbox.sqlite"),
-                public_url: None,
-                tls: kessai_sandbox::TlsSetting::SelfSigned,
-                test_helpers: Some(helpers),
-                limits: options.limits,
-            })
-            .await?;
-            let url = url::Url::parse(sandbox.base_url())?;
-            if let TestHelpers::Token(token) = sandbox.test_helpers() {
-                helpers_token = Some(token.clone());
+    let mut sandbox = None;
+    let mut builtin_url = None;
+    if builtin {
+        let helpers = options.test_helpers.clone().unwrap_or_else(|| {
+            if options.sandbox_listen.ip().is_loopback() {
+                TestHelpers::Open
+            } else {
+                // Reachable from elsewhere: only this process registers keys.
+                TestHelpers::Token(ids.hex(32))
             }
-            // The emulator runs as its own server from here on; the gateway reaches it by HTTP.
-            (Some(tokio::spawn(sandbox.serve())), url)
+        });
+        let bound = Sandbox::bind(SandboxConfig {
+            listen: options.sandbox_listen,
+            database: options.data_dir.join("sandbox.sqlite"),
+            public_url: None,
+            tls: kessai_sandbox::TlsSetting::SelfSigned,
+            test_helpers: Some(helpers),
+            limits: options.limits,
+        })
+        .await?;
+        builtin_url = Some(url::Url::parse(bound.base_url())?);
+        if let TestHelpers::Token(token) = bound.test_helpers() {
+            helpers_token = Some(token.clone());
         }
+        // The emulator runs as its own server from here on; the gateway reaches it by HTTP.
+        sandbox = Some(tokio::spawn(bound.serve()));
+    }
+    let endpoint = match (&options.amazon_pay_endpoint, &builtin_url) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => return Err(anyhow!("no Amazon Pay endpoint")),
     };
     let key_path = options
         .amazon_pay_private_key
@@ -554,7 +588,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
     let key = Arc::new(load_or_create_key(&key_path)?);
     // With keys registered at an emulator, the emulator's notifications are trusted (its own
     // certificate origin and topic) and sent to this gateway once it is bound.
-    let mut emulator_merchant = None;
+    let mut emulator_merchants = Vec::new();
     let (public_key_id, store_id) = match (
         &options.amazon_pay_public_key_id,
         &options.amazon_pay_store_id,
@@ -562,7 +596,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         (Some(id), Some(store_id)) => (id.clone(), store_id.clone()),
         (None, None) => {
             let r = registration(&endpoint, &key, helpers_token.as_deref()).await?;
-            emulator_merchant = Some(r.merchant_id.unwrap_or_default());
+            emulator_merchants.push((endpoint.clone(), r.merchant_id.unwrap_or_default()));
             (r.public_key_id, r.store_id)
         }
         _ => {
@@ -571,20 +605,31 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             ))
         }
     };
-    let client = AmazonPayClient::new(
-        ClientConfig {
-            endpoint: endpoint.clone(),
-            public_key_id,
-            region: options.amazon_pay_region.clone(),
-            store_id,
-            timeout: Duration::from_secs(30),
-        },
-        key,
-    )?;
-    let mut amazon: Arc<dyn AmazonPay> = Arc::new(client);
+    let client_for = |endpoint: &url::Url, public_key_id: String, store_id: String| {
+        AmazonPayClient::new(
+            ClientConfig {
+                endpoint: endpoint.clone(),
+                public_key_id,
+                region: options.amazon_pay_region.clone(),
+                store_id,
+                timeout: Duration::from_secs(30),
+            },
+            key.clone(),
+        )
+    };
+    let mut amazon: Arc<dyn AmazonPay> = Arc::new(client_for(&endpoint, public_key_id, store_id)?);
     if let Some(wrap) = &hooks.amazon {
         amazon = wrap(amazon);
     }
+    let test_endpoint = builtin_url.clone().filter(|_| explicit_keys);
+    let test_amazon: Option<Arc<dyn AmazonPay>> = match (&builtin_url, explicit_keys) {
+        (Some(url), true) => {
+            let r = registration(url, &key, helpers_token.as_deref()).await?;
+            emulator_merchants.push((url.clone(), r.merchant_id.unwrap_or_default()));
+            Some(Arc::new(client_for(url, r.public_key_id, r.store_id)?))
+        }
+        _ => None,
+    };
     let mut gateway_store: Arc<dyn Store> = store.clone();
     if let Some(wrap) = &hooks.store {
         gateway_store = wrap(gateway_store);
@@ -608,24 +653,21 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             ipn: hooks
                 .ipn
                 .clone()
-                .unwrap_or_else(|| match &emulator_merchant {
-                    Some(_) => kessai_gateway::IpnSettings {
-                        extra_cert_origins: vec![endpoint.origin().ascii_serialization()],
-                        topic_arns: vec![kessai_sandbox::notify::TOPIC_ARN.to_owned()],
-                    },
-                    None => kessai_gateway::IpnSettings::default(),
-                }),
+                .unwrap_or_else(|| ipn_settings(&emulator_merchants, explicit_keys)),
             limits: options.limits,
             tls: gateway_tls_config,
         },
         gateway_store,
-        amazon,
+        kessai_gateway::Amazons {
+            live: amazon,
+            test: test_amazon,
+        },
     )
     .await?;
-    if let Some(merchant_id) = emulator_merchant.filter(|m| !m.is_empty()) {
+    for (emulator, merchant_id) in emulator_merchants.iter().filter(|(_, m)| !m.is_empty()) {
         let url = format!("{}/amazonpay/ipn", gateway.base_url());
         if let Err(e) =
-            set_notification_url(&endpoint, helpers_token.as_deref(), &merchant_id, &url).await
+            set_notification_url(emulator, helpers_token.as_deref(), merchant_id, &url).await
         {
             tracing::warn!(%e, "the emulator will not send notifications to this gateway");
         }
@@ -634,6 +676,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         gateway,
         sandbox,
         amazon_pay_endpoint: endpoint,
+        test_amazon_pay_endpoint: test_endpoint,
         demo,
         demo_secret_generated,
         store,

@@ -75,7 +75,8 @@ struct ServeArgs {
     /// Directory for the SQLite files, the Amazon Pay key and the demo merchant.
     #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
     data_dir: PathBuf,
-    /// Address of the built-in Amazon Pay emulator.
+    /// Address of the built-in Amazon Pay emulator (with --amazon-pay-public-key-id, it serves the
+    /// test orders of /test-paynow while live orders go to --amazon-pay-endpoint).
     #[arg(long, default_value = "127.0.0.1:8443", env = "KESSAI_SANDBOX_LISTEN")]
     sandbox_listen: SocketAddr,
     /// Use this Amazon Pay endpoint (e.g. another `kessai sandbox`) instead of the built-in emulator.
@@ -222,6 +223,10 @@ enum MerchantCommand {
         /// A name for the merchant.
         #[arg(long, default_value = "Merchant")]
         name: String,
+        /// consentAuthType of a recurring Authorize that leaves it out: 1 consent and a first
+        /// authorization, 0 consent only.
+        #[arg(long, default_value = "1", value_parser = ["0", "1"])]
+        consent_auth_type: String,
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
@@ -321,15 +326,26 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         let https = base.replacen("http://", "https://", 1);
         println!("  HTTPS           {https} on the same port");
     }
-    let emulator = if started.sandbox.is_some() {
-        "built-in emulator"
-    } else {
-        "external"
-    };
-    println!(
-        "Amazon Pay        {} ({emulator})",
-        started.amazon_pay_endpoint
-    );
+    match &started.test_amazon_pay_endpoint {
+        Some(test) => {
+            println!(
+                "Amazon Pay        {} (live orders, /paynow)",
+                started.amazon_pay_endpoint
+            );
+            println!("Test orders       {test} (built-in emulator, /test-paynow)");
+        }
+        None => {
+            let emulator = if started.sandbox.is_some() {
+                "built-in emulator"
+            } else {
+                "external"
+            };
+            println!(
+                "Amazon Pay        {} ({emulator})",
+                started.amazon_pay_endpoint
+            );
+        }
+    }
     // A secret given by flag or environment is not repeated on stdout (logs keep stdout).
     if started.demo_secret_generated {
         println!(
@@ -404,12 +420,17 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
 
 async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
     match cmd {
-        MerchantCommand::Add { name, data_dir } => {
+        MerchantCommand::Add {
+            name,
+            consent_auth_type,
+            data_dir,
+        } => {
             kessai::prepare_data_dir(&data_dir)?;
             kessai::private_file(&data_dir.join("gateway.sqlite"))?;
             let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
             let (clock, ids) = kessai::system_sources();
-            let m = kessai::new_merchant(&name, clock.as_ref(), ids.as_ref())?;
+            let mut m = kessai::new_merchant(&name, clock.as_ref(), ids.as_ref())?;
+            m.consent_auth_default = consent_auth_type == "1";
             store.insert_merchant(&m).await?;
             println!("merchantCcid={}", m.ccid);
             println!("secretKey={}", m.secret_hex.expose());
@@ -417,7 +438,13 @@ async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
         MerchantCommand::List { data_dir } => {
             let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
             for m in store.merchants().await? {
-                println!("{}\t{}\t{}", m.ccid, m.name, m.created_at);
+                println!(
+                    "{}\t{}\t{}\tconsentAuthType={}",
+                    m.ccid,
+                    m.name,
+                    m.created_at,
+                    u8::from(m.consent_auth_default)
+                );
             }
         }
     }

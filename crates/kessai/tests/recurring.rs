@@ -579,3 +579,52 @@ async fn pending_charges_of_one_consent_end_on_their_own_orders() {
         env.order("sub-p-2").await.unwrap().order.state
     );
 }
+
+/// `consentAuthType` left out: the merchant's setting decides (default "1").
+#[tokio::test]
+async fn a_left_out_consent_auth_type_is_the_merchants_setting() {
+    use kessai_store::Store;
+    let env = TestEnv::start("recurring-default").await;
+    let mut params = subscription("d-1", 700, "1");
+    params.as_object_mut().unwrap().remove("consentAuthType");
+    ok(&env.mdk("Authorize", params.clone()).await);
+    assert!(
+        env.order("d-1")
+            .await
+            .unwrap()
+            .consent
+            .unwrap()
+            .with_authorization
+    );
+
+    // A merchant whose setting is consent only.
+    let mut m = kessai::new_merchant(
+        "Consent-only shop",
+        &kessai_core::SystemClock,
+        &kessai_core::SeededIds::seeded(7),
+    )
+    .unwrap();
+    m.consent_auth_default = false;
+    env.store.insert_merchant(&m).await.unwrap();
+    let other = TestEnv {
+        gateway: env.gateway.clone(),
+        emulator: env.emulator.clone(),
+        ccid: m.ccid.to_string(),
+        secret: m.secret_hex.expose().clone(),
+        store: env.store.clone(),
+        data_dir: env.data_dir.clone(),
+        http: env.http.clone(),
+    };
+    params["orderId"] = json!("d-2");
+    let r = other.mdk("Authorize", params.clone()).await;
+    ok(&r);
+    walk_buyer(&other, &r, "visa-1111").await;
+    let order = other.order("d-2").await.unwrap();
+    assert!(!order.consent.unwrap().with_authorization);
+    assert_eq!(order.order.state, OrderState::Consented);
+    // …and withCapture "true" with it is refused, naming the field.
+    params["orderId"] = json!("d-3");
+    params["withCapture"] = json!("true");
+    refused(&other.mdk("Authorize", params).await, "E211", "withCapture");
+    assert!(other.order("d-3").await.is_none());
+}

@@ -28,9 +28,42 @@ pub struct Authorize {
     pub capture_push_url: Option<String>,
     pub cancel_push_url: Option<String>,
     /// `accountingType` "1": the consent asked for.
-    pub consent: Option<Consent>,
+    pub consent: Option<ConsentRequest>,
     pub confirm_screen: ConfirmScreen,
     pub options: AmazonOptions,
+}
+
+/// A recurring Authorize's consent, as asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentRequest {
+    pub amount: Yen,
+    pub frequency: Frequency,
+    /// `consentAuthType`: `None` when left out (the merchant's default decides).
+    pub with_authorization: Option<bool>,
+}
+
+impl ConsentRequest {
+    /// The consent, with the merchant's default for a `consentAuthType` left out; a consent
+    /// without authorization cannot be captured at once.
+    pub fn resolve(
+        &self,
+        merchant_default: bool,
+        with_capture: bool,
+    ) -> Result<Consent, ResultCode> {
+        let with_authorization = self.with_authorization.unwrap_or(merchant_default);
+        if !with_authorization && with_capture {
+            return Err(ResultCode::field(
+                Kind::FieldNotAllowed,
+                Field::WithCapture,
+                "may be \"true\" only when consentAuthType is \"1\" (consent-only moves no money; this merchant's default is consent only).",
+            ));
+        }
+        Ok(Consent::new(
+            self.amount,
+            self.frequency,
+            with_authorization,
+        ))
+    }
 }
 
 const RECURRING_ONLY: &str = "may be given only with accountingType \"1\" (recurring, 随時).";
@@ -109,9 +142,10 @@ impl Authorize {
         let with_capture = p.flag(Field::WithCapture)?.unwrap_or(false);
         let consent = if recurring {
             let frequency = frequency(p)?;
-            // Absent: consent and a first authorization (the merchant setting's default).
-            let with_authorization = p.choice(Field::ConsentAuthType, &["0", "1"])? != Some("0");
-            if !with_authorization && with_capture {
+            let with_authorization = p
+                .choice(Field::ConsentAuthType, &["0", "1"])?
+                .map(|v| v == "1");
+            if with_authorization == Some(false) && with_capture {
                 return Err(ResultCode::field(
                     Kind::FieldNotAllowed,
                     Field::WithCapture,
@@ -125,7 +159,11 @@ impl Authorize {
                     "is for one-time (都度) orders only.",
                 ));
             }
-            Some(Consent::new(amount, frequency, with_authorization))
+            Some(ConsentRequest {
+                amount,
+                frequency,
+                with_authorization,
+            })
         } else {
             p.forbid(Field::ConsentAuthType, RECURRING_ONLY)?;
             p.forbid(Field::FrequencyUnit, RECURRING_ONLY)?;
@@ -192,13 +230,15 @@ fn internal(e: impl std::fmt::Display) -> ResultCode {
 /// `platformId`, `noteToBuyer`).
 fn checkout_request(
     state: &AppState,
+    dummy: bool,
     fields: &Authorize,
+    consent: Option<&Consent>,
     order_id: &OrderId,
     public_ref: &str,
 ) -> wire::CreateCheckoutSessionRequest {
     let base = &state.base_url;
-    let intent = intent_of(fields.consent.as_ref(), fields.with_capture);
-    let (permission_type, recurring) = match &fields.consent {
+    let intent = intent_of(consent, fields.with_capture);
+    let (permission_type, recurring) = match consent {
         Some(c) => (ChargePermissionType::Recurring, Some(recurring_metadata(c))),
         None => (ChargePermissionType::OneTime, None),
     };
@@ -214,7 +254,7 @@ fn checkout_request(
             checkout_result_return_url: None,
             checkout_cancel_url: Some(format!("{base}/amazonpay/cancel/{public_ref}")),
         },
-        store_id: state.amazon.store_id().to_owned(),
+        store_id: state.amazon_for(dummy).store_id().to_owned(),
         charge_permission_type: Some(permission_type),
         recurring_metadata: recurring,
         payment_details: Some(wire::PaymentDetailsRequest {
@@ -267,6 +307,14 @@ pub fn recurring_metadata(c: &Consent) -> wire::RecurringMetadata {
 pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer {
     let ccid = &caller.merchant.ccid;
     let order_id = fields.order_id.clone();
+    let consent = match fields
+        .consent
+        .map(|c| c.resolve(caller.merchant.consent_auth_default, fields.with_capture))
+        .transpose()
+    {
+        Ok(c) => c,
+        Err(r) => return Answer::about(&order_id, r, Reply::Nothing),
+    };
     let _guard = state.locks.lock(ccid, &order_id).await;
     match state.store.order(ccid, &order_id).await {
         Ok(None) => {}
@@ -274,9 +322,17 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
     }
     let public_ref = crate::util::buyer_ref(&state.ref_key, ccid, &order_id);
-    let create = checkout_request(state, &fields, &order_id, &public_ref);
+    let amazon = state.amazon_for(caller.dummy);
+    let create = checkout_request(
+        state,
+        caller.dummy,
+        &fields,
+        consent.as_ref(),
+        &order_id,
+        &public_ref,
+    );
     let key = idempotency_key(ccid, &order_id, "checkout-session");
-    let session = match state.amazon.create_checkout_session(&create, &key).await {
+    let session = match amazon.create_checkout_session(&create, &key).await {
         Ok(s) => s,
         Err(e) => return Answer::about(&order_id, amazon_failure(&e), Reply::Nothing),
     };
@@ -299,7 +355,7 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         charge_permission_id: None,
         charge_id: None,
         in_flight: None,
-        consent: fields.consent,
+        consent,
         original_order_id: None,
         confirm_screen: fields.confirm_screen,
         options: fields.options,
@@ -324,7 +380,7 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         }
         Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
     }
-    let sign_in = state.amazon.sign_in_url(&session.checkout_session_id);
+    let sign_in = amazon.sign_in_url(&session.checkout_session_id);
     Answer::about(
         &order_id,
         result,

@@ -66,7 +66,7 @@ impl OrderCommand for GetAddress {
             let (buyer, shipping, billing, preferences) = match &record.charge_permission_id {
                 Some(cp_id) => {
                     let cp = state
-                        .amazon
+                        .amazon_for(record.dummy)
                         .get_charge_permission(cp_id)
                         .await
                         .map_err(|e| amazon_failure(&e))?;
@@ -82,7 +82,7 @@ impl OrderCommand for GetAddress {
                         ResultCode::new(Kind::Internal, "an order without a checkout session")
                     })?;
                     let cs = state
-                        .amazon
+                        .amazon_for(record.dummy)
                         .get_checkout_session(cs_id)
                         .await
                         .map_err(|e| amazon_failure(&e))?;

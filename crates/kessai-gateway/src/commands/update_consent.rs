@@ -83,7 +83,7 @@ impl OrderCommand for UpdateConsent {
                 recurring_metadata: Some(recurring_metadata(&updated)),
             };
             state
-                .amazon
+                .amazon_for(record.dummy)
                 .update_charge_permission(cp_id, &body)
                 .await
                 .map_err(|e| amazon_failure(&e))?;

@@ -88,7 +88,7 @@ pub async fn capture(step: Step<'_>) -> Outcome {
         capture_amount: jpy(amount),
         soft_descriptor: None,
     };
-    let amazon = &step.state.amazon;
+    let amazon = step.amazon();
     match amazon.capture_charge(&charge_id, &body, &step.op.key).await {
         Ok(_) => step.end(Ending::done(Event::Captured { amount })).await,
         Err(e) if e.outcome_unknown() => lost(&e),
@@ -116,7 +116,7 @@ pub async fn cancel(step: Step<'_>) -> Outcome {
         Ok(id) => id,
         Err(r) => return step.end(Ending::failed(r)).await,
     };
-    let amazon = &step.state.amazon;
+    let amazon = step.amazon();
     // Cancel Charge takes no idempotency key: read first, so a repeated cancel is recognised.
     match amazon.get_charge(&charge_id).await {
         Ok(c) if charge_view(&c) == ChargeView::Canceled => {
@@ -153,7 +153,11 @@ pub async fn refund(step: Step<'_>) -> Outcome {
         soft_descriptor: None,
     };
     let state = step.state;
-    let created = match state.amazon.create_refund(&body, &step.op.key).await {
+    let created = match state
+        .amazon_for(step.record.dummy)
+        .create_refund(&body, &step.op.key)
+        .await
+    {
         Ok(r) => r,
         Err(e) if e.outcome_unknown() => return lost(&e),
         Err(e) => return step.end(Ending::failed(amazon_failure(&e))).await,
@@ -192,7 +196,7 @@ pub async fn complete(step: Step<'_>) -> Outcome {
         charge_amount: jpy(step.op.intent.amount),
         total_order_amount: None,
     };
-    let amazon = &step.state.amazon;
+    let amazon = step.amazon();
     let completed = match amazon
         .complete_checkout_session(&cs_id, &body, &step.op.key)
         .await

@@ -51,7 +51,7 @@ pub async fn charge(step: Step<'_>) -> Outcome {
         Ok(b) => b,
         Err(r) => return step.end(Ending::failed(r)).await,
     };
-    let amazon = &step.state.amazon;
+    let amazon = step.amazon();
     let charge = match amazon.create_charge(&body, &step.op.key).await {
         Ok(c) => c,
         Err(e) if e.outcome_unknown() => return lost(&e),
@@ -86,7 +86,7 @@ pub async fn charge(step: Step<'_>) -> Outcome {
 /// authorization is released, the new amount authorized; if Amazon declines it, the old amount is
 /// authorized again, so the order stays capturable (`docs/decisions.md`).
 pub async fn reauthorize(step: Step<'_>) -> Outcome {
-    let amazon = &step.state.amazon;
+    let amazon = step.amazon();
     let new_amount = step.op.intent.amount;
     let old_amount = step.record.order.authorized;
     let Some(old_charge) = step.record.charge_id.clone() else {
@@ -166,7 +166,7 @@ pub async fn reauthorize(step: Step<'_>) -> Outcome {
 }
 
 async fn state_after_release(step: Step<'_>, new_amount: Yen, old_amount: Yen) -> Outcome {
-    let amazon = &step.state.amazon;
+    let amazon = step.amazon();
     let body = match charge_request(&step, new_amount, false, false) {
         Ok(b) => b,
         Err(r) => return step.end(Ending::failed(r)).await,
@@ -247,7 +247,7 @@ pub async fn close(step: Step<'_>) -> Outcome {
         // The buyer never agreed: there is nothing at Amazon Pay to close.
         return step.end(done()).await;
     };
-    let amazon = &step.state.amazon;
+    let amazon = step.amazon();
     match amazon.get_charge_permission(&cp_id).await {
         Ok(cp) if cp.status_details.state == ChargePermissionState::Closed => {
             return step.end(done()).await

@@ -107,6 +107,11 @@ impl Ending {
 }
 
 impl Step<'_> {
+    /// The Amazon Pay of this order (test orders may have their own).
+    pub fn amazon(&self) -> &std::sync::Arc<dyn kessai_amazonpay::AmazonPay> {
+        self.state.amazon_for(self.record.dummy)
+    }
+
     /// Stores how the operation ended. If the ending does not fit the order (Amazon and the
     /// gateway disagree) or cannot be stored, the operation stays pending: outcome unknown.
     pub async fn end(self, ending: Ending) -> Outcome {

@@ -19,6 +19,9 @@ CREATE INDEX orders_by_original ON orders(merchant_ccid, original_order_id) WHER
 
 ALTER TABLE order_history ADD COLUMN amount INTEGER;
 
+-- consentAuthType when a recurring Authorize leaves it out: 1 consent and authorization, 0 consent only.
+ALTER TABLE merchants ADD COLUMN consent_auth_default INTEGER NOT NULL DEFAULT 1 CHECK (consent_auth_default IN (0, 1));
+
 -- The new operation kinds (ReAuthorize's charge, UpdateAuthorize's re-authorization, Terminate)
 -- and push kinds: SQLite cannot change a CHECK, so both tables are rebuilt with their rows.
 CREATE TABLE operations_new (
