@@ -250,7 +250,7 @@ impl Kind {
             Kind::FieldInvalidCharacters => "A field has characters it may not contain.",
             Kind::FieldInvalidValue => "A field's value is not one of the allowed values.",
             Kind::FieldNotAllowed => "A field may not be given in this combination.",
-            Kind::FieldWrongType => "A field is not a JSON string.",
+            Kind::FieldWrongType => "A field has the wrong JSON type: text fields take strings; number and flag fields take strings, integers or booleans (see decisions).",
             Kind::FieldInvalidUrl => "A URL field is not an absolute http(s) URL.",
             Kind::DuplicateOrderId => "The orderId was already used by this merchant.",
             Kind::UnknownOrderId => "No order with this orderId exists for this merchant.",

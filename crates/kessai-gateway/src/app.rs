@@ -435,7 +435,7 @@ async fn authenticate(
     }
     Ok(MdkRequest {
         merchant,
-        params: envelope.params,
+        params: crate::params::read_json_forms(envelope.params),
         params_text: envelope.params_text,
         dummy,
     })
