@@ -161,7 +161,12 @@ impl Gateway {
             base_url: base_url.clone(),
             store_name: config.store_name,
             locks: OrderLocks::default(),
-            templates: crate::buyer::templates(),
+            templates: {
+                let mut env = crate::buyer::templates();
+                crate::pages::add_templates(&mut env);
+                crate::demo::add_templates(&mut env);
+                env
+            },
             demo,
             ref_key,
         });
@@ -171,6 +176,8 @@ impl Gateway {
             .merge(crate::buyer::router())
             .merge(crate::demo::router())
             .route("/health", axum::routing::get(|| async { "ok" }))
+            .method_not_allowed_fallback(crate::pages::wrong_method)
+            .fallback(crate::pages::not_found)
             .with_state(state.clone());
         Ok(Gateway {
             limits: config.limits,

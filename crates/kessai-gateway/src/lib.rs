@@ -14,6 +14,7 @@ mod idempotency;
 pub mod ipn;
 pub mod mdk;
 mod operations;
+mod pages;
 mod params;
 mod pipeline;
 pub mod pushes;
