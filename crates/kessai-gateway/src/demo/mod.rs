@@ -664,6 +664,78 @@ mod tests {
         assert!(item_of("shop-tea-1").is_none());
     }
 
+    fn env() -> minijinja::Environment<'static> {
+        let mut env = crate::buyer::templates();
+        add_templates(&mut env);
+        env
+    }
+
+    fn sample(state: &str, proper: Value) -> OrderView {
+        let info = json!({"orderId": "demo-tea-1", "orderStatus": state, "properOrderInfo": proper,
+            "transactionInfos": {"transactionInfo": [{"command": "Authorize", "mstatus": "success",
+            "vResultCode": "S000000000000000", "txnDatetime": "20260301123456", "amount": "3240"}]}});
+        OrderView::from_search(info.as_object().unwrap_or(&Map::new()))
+            .unwrap_or_else(|| panic!("view"))
+    }
+
+    #[test]
+    fn pages_show_words_amounts_and_the_allowed_actions() {
+        let env = env();
+        let order = sample(
+            "Captured",
+            json!({"amount": "3240", "capturedAmount": "3240", "refundedAmount": "0"}),
+        );
+        let error = Failure {
+            message: "The refund failed: amount is too high".into(),
+            code: "E307F00200000000".into(),
+        };
+        let html = env
+            .get_template("demo_order.html")
+            .and_then(|t| {
+                t.render(minijinja::context! {
+                    title => "Order", order => order.clone(), item => "Matcha", refundable => 3240,
+                    csrf => "c0ffee", error_action => Some(Action::Refund), error => Some(error),
+                    units => ["Month"], charges => Vec::<OrderView>::new(),
+                })
+            })
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(html.contains("captured ¥3,240"), "{html}");
+        assert!(html.contains("/demo/orders/demo-tea-1/refund"));
+        assert!(
+            !html.contains("/demo/orders/demo-tea-1/capture"),
+            "no capture once captured"
+        );
+        assert!(html.contains("E307F00200000000"));
+        assert_eq!(html.matches("name=\"csrf\" value=\"c0ffee\"").count(), 1);
+        assert!(html.contains("2026-03-01 12:34:56"));
+        let html = env
+            .get_template("shop.html")
+            .and_then(|t| {
+                t.render(minijinja::context! {
+                    title => "Demo shop", items => items_json(), orders => vec![order],
+                    names => std::collections::BTreeMap::from([("demo-tea-1", "Matcha")]),
+                    csrf => "c0ffee", error => None::<Failure>, list_error => None::<Failure>,
+                })
+            })
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(html.contains("¥3,240") && html.contains("¥1,980"), "{html}");
+        assert!(!html.contains('￥'));
+        assert!(html.contains(">Matcha<"));
+        let html = env
+            .get_template("demo_confirm.html")
+            .and_then(|t| t.render(minijinja::context! {
+                title => "Confirm", order_id => "demo-tea-1", item => "Matcha", price => 3240,
+                name => "山田", postal => "100-0001", address => "東京都千代田区", can_pay => true,
+                shipping => vec![json!({"id": "standard", "label": "Standard", "fee": 500, "total": 3740})],
+                csrf => "c0ffee", error => None::<Failure>,
+            }))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(
+            html.contains("¥3,740") && html.contains("name=\"csrf\""),
+            "{html}"
+        );
+    }
+
     #[test]
     fn a_return_in_words() {
         let q = |m: &str, c: &str| {
