@@ -242,6 +242,18 @@ async fn mdk_entry(
     let dummy_path = match service.as_str() {
         "paynow" => false,
         "test-paynow" => true,
+        "paynow-search" | "test-paynow-search" => {
+            let test_path = service == "test-paynow-search";
+            return crate::search::entry(
+                &state,
+                &command,
+                &service_type,
+                test_path,
+                &headers,
+                body,
+            )
+            .await;
+        }
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     let request_id = state.random_hex(16);
@@ -395,7 +407,7 @@ async fn handle(
     }
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     bytes: &[u8],
     content_type: Option<&str>,

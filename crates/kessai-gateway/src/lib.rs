@@ -20,6 +20,7 @@ mod pipeline;
 pub mod pushes;
 pub mod recovery;
 pub mod reply;
+mod search;
 mod util;
 
 pub use app::{Gateway, GatewayConfig, GatewayError};

@@ -18,7 +18,7 @@ pub use model::{
 };
 pub use search::{
     DummyFilter, FoundOrder, Mstatus, OrderIdFilter, Range, SearchQuery, SearchResult, Transaction,
-    TransactionFilter,
+    TransactionFilter, MAX_SEARCH_COUNT,
 };
 pub use sqlite::SqliteStore;
 
