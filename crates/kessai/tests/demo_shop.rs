@@ -1,0 +1,145 @@
+//! The demo shop walked over plain HTTP with no script, as a buyer and a merchant evaluating
+//! Kessai would: every page is a plain form, statuses are words, amounts read `¥3,240`, only the
+//! actions the order's state allows are offered, and errors show where they happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Browser, Page, TestEnv};
+
+/// The outer HTML of the form whose action ends with `suffix`.
+fn form_ending(html: &str, suffix: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("form").unwrap();
+    doc.select(&sel)
+        .find(|f| f.value().attr("action").unwrap_or("").ends_with(suffix))
+        .map(|f| f.html())
+}
+
+/// The text of the page, tags removed, whitespace collapsed.
+fn words(html: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    doc.root_element()
+        .text()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn press(
+    browser: &mut Browser<'_>,
+    page: &Page,
+    suffix: &str,
+    fields: &[(&str, &str)],
+) -> Page {
+    let form = form_ending(&page.html, suffix).unwrap_or_else(|| {
+        panic!(
+            "{} has no form ending {suffix}: {}",
+            page.url,
+            words(&page.html)
+        )
+    });
+    browser.submit(&form, &page.url, fields).await
+}
+
+/// Buys `item` the way `pattern` says, walks the buyer through Amazon Pay and Kessai, and returns
+/// the page the buyer lands on (the demo order page).
+async fn buy(env: &TestEnv, browser: &mut Browser<'_>, form: usize, pattern: &str) -> Page {
+    let shop = browser
+        .go(reqwest::Method::GET, format!("{}/", env.gateway), None)
+        .await;
+    assert_eq!(shop.status, 200);
+    let doc = scraper::Html::parse_document(&shop.html);
+    let sel = scraper::Selector::parse("form").unwrap();
+    let form = doc.select(&sel).nth(form).unwrap().html();
+    let handoff = browser
+        .submit(
+            &form,
+            &shop.url,
+            &[("pattern", pattern), ("capture", "false")],
+        )
+        .await;
+    assert_eq!(handoff.status, 200, "{}", words(&handoff.html));
+    // The gateway's hand-off page (responseContents) works without script: its form goes on.
+    let signin = browser.submit(&handoff.html, &handoff.url, &[]).await;
+    browser
+        .submit_page(signin, &[("instrument", "visa-1111")])
+        .await
+}
+
+#[tokio::test]
+async fn one_time_order_offers_what_its_state_allows() {
+    let env = TestEnv::start("demo-one-time").await;
+    let mut browser = Browser::new(&env.http);
+    let confirm = buy(&env, &mut browser, 0, "once").await; // Kessai's confirmation page
+    let amazon = browser.submit_page(confirm, &[]).await;
+    let order = browser.submit_page(amazon, &[]).await;
+    assert!(
+        order.url.contains("/demo/orders/demo-tea-"),
+        "{}",
+        order.url
+    );
+    let text = words(&order.html);
+    assert!(
+        text.contains("Thank you: the payment went through."),
+        "{text}"
+    );
+    assert!(text.contains("authorized ¥3,240"), "{text}");
+    assert!(text.contains("〒"), "the address from GetAddress: {text}");
+    assert!(form_ending(&order.html, "/capture").is_some());
+    assert!(form_ending(&order.html, "/cancel").is_some());
+    assert!(
+        form_ending(&order.html, "/refund").is_none(),
+        "no refund before capture"
+    );
+
+    // Capture part of it: the page now offers a refund and no capture.
+    let captured = press(&mut browser, &order, "/capture", &[("amount", "3000")]).await;
+    let text = words(&captured.html);
+    assert!(text.contains("captured ¥3,000"), "{text}");
+    assert!(form_ending(&captured.html, "/capture").is_none());
+    assert!(form_ending(&captured.html, "/cancel").is_none());
+    let refunded = press(&mut browser, &captured, "/refund", &[("amount", "500")]).await;
+    let text = words(&refunded.html);
+    assert!(text.contains("refunded ¥500 of ¥3,000"), "{text}");
+
+    // A refund above what is left: the error shows at the refund, in words with its code.
+    let refused = press(&mut browser, &refunded, "/refund", &[("amount", "9999")]).await;
+    assert_eq!(refused.status, 200);
+    let text = words(&refused.html);
+    assert!(text.contains("The refund failed:"), "{text}");
+    assert!(text.contains("E307"), "{text}");
+    assert!(
+        text.contains("refunded ¥500 of ¥3,000"),
+        "nothing changed: {text}"
+    );
+
+    // The order list comes from the gateway.
+    let shop = browser
+        .go(reqwest::Method::GET, format!("{}/", env.gateway), None)
+        .await;
+    let text = words(&shop.html);
+    assert!(text.contains("refunded ¥500 of ¥3,000"), "{text}");
+    assert!(text.contains("¥3,240") && !text.contains("￥"), "{text}");
+
+    // A form without the page's CSRF token is refused and changes nothing.
+    let id = order
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
+    let resp = env
+        .http
+        .post(format!("{}/demo/orders/{id}/refund", env.gateway))
+        .form(&[("amount", "100")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(env.order(id).await.unwrap().order.refunded.get(), 500);
+}
