@@ -143,3 +143,73 @@ async fn one_time_order_offers_what_its_state_allows() {
     assert_eq!(resp.status(), 403);
     assert_eq!(env.order(id).await.unwrap().order.refunded.get(), 500);
 }
+
+#[tokio::test]
+async fn order_links_survive_a_restart() {
+    // An emulator of its own, so that the gateway can stop and start again on the same files.
+    let data_dir = common::fresh_dir("demo-restart");
+    let sandbox = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: data_dir.join("sandbox.sqlite"),
+        public_url: None,
+        tls: kessai_sandbox::TlsSetting::SelfSigned,
+        test_helpers: None,
+        limits: kessai_sandbox::Limits::default(),
+    })
+    .await
+    .unwrap();
+    let emulator = sandbox.base_url().to_owned();
+    tokio::spawn(sandbox.serve());
+    let options = kessai::ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        data_dir: data_dir.clone(),
+        sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+        amazon_pay_endpoint: Some(url::Url::parse(&emulator).unwrap()),
+        amazon_pay_public_key_id: None,
+        amazon_pay_store_id: None,
+        amazon_pay_private_key: None,
+        amazon_pay_region: "jp".into(),
+        demo_ccid: None,
+        demo_secret: None,
+        demo_shop: true,
+        allow_private_push_targets: false,
+        push_lease: std::time::Duration::from_secs(30),
+        gateway_tls: kessai::GatewayTls::LocalCa,
+        test_helpers: None,
+        limits: kessai_sandbox::Limits::default(),
+    };
+    let first = kessai::start_with(options.clone(), kessai::Hooks::default())
+        .await
+        .unwrap();
+    let gateway = first.gateway.base_url().to_owned();
+    let (ccid, secret) = (
+        first.demo.ccid.to_string(),
+        first.demo.secret_hex.expose().clone(),
+    );
+    let running = tokio::spawn(first.serve());
+    let env = TestEnv::external(&gateway, &emulator, &ccid, &secret, data_dir.clone()).await;
+    let mut browser = Browser::new(&env.http);
+    let confirm = buy(&env, &mut browser, 1, "once").await;
+    let amazon = browser.submit_page(confirm, &[]).await;
+    let order = browser.submit_page(amazon, &[]).await;
+    assert!(words(&order.html).contains("authorized ¥1,980"));
+    let path = url::Url::parse(&order.url).unwrap().path().to_owned();
+
+    // Stopped and started again on the same files, the shop still knows the order and its list.
+    running.abort();
+    let _ = running.await;
+    let again = kessai::start_with(options, kessai::Hooks::default())
+        .await
+        .unwrap();
+    let base = again.gateway.base_url().to_owned();
+    assert_eq!(again.demo.ccid.to_string(), ccid, "the same demo merchant");
+    tokio::spawn(again.serve());
+    let resp = env.http.get(format!("{base}{path}")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = words(&resp.text().await.unwrap());
+    assert!(text.contains("authorized ¥1,980"), "{text}");
+    let resp = env.http.get(format!("{base}/")).send().await.unwrap();
+    let text = words(&resp.text().await.unwrap());
+    assert!(text.contains("authorized ¥1,980"), "{text}");
+}
