@@ -17,14 +17,24 @@ pub enum OperationKind {
     CancelCharge,
     /// Create Refund.
     Refund,
+    /// ReAuthorize: Create Charge on a recurring consent's charge permission, for a new order.
+    ChargeConsent,
+    /// UpdateAuthorize after authorization: release the old authorization and authorize the new
+    /// amount on the same charge permission (the old amount again if the new one is declined).
+    Reauthorize,
+    /// Terminate: Close Charge Permission of a recurring consent.
+    CloseConsent,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 4] = [
+    pub const ALL: [OperationKind; 7] = [
         OperationKind::CompleteCheckout,
         OperationKind::Capture,
         OperationKind::CancelCharge,
         OperationKind::Refund,
+        OperationKind::ChargeConsent,
+        OperationKind::Reauthorize,
+        OperationKind::CloseConsent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +43,9 @@ impl OperationKind {
             OperationKind::Capture => "Capture",
             OperationKind::CancelCharge => "CancelCharge",
             OperationKind::Refund => "Refund",
+            OperationKind::ChargeConsent => "ChargeConsent",
+            OperationKind::Reauthorize => "Reauthorize",
+            OperationKind::CloseConsent => "CloseConsent",
         }
     }
 

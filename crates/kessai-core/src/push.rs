@@ -11,14 +11,23 @@ pub enum PushKind {
     Cancel,
     /// Refunds are reported at `cancelPushUrl` too.
     Refund,
+    /// A ReAuthorize charge's result: `authorizePushUrl`.
+    ReAuthorize,
+    /// An UpdateAuthorize's new authorization: `authorizePushUrl`.
+    UpdateAuthorize,
+    /// A recurring consent ended: `cancelPushUrl`.
+    Terminate,
 }
 
 impl PushKind {
-    pub const ALL: [PushKind; 4] = [
+    pub const ALL: [PushKind; 7] = [
         PushKind::Authorize,
         PushKind::Capture,
         PushKind::Cancel,
         PushKind::Refund,
+        PushKind::ReAuthorize,
+        PushKind::UpdateAuthorize,
+        PushKind::Terminate,
     ];
 
     /// The record's `txnType`.
@@ -28,6 +37,9 @@ impl PushKind {
             PushKind::Capture => "Capture",
             PushKind::Cancel => "Cancel",
             PushKind::Refund => "Refund",
+            PushKind::ReAuthorize => "ReAuthorize",
+            PushKind::UpdateAuthorize => "UpdateAuthorize",
+            PushKind::Terminate => "Terminate",
         }
     }
 

@@ -14,12 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use base64::Engine as _;
-use kessai_amazonpay::wire::{self, PaymentIntent, Price};
+use kessai_amazonpay::wire::{self, Price};
 use kessai_core::{
     Event, Field, Intent, Kind, Money, OperationKind, OperationStatus, OrderState, PushKind,
     ResultCode,
 };
-use kessai_store::{OrderRecord, StoreError, Unit, Write};
+use kessai_store::{ConfirmScreen, OrderRecord, StoreError, Unit, Write};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -40,13 +40,20 @@ pub fn templates() -> minijinja::Environment<'static> {
             tracing::error!(%e, name, "template does not parse");
         }
     }
+    env.add_filter("yen", |v: u64| crate::util::yen_text(v));
     env
+}
+
+/// Where the merchant sends the buyer to finish a merchant-hosted confirmation (`payRedirectUrl`).
+pub fn pay_redirect_url(state: &AppState, record: &OrderRecord) -> String {
+    format!("{}/amazonpay/pay/{}", state.base_url, record.public_ref)
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/amazonpay/review/{reference}", get(review))
         .route("/amazonpay/confirm/{reference}", post(confirm))
+        .route("/amazonpay/pay/{reference}", get(pay))
         .route("/amazonpay/result/{reference}", get(result))
         .route(
             "/amazonpay/cancel/{reference}",
@@ -367,6 +374,7 @@ pub(crate) fn pending_result() -> ResultCode {
 fn outcome_of(record: &OrderRecord) -> Option<ResultCode> {
     match record.order.state {
         OrderState::Authorized
+        | OrderState::Consented
         | OrderState::Captured
         | OrderState::PartiallyRefunded
         | OrderState::Refunded => Some(ResultCode::success()),
@@ -465,24 +473,120 @@ async fn review(
             &order_targets(&state, &record),
         );
     }
+    if let ConfirmScreen::Merchant { url } = &record.confirm_screen {
+        // The merchant's own confirmation screen: it reads the order with GetAddress, may set
+        // the final amount with UpdateAuthorize, and sends the buyer to payRedirectUrl.
+        return match url::Url::parse(url) {
+            Ok(mut u) => {
+                u.query_pairs_mut()
+                    .append_pair("orderId", record.order_id.as_str());
+                see_other(u.as_str())
+            }
+            Err(_) => see_other(url),
+        };
+    }
+    confirm_page(&state, &headers, &record, &reference, &cs)
+}
+
+/// Kessai's confirmation page: what the buyer is about to agree to, and the button that goes on
+/// to Amazon Pay.
+fn confirm_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    record: &OrderRecord,
+    reference: &str,
+    cs: &wire::CheckoutSession,
+) -> Response {
     let payment = cs
         .payment_preferences
         .as_ref()
         .and_then(|p| p.first())
         .and_then(|p| p.payment_descriptor.clone())
         .unwrap_or_default();
-    let csrf = CSRF.token(&headers, || state.random_hex(16));
+    let recurring = record.consent.map(|c| {
+        minijinja::context! {
+            every => frequency_words(c.frequency),
+            amount => c.amount.get(),
+            consent_only => !c.with_authorization,
+        }
+    });
+    let csrf = CSRF.token(headers, || state.random_hex(16));
     render_page(
-        &state,
+        state,
         StatusCode::OK,
         "confirm.html",
         minijinja::context! {
             title => "Confirm", order_id => record.order_id.as_str(), amount => record.order.amount.get(),
             address => cs.shipping_address.as_ref().map(wire::Address::one_line).unwrap_or_default(), payment => payment, reference => reference,
-            csrf => csrf.value.clone(),
+            csrf => csrf.value.clone(), recurring => recurring,
         },
-        &order_targets(&state, &record),
+        &order_targets(state, record),
         Some(&csrf),
+    )
+}
+
+/// "毎月 / every month", "2週間ごと / every 2 weeks", …
+fn frequency_words(f: kessai_core::Frequency) -> String {
+    use kessai_core::FrequencyUnit as U;
+    let n = f.value();
+    let (ja, en) = match f.unit() {
+        U::Year => ("年", "year"),
+        U::Month => ("か月", "month"),
+        U::Week => ("週間", "week"),
+        U::Day => ("日", "day"),
+    };
+    if n == 1 {
+        let ja1 = match f.unit() {
+            U::Year => "毎年",
+            U::Month => "毎月",
+            U::Week => "毎週",
+            U::Day => "毎日",
+        };
+        format!("{ja1} / every {en}")
+    } else {
+        format!("{n}{ja}ごと / every {n} {en}s")
+    }
+}
+
+/// `payRedirectUrl`: where the merchant of a merchant-hosted confirmation sends the buyer. It
+/// shows Kessai's last step (the final amount, one button on to Amazon Pay); it works while the
+/// order waits in `PreAuth`, and once the buyer went on it is refused (E319) and changes nothing.
+async fn pay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+) -> Response {
+    let record = match order_for(&state, &reference, None).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if !matches!(record.confirm_screen, ConfirmScreen::Merchant { .. }) {
+        let r = ResultCode::new(Kind::UnknownOrderId, "This payment link is not known.");
+        return problem(&state, StatusCode::NOT_FOUND, &r, None);
+    }
+    if record.order.state != OrderState::PreAuth {
+        return problem(&state, StatusCode::CONFLICT, &pay_link_used(), None);
+    }
+    let Some(cs_id) = record.checkout_session_id.clone() else {
+        let r = ResultCode::new(Kind::Internal, "no checkout session");
+        return problem(&state, StatusCode::INTERNAL_SERVER_ERROR, &r, None);
+    };
+    match state.amazon.get_checkout_session(&cs_id).await {
+        Ok(cs) => confirm_page(&state, &headers, &record, &reference, &cs),
+        Err(e) => problem_to(
+            &state,
+            StatusCode::BAD_GATEWAY,
+            &amazon_failure(&e),
+            Some(format!("/amazonpay/pay/{reference}")),
+            &order_targets(&state, &record),
+        ),
+    }
+}
+
+fn pay_link_used() -> ResultCode {
+    ResultCode::new(
+        Kind::PayRedirectUsed,
+        "This payment link was already used, or the order has moved on; it works once.",
     )
 }
 
@@ -500,6 +604,9 @@ async fn confirm(
         Err(resp) => return resp,
     };
     if record.order.state != OrderState::PreAuth {
+        if matches!(record.confirm_screen, ConfirmScreen::Merchant { .. }) {
+            return problem(&state, StatusCode::CONFLICT, &pay_link_used(), None);
+        }
         if let Some(done) = outcome_of(&record) {
             return to_merchant(&state, &record, &done).await;
         }
@@ -525,11 +632,7 @@ async fn confirm(
             None,
         );
     };
-    let intent = if record.with_capture {
-        PaymentIntent::AuthorizeWithCapture
-    } else {
-        PaymentIntent::Authorize
-    };
+    let intent = crate::commands::authorize::payment_intent(&record);
     let update = wire::UpdateCheckoutSessionRequest {
         web_checkout_details: Some(wire::WebCheckoutDetailsRequest {
             checkout_review_return_url: None,
@@ -545,6 +648,7 @@ async fn confirm(
             charge_amount: Some(Price::from_money(Money::jpy(record.order.amount))),
             total_order_amount: None,
             presentment_currency: Some("JPY".into()),
+            extend_expiration: None,
         }),
         merchant_metadata: None,
         platform_id: None,

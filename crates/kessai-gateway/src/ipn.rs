@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use kessai_amazonpay::wire::{ChargeState, ReasonCode, RefundState};
-use kessai_core::{Event, Kind, OrderState, PushKind, ResultCode};
+use kessai_amazonpay::wire::{ChargePermissionState, ChargeState, ReasonCode, RefundState};
+use kessai_core::{ConsentEvent, Event, Kind, OrderState, PushKind, ResultCode};
 use kessai_store::{OrderRecord, Unit, Write};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -242,12 +242,22 @@ async fn handle(
     ) else {
         return seen_only(state, message_id, "ignored: no object named").await;
     };
-    let Some(found) = state
-        .store
-        .order_by_charge_permission(cp)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    // Many orders share a recurring consent's charge permission: find the order by the object.
+    let by_object = match object_type.to_ascii_uppercase().as_str() {
+        "CHARGE" => state.store.order_by_charge(object_id).await,
+        "REFUND" => state.store.order_by_refund(object_id).await,
+        _ => Ok(None),
+    }
+    .map_err(|e| e.to_string())?;
+    let found = match by_object {
+        Some(o) => Some(o),
+        None => state
+            .store
+            .order_by_charge_permission(cp)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let Some(found) = found else {
         tracing::warn!(
             object_type,
             object_id,
@@ -265,6 +275,7 @@ async fn handle(
     let change = match object_type.to_ascii_uppercase().as_str() {
         "CHARGE" => charge_change(state, &record, object_id).await?,
         "REFUND" => refund_change(state, &record, object_id).await?,
+        "CHARGE_PERMISSION" => permission_change(state, &record, object_id).await?,
         _ => None,
     };
     let Some(change) = change else {
@@ -299,10 +310,23 @@ pub(crate) async fn apply(
     request: &str,
     extra: Option<Write>,
 ) -> Result<OrderRecord, String> {
-    let (event, kind, result, amount, writes) = change;
+    let Change {
+        event,
+        consent,
+        push: kind,
+        result,
+        amount,
+        writes,
+    } = change;
     let mut after = record.clone();
     if let Some(event) = event {
         after.order = record.order.apply(event).map_err(|e| e.to_string())?;
+    }
+    if let Some(event) = consent {
+        let c = record
+            .consent
+            .ok_or("a consent change on an order without one")?;
+        after.consent = Some(c.apply(event).map_err(|e| e.to_string())?);
     }
     after.version += 1;
     after.updated_at = state.now_text();
@@ -345,13 +369,33 @@ pub(crate) async fn apply(
     Ok(after)
 }
 
-pub(crate) type Change = (
-    Option<Event>,
-    PushKind,
-    ResultCode,
-    kessai_core::Yen,
-    Vec<Write>,
-);
+/// A change Amazon made on its own, as the gateway stores it.
+pub(crate) struct Change {
+    event: Option<Event>,
+    /// What happened to the order's recurring consent.
+    consent: Option<ConsentEvent>,
+    push: PushKind,
+    result: ResultCode,
+    amount: kessai_core::Yen,
+    writes: Vec<Write>,
+}
+
+pub(crate) fn change(
+    event: Option<Event>,
+    push: PushKind,
+    result: ResultCode,
+    amount: kessai_core::Yen,
+    writes: Vec<Write>,
+) -> Change {
+    Change {
+        event,
+        consent: None,
+        push,
+        result,
+        amount,
+        writes,
+    }
+}
 
 /// An authorization Amazon expired or canceled on its own.
 pub(crate) async fn charge_change(
@@ -394,7 +438,7 @@ pub(crate) async fn charge_change(
             ),
             _ => return Ok(None),
         };
-        return Ok(Some((
+        return Ok(Some(change(
             Some(event),
             PushKind::Authorize,
             result,
@@ -407,7 +451,7 @@ pub(crate) async fn charge_change(
     }
     let amount = record.order.authorized;
     Ok(Some(match charge.status_details.reason_code {
-        Some(ReasonCode::ExpiredUnused) => (
+        Some(ReasonCode::ExpiredUnused) => change(
             Some(Event::Expired),
             PushKind::Cancel,
             ResultCode::new(
@@ -417,7 +461,7 @@ pub(crate) async fn charge_change(
             amount,
             vec![],
         ),
-        reason => (
+        reason => change(
             Some(Event::Canceled),
             PushKind::Cancel,
             ResultCode::new(
@@ -464,7 +508,7 @@ async fn refund_change(
         state: now,
     };
     Ok(Some(match refund.status_details.state {
-        RefundState::Declined => (
+        RefundState::Declined => change(
             Some(Event::RefundDeclined { amount: row.amount }),
             PushKind::Refund,
             ResultCode::new(
@@ -482,7 +526,7 @@ async fn refund_change(
             row.amount,
             vec![write],
         ),
-        RefundState::Refunded => (
+        RefundState::Refunded => change(
             None,
             PushKind::Refund,
             ResultCode::success(),
@@ -490,5 +534,66 @@ async fn refund_change(
             vec![write],
         ),
         _ => return Ok(None),
+    }))
+}
+
+/// A recurring consent's charge permission that Amazon closed (the buyer ended it, Amazon closed
+/// it, or it lapsed).
+async fn permission_change(
+    state: &AppState,
+    record: &OrderRecord,
+    charge_permission_id: &str,
+) -> Result<Option<Change>, String> {
+    let Some(consent) = record.consent else {
+        return Ok(None);
+    };
+    if consent.state.is_ended()
+        || record.charge_permission_id.as_deref() != Some(charge_permission_id)
+    {
+        return Ok(None);
+    }
+    let cp = state
+        .amazon
+        .get_charge_permission(charge_permission_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if cp.status_details.state != ChargePermissionState::Closed {
+        return Ok(None);
+    }
+    let reason = cp
+        .status_details
+        .reasons
+        .as_ref()
+        .and_then(|r| r.first())
+        .map(|r| r.reason_code.clone());
+    let (event, result) = match &reason {
+        Some(ReasonCode::Expired) => (
+            ConsentEvent::Expired,
+            ResultCode::new(
+                Kind::ConsentNotActive,
+                "The recurring consent expired at Amazon Pay.",
+            ),
+        ),
+        other => (
+            ConsentEvent::Terminated,
+            ResultCode::new(
+                Kind::ConsentNotActive,
+                format!(
+                    "Amazon Pay closed the recurring consent ({}).",
+                    other
+                        .as_ref()
+                        .map(ReasonCode::as_str)
+                        .unwrap_or("no reason given")
+                ),
+            ),
+        ),
+    };
+    Ok(Some(Change {
+        event: None,
+        consent: Some(event),
+        push: PushKind::Terminate,
+        result,
+        amount: consent.amount,
+        writes: vec![],
     }))
 }

@@ -198,6 +198,13 @@ pub fn render(answer: &Answer, envelope: &ResponseMeta<'_>) -> Value {
         Reply::Refundable(refundable) => {
             m.insert("refundableAmount".into(), refundable.to_string().into());
         }
+        Reply::PayRedirect {
+            center: c,
+            pay_redirect_url,
+        } => {
+            center(&mut m, c);
+            m.insert("payRedirectUrl".into(), pay_redirect_url.clone().into());
+        }
         Reply::Address(a) => {
             m.insert(
                 "centerResponseDatetime".into(),

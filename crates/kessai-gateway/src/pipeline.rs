@@ -16,7 +16,8 @@ use crate::operations::{self, Actor, Outcome};
 use crate::reply::{Answer, Reply};
 use crate::util::history;
 use kessai_core::{
-    Event, Field, Intent, Kind, OperationKind, OperationStatus, OrderId, PushKind, ResultCode, Yen,
+    ConsentEvent, Event, Field, Intent, Kind, OperationKind, OperationStatus, OrderId, PushKind,
+    ResultCode, Yen,
 };
 use kessai_store::{MerchantRecord, OperationRecord, OrderRecord, StoreError, Unit, Write};
 use std::future::Future;
@@ -38,9 +39,13 @@ pub enum Plan {
     Change(Event),
     /// Run an Amazon Pay operation.
     Call(Intent),
+    /// Change the order's consent at Amazon Pay ([`OrderCommand::amend`], an idempotent
+    /// update that moves no money), then store it.
+    Amend(ConsentEvent),
 }
 
 pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = Result<Reply, ResultCode>> + Send + 'a>>;
+pub type AmendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ResultCode>> + Send + 'a>>;
 
 /// A command that works on an existing order. Each command is a small module implementing this.
 pub trait OrderCommand: Sync {
@@ -63,6 +68,16 @@ pub trait OrderCommand: Sync {
         Reply::Nothing
     }
 
+    /// For [`Plan::Amend`]: make the change at Amazon Pay.
+    fn amend<'a>(&'a self, _state: &'a AppState, _record: &'a OrderRecord) -> AmendFuture<'a> {
+        Box::pin(async {
+            Err(ResultCode::new(
+                Kind::Internal,
+                "this command amends nothing",
+            ))
+        })
+    }
+
     /// For [`Plan::Read`]: read from Amazon Pay.
     fn read<'a>(&'a self, _state: &'a AppState, _record: &'a OrderRecord) -> ReadFuture<'a> {
         Box::pin(async {
@@ -79,7 +94,7 @@ fn internal(e: impl std::fmt::Display) -> ResultCode {
     ResultCode::new(Kind::Internal, format!("Internal error: {e}"))
 }
 
-fn unknown_order(order_id: &OrderId) -> ResultCode {
+pub(crate) fn unknown_order(order_id: &OrderId) -> ResultCode {
     ResultCode::field(
         Kind::UnknownOrderId,
         Field::OrderId,
@@ -141,9 +156,14 @@ pub async fn order_command<C: OrderCommand>(state: &AppState, caller: &Caller, c
         .lock(&caller.merchant.ccid, cmd.order_id())
         .await;
     let answer = run_locked(state, caller, cmd).await;
-    // The answer is about to leave: from now on a retry is an ordinary new command. Marked while
-    // the order is still locked, so a concurrent duplicate is not taken for a retry; a crash
-    // before this point leaves the outcome unreported, and the merchant's retry gets it.
+    mark_reported(state, &answer).await;
+    answer
+}
+
+/// The answer is about to leave: from now on a retry is an ordinary new command. Called while
+/// the order is still locked, so a concurrent duplicate is not taken for a retry; a crash before
+/// this point leaves the outcome unreported, and the merchant's retry gets it.
+pub async fn mark_reported(state: &AppState, answer: &Answer) {
     if let Some(r) = &answer.reports {
         let unit =
             Unit::new(&r.merchant, &r.order_id).with(Write::MarkReported { key: r.key.clone() });
@@ -151,7 +171,6 @@ pub async fn order_command<C: OrderCommand>(state: &AppState, caller: &Caller, c
             tracing::warn!(%e, order = %r.order_id, "cannot mark an operation as reported");
         }
     }
-    answer
 }
 
 async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C) -> Answer {
@@ -215,9 +234,13 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
             after.version += 1;
             after.updated_at = state.now_text();
             let result = ResultCode::success();
+            let mut entry = caller.entry(state, &result);
+            if let Event::AmountChanged { amount } = event {
+                entry.amount = Some(amount);
+            }
             let mut unit = Unit::new(ccid, order_id)
                 .with(Write::UpdateOrder(after.clone()))
-                .with(Write::History(caller.entry(state, &result)));
+                .with(Write::History(entry));
             if event == Event::Canceled {
                 let amount = after.order.amount;
                 if let Some(push) = crate::pushes::record(
@@ -232,6 +255,30 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
                     unit = unit.with(push);
                 }
             }
+            match state.store.apply(&unit).await {
+                Ok(()) => Answer::about(order_id, result, cmd.reply(state, &after, None)),
+                Err(StoreError::Conflict) => Answer::about(order_id, concurrent(), Reply::Nothing),
+                Err(e) => Answer::about(order_id, internal(e), Reply::Nothing),
+            }
+        }
+        Plan::Amend(event) => {
+            if let Err(result) = cmd.amend(state, &record).await {
+                return refuse(&record, result).await;
+            }
+            let mut after = record.clone();
+            after.consent = match record.consent.map(|c| c.apply(event)) {
+                Some(Ok(c)) => Some(c),
+                Some(Err(refusal)) => return refuse(&record, refusal.into()).await,
+                None => return refuse(&record, kessai_core::Refusal::NotRecurring.into()).await,
+            };
+            after.version += 1;
+            after.updated_at = state.now_text();
+            let result = ResultCode::success();
+            let mut entry = caller.entry(state, &result);
+            entry.amount = after.consent.map(|c| c.amount);
+            let unit = Unit::new(ccid, order_id)
+                .with(Write::UpdateOrder(after.clone()))
+                .with(Write::History(entry));
             match state.store.apply(&unit).await {
                 Ok(()) => Answer::about(order_id, result, cmd.reply(state, &after, None)),
                 Err(StoreError::Conflict) => Answer::about(order_id, concurrent(), Reply::Nothing),

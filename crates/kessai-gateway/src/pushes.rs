@@ -59,9 +59,11 @@ pub fn record(
     amazon_status: Option<&str>,
 ) -> Option<Write> {
     let url = match kind {
-        PushKind::Authorize => order.authorize_push_url.as_ref(),
+        PushKind::Authorize | PushKind::ReAuthorize | PushKind::UpdateAuthorize => {
+            order.authorize_push_url.as_ref()
+        }
         PushKind::Capture => order.capture_push_url.as_ref(),
-        PushKind::Cancel | PushKind::Refund => order.cancel_push_url.as_ref(),
+        PushKind::Cancel | PushKind::Refund | PushKind::Terminate => order.cancel_push_url.as_ref(),
     }?;
     let now = state.now();
     let fields = mdk::push_record(&PushFields {

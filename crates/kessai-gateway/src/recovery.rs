@@ -209,7 +209,7 @@ async fn checkout_change(
     }
     let amount = record.order.amount;
     Ok(Some(match cs.status_details.reason_code {
-        Some(ReasonCode::BuyerCanceled) => (
+        Some(ReasonCode::BuyerCanceled) => crate::ipn::change(
             Some(Event::BuyerCanceled),
             PushKind::Authorize,
             ResultCode::new(
@@ -219,7 +219,7 @@ async fn checkout_change(
             amount,
             vec![],
         ),
-        _ => (
+        _ => crate::ipn::change(
             Some(Event::Expired),
             PushKind::Authorize,
             ResultCode::new(

@@ -74,6 +74,11 @@ pub enum Reply {
     Refundable(Yen),
     /// GetAddress.
     Address(Box<AddressReply>),
+    /// UpdateAuthorize before the buyer confirmed: where the merchant sends the buyer now.
+    PayRedirect {
+        center: Center,
+        pay_redirect_url: String,
+    },
 }
 
 /// `centerResponseDatetime`, `centerOrderId`, `centerTransactionId`.

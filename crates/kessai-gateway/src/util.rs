@@ -131,3 +131,27 @@ mod tests {
         );
     }
 }
+
+/// An amount as people read it: `¥3,240`.
+pub fn yen_text(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("¥{out}")
+}
+
+#[cfg(test)]
+mod yen_tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::yen_text(0), "¥0");
+        assert_eq!(super::yen_text(999), "¥999");
+        assert_eq!(super::yen_text(3240), "¥3,240");
+        assert_eq!(super::yen_text(10_000_000), "¥10,000,000");
+    }
+}

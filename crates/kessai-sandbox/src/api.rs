@@ -181,6 +181,7 @@ fn read_payment(obj: &Obj<'_>, currency: Currency) -> Result<PaymentUpdate, ApiE
         presentment_currency: obj
             .opt_enum("presentmentCurrency", &[currency.code()])?
             .map(str::to_owned),
+        extend_expiration: obj.opt_bool("extendExpiration")?,
     })
 }
 
@@ -257,6 +258,7 @@ async fn create_session(
                 Some(r) => Some(read_recurring(&r, currency)?),
                 None => None,
             },
+            delivery: root.opt_obj("deliverySpecifications")?.map(|d| d.value()),
         })
     })();
     if let Err(e) = simulation(&headers, "Create Checkout Session", false) {

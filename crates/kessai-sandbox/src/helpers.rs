@@ -37,6 +37,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/test_helpers/notifications/{id}/resend",
             post(resend_notification),
         )
+        .route(
+            "/test_helpers/chargePermissions/{id}/simulation",
+            post(arm_simulation),
+        )
         .route("/test_helpers/clock", get(clock))
         .route("/test_helpers/clock/advance", post(advance))
         .route_layer(axum::middleware::from_fn_with_state(state, gate))
@@ -336,6 +340,26 @@ async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Respon
         }
     }
     helper_result(pages::do_cancel(&state, &id).await)
+}
+
+/// `{"code": "HardDeclined"}`: the next Create Charge on the charge permission behaves as if it
+/// carried that `x-amz-pay-simulation-code` (for a caller, like a gateway, that never sends it).
+async fn arm_simulation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let code = match parse_object(&body)
+        .and_then(|map| Obj::root(&map).req_str("code", 64).map(str::to_owned))
+    {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let mut world = state.world.lock().await;
+    match world.arm_simulation(&id, &code) {
+        Ok(()) => Json(json!({"chargePermissionId": id, "code": code})).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 fn clock_json(state: &AppState) -> serde_json::Value {

@@ -164,6 +164,11 @@ impl<'a> Obj<'a> {
         Ok(self.opt_enum(field, &names)?.map(T::from))
     }
 
+    /// The object itself, as received (for fields kept as given).
+    pub fn value(&self) -> Value {
+        Value::Object(self.map.clone())
+    }
+
     pub fn opt_obj(&self, field: &str) -> Result<Option<Obj<'a>>, ApiError> {
         match self.get(field) {
             None => Ok(None),

@@ -16,6 +16,9 @@ use std::sync::Arc;
 pub const CHECKOUT_SESSION_TTL: i64 = 24 * 3600;
 pub const AUTHORIZATION_TTL: i64 = 30 * 24 * 3600;
 pub const ONE_TIME_PERMISSION_TTL: i64 = 180 * 24 * 3600;
+/// A one-time charge permission asked for with `extendExpiration` (its length is not documented;
+/// `docs/decisions.md`).
+pub const EXTENDED_PERMISSION_TTL: i64 = 2 * ONE_TIME_PERMISSION_TTL;
 pub const PENDING_SETTLES_AFTER: i64 = 30;
 pub const REFUND_SETTLES_AFTER: i64 = 30;
 /// Captures later than this after the authorization come back `CaptureInitiated`.
@@ -175,6 +178,9 @@ pub struct World {
     changed: BTreeSet<Changed>,
     /// Objects that changed on their own since the last [`World::take_fired`] (for notifications).
     fired: Vec<Changed>,
+    /// Test helper: a simulation code for the next Create Charge on a charge permission (for a
+    /// caller that cannot send the simulation header itself). Kept in memory only.
+    armed: HashMap<String, String>,
 }
 
 fn status<S>(
@@ -228,6 +234,8 @@ pub struct NewSession {
     pub metadata: MetadataUpdate,
     pub platform_id: Option<String>,
     pub recurring: Option<RecurringMetadata>,
+    /// `deliverySpecifications`, kept as given.
+    pub delivery: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -238,6 +246,7 @@ pub struct PaymentUpdate {
     pub total_order_amount: Option<Money>,
     pub soft_descriptor: Option<String>,
     pub presentment_currency: Option<String>,
+    pub extend_expiration: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -284,6 +293,9 @@ impl PaymentUpdate {
         }
         if let Some(v) = &self.presentment_currency {
             p.presentment_currency = Some(v.clone());
+        }
+        if let Some(v) = self.extend_expiration {
+            p.extend_expiration = Some(v);
         }
     }
 }
@@ -337,6 +349,7 @@ impl World {
             sessions: HashMap::new(),
             permissions: HashMap::new(),
             charges: HashMap::new(),
+            armed: HashMap::new(),
             refunds: HashMap::new(),
             deadlines: BTreeSet::new(),
             changed: BTreeSet::new(),
@@ -650,7 +663,7 @@ impl World {
             provider_metadata: None,
             release_environment: Some(release_environment.to_owned()),
             checkout_button_text: None,
-            delivery_specifications: None,
+            delivery_specifications: new.delivery,
             tokens: None,
         };
         let mut rec = SessionRec {
@@ -923,6 +936,11 @@ impl World {
             ));
         }
         let recurring = rec.cs.charge_permission_type == Some(ChargePermissionType::Recurring);
+        let one_time_ttl = if rec.cs.payment_details.extend_expiration == Some(true) {
+            EXTENDED_PERMISSION_TTL
+        } else {
+            ONE_TIME_PERMISSION_TTL
+        };
         let cp_id = format!("P01-{}-{}", self.ids.digits(7), self.ids.digits(7));
         let cp = ChargePermission {
             charge_permission_id: cp_id.clone(),
@@ -938,7 +956,7 @@ impl World {
                 last_updated_timestamp: Some(timestamp(now)),
             },
             creation_timestamp: Some(timestamp(now)),
-            expiration_timestamp: (!recurring).then(|| timestamp(now + ONE_TIME_PERMISSION_TTL)),
+            expiration_timestamp: (!recurring).then(|| timestamp(now + one_time_ttl)),
             merchant_metadata: Some(rec.cs.merchant_metadata.clone()),
             release_environment: rec.cs.release_environment.clone(),
             limits: (!recurring).then(|| Limits {
@@ -957,7 +975,7 @@ impl World {
                 expires: if recurring {
                     i64::MAX
                 } else {
-                    now + ONE_TIME_PERMISSION_TTL
+                    now + one_time_ttl
                 },
                 instrument_id: choice.instrument_id.clone(),
                 cp,
@@ -965,11 +983,7 @@ impl World {
         );
         self.touch(Kind::ChargePermission, &cp_id);
         if !recurring {
-            self.schedule(
-                now + ONE_TIME_PERMISSION_TTL,
-                Kind::ChargePermission,
-                &cp_id,
-            );
+            self.schedule(now + one_time_ttl, Kind::ChargePermission, &cp_id);
         }
         let charge_id = if intent == PaymentIntent::Confirm {
             None
@@ -1322,6 +1336,8 @@ impl World {
         sim: Option<&str>,
         now: i64,
     ) -> Result<Charge, ApiError> {
+        let armed = self.armed.remove(&new.charge_permission_id);
+        let sim = sim.or(armed.as_deref());
         let p = self
             .permission(merchant, &new.charge_permission_id)?
             .clone();
@@ -1453,6 +1469,28 @@ impl World {
             .get(&charge_id)
             .map(|c| c.charge.clone())
             .ok_or_else(|| ApiError::internal("charge vanished"))
+    }
+
+    /// Test helper: the next Create Charge on `charge_permission_id` behaves as if it carried the
+    /// simulation code `code`.
+    pub fn arm_simulation(
+        &mut self,
+        charge_permission_id: &str,
+        code: &str,
+    ) -> Result<(), ApiError> {
+        if !self.permissions.contains_key(charge_permission_id) {
+            return Err(ApiError::not_found(
+                "ChargePermission",
+                charge_permission_id,
+            ));
+        }
+        if simulated_decline(code).is_none() && code != ChargeState::AuthorizationInitiated.as_str()
+        {
+            return Err(unfit_simulation(code, "Create Charge"));
+        }
+        self.armed
+            .insert(charge_permission_id.to_owned(), code.to_owned());
+        Ok(())
     }
 
     pub fn update_permission(

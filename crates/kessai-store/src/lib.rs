@@ -146,10 +146,18 @@ pub trait Store: Send + Sync {
     /// Gives the lease up (if `holder` has it), so the next taker need not wait for it to run out.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
+    /// The order a charge permission was made for (a recurring consent's own order, not the
+    /// ReAuthorize orders charged against it).
     async fn order_by_charge_permission(
         &self,
         charge_permission_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError>;
+
+    /// The order whose current charge is `charge_id`.
+    async fn order_by_charge(&self, charge_id: &str) -> Result<Option<OrderRecord>, StoreError>;
+
+    /// The order of the refund Amazon named `refund_id`.
+    async fn order_by_refund(&self, refund_id: &str) -> Result<Option<OrderRecord>, StoreError>;
     /// Whether the notification was handled already.
     async fn ipn_seen(&self, message_id: &str) -> Result<bool, StoreError>;
     /// Records a handled notification that changed no order.

@@ -504,11 +504,27 @@ impl Store for SqliteStore {
         &self,
         charge_permission_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM orders WHERE charge_permission_id = ?")
+        let row = sqlx::query("SELECT * FROM orders WHERE charge_permission_id = ? ORDER BY original_order_id IS NOT NULL, created_at LIMIT 1")
             .bind(charge_permission_id)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| order_from_row(&r)).transpose()
+    }
+
+    async fn order_by_charge(&self, charge_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM orders WHERE charge_id = ?")
+            .bind(charge_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    async fn order_by_refund(&self, refund_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query("SELECT o.* FROM refunds r JOIN orders o ON o.merchant_ccid = r.merchant_ccid AND o.order_id = r.order_id WHERE r.amazon_refund_id = ?")
+            .bind(refund_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
     }
 
     async fn ipn_seen(&self, message_id: &str) -> Result<bool, StoreError> {

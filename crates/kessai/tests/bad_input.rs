@@ -227,8 +227,8 @@ async fn authorize_field_errors() {
         ),
         (
             json!({"orderId": "f1", "amount": "100", "accountingType": "1"}),
-            "E109F00400000000",
-            "accountingType",
+            "E201F02200000000",
+            "frequencyUnit",
         ),
         (
             json!({"orderId": "f1", "amount": "100", "accountingType": "2"}),
@@ -312,16 +312,21 @@ async fn command_and_state_errors_change_nothing() {
         "refusals changed nothing"
     );
 
-    // Not-yet-supported commands are refused, not faked.
+    // UpdateAuthorize after capture.
     let r = env
         .mdk("UpdateAuthorize", json!({"orderId": "s1", "amount": "100"}))
         .await;
-    expect_failure(&r, "E109000000000000", "UpdateAuthorize");
+    expect_failure(&r, "E303F00100000000", "orderId");
+    assert_eq!(
+        snapshot(&env, "s1").await,
+        captured,
+        "refusals changed nothing"
+    );
 
     // Every command attempt on the order, refused or not, is in its history: the 4 steps of the
-    // purchase, 3 refusals, the capture, 3 refusals. (A duplicate Authorize and an unsupported
-    // command never reach the order.)
-    assert_eq!(env.history_len("s1").await, 4 + 3 + 1 + 3);
+    // purchase, 3 refusals, the capture, 4 refusals. (A duplicate Authorize never reaches the
+    // order.)
+    assert_eq!(env.history_len("s1").await, 4 + 3 + 1 + 4);
 }
 
 #[tokio::test]

@@ -9,63 +9,12 @@
 
 mod common;
 
-use common::faults::{Call, Fault};
+use common::faults::{arm, code, expect_unknown, name, wait_resolved, Call, Fault, FAULTS};
 use common::{first_form, query, Browser, FaultEnv, TestEnv};
 use kessai_amazonpay::AmazonPay;
 use kessai_core::{OrderState, Yen};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy)]
-enum Injected {
-    Amazon(Fault),
-    /// The store's outcome commit fails after Amazon acted.
-    StoreCommit,
-}
-
-const FAULTS: [Injected; 5] = [
-    Injected::Amazon(Fault::DropAnswer),
-    Injected::Amazon(Fault::TimeoutBefore),
-    Injected::Amazon(Fault::Status(500)),
-    Injected::Amazon(Fault::Status(503)),
-    Injected::StoreCommit,
-];
-
-fn name(f: Injected) -> String {
-    match f {
-        Injected::Amazon(Fault::DropAnswer) => "Amazon acts, answer lost".into(),
-        Injected::Amazon(Fault::TimeoutBefore) => "timeout before Amazon".into(),
-        Injected::Amazon(Fault::Status(s)) => format!("Amazon answers {s}"),
-        Injected::StoreCommit => "outcome commit fails".into(),
-    }
-}
-
-fn arm(fe: &FaultEnv, call: Call, f: Injected) {
-    match f {
-        Injected::Amazon(fault) => fe.amazon.arm(call, fault),
-        Injected::StoreCommit => fe.faulty_store.fail_next_outcome(),
-    }
-}
-
-fn code(r: &Map<String, Value>) -> String {
-    format!(
-        "{} {}",
-        r["mstatus"].as_str().unwrap(),
-        r["vResultCode"].as_str().unwrap()
-    )
-}
-
-fn expect_unknown(r: &Map<String, Value>) {
-    assert_eq!(r["mstatus"], "pending", "{r:?}");
-    assert_eq!(r["vResultCode"], "E500000000000000", "{r:?}");
-    assert!(
-        r["merrMsg"]
-            .as_str()
-            .unwrap()
-            .contains("same command again"),
-        "the message says a retry is safe: {r:?}"
-    );
-}
 
 async fn invariants(env: &TestEnv, order_id: &str) {
     let o = env.order(order_id).await.unwrap();
@@ -80,17 +29,6 @@ async fn charges_of(fe: &FaultEnv, o: &kessai_store::OrderRecord) -> usize {
         o.charge_permission_id.as_deref().unwrap(),
     )
     .await
-}
-
-/// After a restart, the pending operation is resolved by the gateway on its own.
-async fn wait_resolved(env: &TestEnv, order_id: &str) {
-    for _ in 0..100 {
-        if env.order(order_id).await.unwrap().in_flight.is_none() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{order_id}: the pending operation was not resolved after the restart");
 }
 
 struct Row {

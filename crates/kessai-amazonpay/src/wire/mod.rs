@@ -314,6 +314,9 @@ pub struct PaymentDetailsRequest {
     pub total_order_amount: Option<Price>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presentment_currency: Option<String>,
+    /// Keeps a one-time charge permission open longer, for later re-authorizations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extend_expiration: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -344,6 +347,9 @@ pub struct CreateCheckoutSessionRequest {
     pub merchant_metadata: Option<MerchantMetadataRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_id: Option<String>,
+    /// `{"addressRestrictions": …}` and the like, passed through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_specifications: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]

@@ -8,8 +8,11 @@ use crate::pipeline::Caller;
 use crate::reply::{Answer, Reply};
 use crate::util::{amazon_failure, history, idempotency_key};
 use kessai_amazonpay::wire::{self, ChargePermissionType, PaymentIntent, Price};
-use kessai_core::{Field, Kind, Money, Order, OrderId, ResultCode, Yen};
-use kessai_store::{OrderRecord, StoreError, Unit, Write};
+use kessai_core::consent::MAX_RECURRING_AMOUNT;
+use kessai_core::{
+    Consent, Field, Frequency, FrequencyUnit, Kind, Money, Order, OrderId, ResultCode, Yen,
+};
+use kessai_store::{AmazonOptions, ConfirmScreen, OrderRecord, StoreError, Unit, Write};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone)]
@@ -24,68 +27,139 @@ pub struct Authorize {
     pub authorize_push_url: Option<String>,
     pub capture_push_url: Option<String>,
     pub cancel_push_url: Option<String>,
-    pub platform_id: Option<String>,
+    /// `accountingType` "1": the consent asked for.
+    pub consent: Option<Consent>,
+    pub confirm_screen: ConfirmScreen,
+    pub options: AmazonOptions,
+}
+
+const RECURRING_ONLY: &str = "may be given only with accountingType \"1\" (recurring, 随時).";
+
+/// `frequencyUnit` and `frequencyValue` of a recurring Authorize or an UpdateConsent.
+pub fn frequency(p: &Params<'_>) -> Result<Frequency, ResultCode> {
+    let unit_text = p.req(Field::FrequencyUnit)?;
+    let unit = FrequencyUnit::parse(unit_text).ok_or_else(|| {
+        ResultCode::field(
+            Kind::FieldInvalidValue,
+            Field::FrequencyUnit,
+            format!("must be one of Year, Month, Week, Day (got {unit_text:?})."),
+        )
+    })?;
+    let value = p
+        .amount(Field::FrequencyValue, u64::from(unit.max_value()))
+        .map_err(|r| ResultCode {
+            message: format!("{} (with frequencyUnit {})", r.message, unit.as_str()),
+            ..r
+        })?
+        .ok_or_else(|| {
+            ResultCode::field(Kind::FieldMissing, Field::FrequencyValue, "is required.")
+        })?;
+    Frequency::new(unit, value.get())
+        .map_err(|e| ResultCode::field(Kind::FieldAboveMaximum, Field::FrequencyValue, e))
+}
+
+/// `platformId`: at most 21 bytes.
+pub fn platform_id(p: &Params<'_>) -> Result<Option<String>, ResultCode> {
+    let platform_id = p.opt(Field::PlatformId)?.map(str::to_owned);
+    if platform_id.as_ref().is_some_and(|v| v.len() > 21) {
+        return Err(ResultCode::field(
+            Kind::FieldTooLong,
+            Field::PlatformId,
+            "is longer than 21 bytes.",
+        ));
+    }
+    Ok(platform_id)
+}
+
+/// `addressRestrictions`: `{"type":"Allowed"|"NotAllowed","restrictions":{…}}`, at most 4000.
+fn address_restrictions(p: &Params<'_>) -> Result<Option<String>, ResultCode> {
+    let Some(text) = p.text(Field::AddressRestrictions, 4000)? else {
+        return Ok(None);
+    };
+    let bad =
+        |why: &str| ResultCode::field(Kind::FieldInvalidValue, Field::AddressRestrictions, why);
+    let map = serde_json::from_str::<Map<String, Value>>(&text)
+        .map_err(|_| bad("must be a JSON object."))?;
+    match map.get("type").and_then(Value::as_str) {
+        Some("Allowed" | "NotAllowed") => {}
+        _ => return Err(bad("needs \"type\": \"Allowed\" or \"NotAllowed\".")),
+    }
+    match map.get("restrictions") {
+        Some(Value::Object(_)) => {}
+        _ => return Err(bad("needs \"restrictions\": an object of country codes.")),
+    }
+    if let Some(other) = map.keys().find(|k| *k != "type" && *k != "restrictions") {
+        return Err(bad(&format!("has an unknown key {other:?}.")));
+    }
+    Ok(Some(text))
 }
 
 impl Authorize {
     pub fn parse(p: &Params<'_>) -> Result<Authorize, ResultCode> {
         let order_id = p.order_id(Field::OrderId)?;
+        let recurring = p.choice(Field::AccountingType, &["0", "1"])? == Some("1");
+        let max = if recurring {
+            MAX_RECURRING_AMOUNT
+        } else {
+            MAX_AMOUNT
+        };
         let amount = p
-            .amount(Field::Amount, MAX_AMOUNT)?
+            .amount(Field::Amount, max)?
             .ok_or_else(|| ResultCode::field(Kind::FieldMissing, Field::Amount, "is required."))?;
-        if p.choice(Field::AccountingType, &["0", "1"])? == Some("1") {
-            return Err(ResultCode::field(
-                Kind::NotSupportedYet,
-                Field::AccountingType,
-                "\"1\" (recurring, 随時) is not supported by this gateway yet.",
-            ));
-        }
-        match p.choice(Field::PayConfirmScreenType, &["0", "1"])? {
-            Some("1") => return Err(ResultCode::field(
-                Kind::NotSupportedYet,
-                Field::PayConfirmScreenType,
-                "\"1\" (merchant-hosted confirmation screen) is not supported by this gateway yet.",
-            )),
-            _ => p.forbid(
-                Field::PayConfirmScreenUrl,
-                "may be given only with payConfirmScreenType \"1\".",
-            )?,
-        }
-        p.forbid(
-            Field::ConsentAuthType,
-            "may be given only with accountingType \"1\" (recurring).",
-        )?;
-        p.forbid(
-            Field::FrequencyUnit,
-            "may be given only with accountingType \"1\" (recurring).",
-        )?;
-        p.forbid(
-            Field::FrequencyValue,
-            "may be given only with accountingType \"1\" (recurring).",
-        )?;
-        p.flag(Field::SuppressShippingAddressView)?;
-        p.flag(Field::ExtendExpiration)?;
-        if let Some(r) = p.text(Field::AddressRestrictions, 4000)? {
-            if serde_json::from_str::<Map<String, Value>>(&r).is_err() {
+        let with_capture = p.flag(Field::WithCapture)?.unwrap_or(false);
+        let consent = if recurring {
+            let frequency = frequency(p)?;
+            // Absent: consent and a first authorization (the merchant setting's default).
+            let with_authorization = p.choice(Field::ConsentAuthType, &["0", "1"])? != Some("0");
+            if !with_authorization && with_capture {
                 return Err(ResultCode::field(
-                    Kind::FieldInvalidValue,
-                    Field::AddressRestrictions,
-                    "must be a JSON object.",
+                    Kind::FieldNotAllowed,
+                    Field::WithCapture,
+                    "may be \"true\" only when consentAuthType is \"1\" (consent-only moves no money).",
                 ));
             }
-        }
-        let platform_id = p.opt(Field::PlatformId)?.map(str::to_owned);
-        if platform_id.as_ref().is_some_and(|v| v.len() > 21) {
-            return Err(ResultCode::field(
-                Kind::FieldTooLong,
-                Field::PlatformId,
-                "is longer than 21 bytes.",
-            ));
-        }
+            if p.flag(Field::ExtendExpiration)? == Some(true) {
+                return Err(ResultCode::field(
+                    Kind::FieldNotAllowed,
+                    Field::ExtendExpiration,
+                    "is for one-time (都度) orders only.",
+                ));
+            }
+            Some(Consent::new(amount, frequency, with_authorization))
+        } else {
+            p.forbid(Field::ConsentAuthType, RECURRING_ONLY)?;
+            p.forbid(Field::FrequencyUnit, RECURRING_ONLY)?;
+            p.forbid(Field::FrequencyValue, RECURRING_ONLY)?;
+            None
+        };
+        let confirm_screen = match p.choice(Field::PayConfirmScreenType, &["0", "1"])? {
+            Some("1") => ConfirmScreen::Merchant {
+                url: p.url(Field::PayConfirmScreenUrl)?.ok_or_else(|| {
+                    ResultCode::field(
+                        Kind::FieldMissing,
+                        Field::PayConfirmScreenUrl,
+                        "is required with payConfirmScreenType \"1\" (merchant-hosted confirmation).",
+                    )
+                })?,
+            },
+            _ => {
+                p.forbid(
+                    Field::PayConfirmScreenUrl,
+                    "may be given only with payConfirmScreenType \"1\".",
+                )?;
+                ConfirmScreen::Gateway
+            }
+        };
+        let options = AmazonOptions {
+            address_restrictions: address_restrictions(p)?,
+            suppress_shipping_address_view: p.flag(Field::SuppressShippingAddressView)?,
+            extend_expiration: p.flag(Field::ExtendExpiration)?.unwrap_or(false),
+            platform_id: platform_id(p)?,
+        };
         Ok(Authorize {
             order_id,
             amount,
-            with_capture: p.flag(Field::WithCapture)?.unwrap_or(false),
+            with_capture,
             success_url: p.url(Field::SuccessUrl)?,
             cancel_url: p.url(Field::CancelUrl)?,
             error_url: p.url(Field::ErrorUrl)?,
@@ -93,7 +167,9 @@ impl Authorize {
             authorize_push_url: p.url(Field::AuthorizePushUrl)?,
             capture_push_url: p.url(Field::CapturePushUrl)?,
             cancel_push_url: p.url(Field::CancelPushUrl)?,
-            platform_id,
+            consent,
+            confirm_screen,
+            options,
         })
     }
 }
@@ -111,6 +187,80 @@ fn internal(e: impl std::fmt::Display) -> ResultCode {
     ResultCode::new(Kind::Internal, format!("Internal error: {e}"))
 }
 
+/// The Create Checkout Session request of an Authorize: one-time or recurring, with the options
+/// passed through (`addressRestrictions` as `deliverySpecifications`, `extendExpiration`,
+/// `platformId`, `noteToBuyer`).
+fn checkout_request(
+    state: &AppState,
+    fields: &Authorize,
+    order_id: &OrderId,
+    public_ref: &str,
+) -> wire::CreateCheckoutSessionRequest {
+    let base = &state.base_url;
+    let intent = intent_of(fields.consent.as_ref(), fields.with_capture);
+    let (permission_type, recurring) = match &fields.consent {
+        Some(c) => (ChargePermissionType::Recurring, Some(recurring_metadata(c))),
+        None => (ChargePermissionType::OneTime, None),
+    };
+    let delivery = fields
+        .options
+        .address_restrictions
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .map(|r| serde_json::json!({ "addressRestrictions": r }));
+    wire::CreateCheckoutSessionRequest {
+        web_checkout_details: wire::WebCheckoutDetailsRequest {
+            checkout_review_return_url: Some(format!("{base}/amazonpay/review/{public_ref}")),
+            checkout_result_return_url: None,
+            checkout_cancel_url: Some(format!("{base}/amazonpay/cancel/{public_ref}")),
+        },
+        store_id: state.amazon.store_id().to_owned(),
+        charge_permission_type: Some(permission_type),
+        recurring_metadata: recurring,
+        payment_details: Some(wire::PaymentDetailsRequest {
+            payment_intent: Some(intent),
+            can_handle_pending_authorization: Some(true),
+            charge_amount: Some(Price::from_money(Money::jpy(fields.amount))),
+            total_order_amount: None,
+            presentment_currency: Some("JPY".into()),
+            extend_expiration: fields.options.extend_expiration.then_some(true),
+        }),
+        merchant_metadata: Some(wire::MerchantMetadataRequest {
+            merchant_reference_id: Some(order_id.to_string()),
+            merchant_store_name: Some(state.store_name.clone()),
+            note_to_buyer: fields.note_to_buyer.clone(),
+            custom_information: None,
+        }),
+        platform_id: fields.options.platform_id.clone(),
+        delivery_specifications: delivery,
+    }
+}
+
+/// What Amazon is asked to do when the buyer confirms: nothing but the consent (consent only),
+/// authorize, or authorize and capture.
+pub fn payment_intent(record: &OrderRecord) -> PaymentIntent {
+    intent_of(record.consent.as_ref(), record.with_capture)
+}
+
+fn intent_of(consent: Option<&Consent>, with_capture: bool) -> PaymentIntent {
+    match (consent, with_capture) {
+        (Some(c), _) if !c.with_authorization => PaymentIntent::Confirm,
+        (_, true) => PaymentIntent::AuthorizeWithCapture,
+        (_, false) => PaymentIntent::Authorize,
+    }
+}
+
+/// Amazon's recurring metadata of a consent.
+pub fn recurring_metadata(c: &Consent) -> wire::RecurringMetadata {
+    wire::RecurringMetadata {
+        frequency: Some(wire::Frequency {
+            unit: c.frequency.unit().as_str().to_owned(),
+            value: c.frequency.value().to_string(),
+        }),
+        amount: Some(Price::from_money(Money::jpy(c.amount))),
+    }
+}
+
 /// Creating a checkout session moves no money, so it is not in the operation log: its key is
 /// derived from the order, so a retried Authorize replays the same session at Amazon Pay, and a
 /// session whose order was never stored expires there unused after 24 hours.
@@ -124,36 +274,7 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
     }
     let public_ref = crate::util::buyer_ref(&state.ref_key, ccid, &order_id);
-    let base = &state.base_url;
-    let intent = if fields.with_capture {
-        PaymentIntent::AuthorizeWithCapture
-    } else {
-        PaymentIntent::Authorize
-    };
-    let create = wire::CreateCheckoutSessionRequest {
-        web_checkout_details: wire::WebCheckoutDetailsRequest {
-            checkout_review_return_url: Some(format!("{base}/amazonpay/review/{public_ref}")),
-            checkout_result_return_url: None,
-            checkout_cancel_url: Some(format!("{base}/amazonpay/cancel/{public_ref}")),
-        },
-        store_id: state.amazon.store_id().to_owned(),
-        charge_permission_type: Some(ChargePermissionType::OneTime),
-        recurring_metadata: None,
-        payment_details: Some(wire::PaymentDetailsRequest {
-            payment_intent: Some(intent),
-            can_handle_pending_authorization: Some(true),
-            charge_amount: Some(Price::from_money(Money::jpy(fields.amount))),
-            total_order_amount: None,
-            presentment_currency: Some("JPY".into()),
-        }),
-        merchant_metadata: Some(wire::MerchantMetadataRequest {
-            merchant_reference_id: Some(order_id.to_string()),
-            merchant_store_name: Some(state.store_name.clone()),
-            note_to_buyer: fields.note_to_buyer.clone(),
-            custom_information: None,
-        }),
-        platform_id: fields.platform_id.clone(),
-    };
+    let create = checkout_request(state, &fields, &order_id, &public_ref);
     let key = idempotency_key(ccid, &order_id, "checkout-session");
     let session = match state.amazon.create_checkout_session(&create, &key).await {
         Ok(s) => s,
@@ -178,10 +299,10 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         charge_permission_id: None,
         charge_id: None,
         in_flight: None,
-        consent: None,
+        consent: fields.consent,
         original_order_id: None,
-        confirm_screen: Default::default(),
-        options: Default::default(),
+        confirm_screen: fields.confirm_screen,
+        options: fields.options,
         version: 1,
         created_at: now.clone(),
         updated_at: now,

@@ -104,10 +104,7 @@ impl OrderCommand for GetAddress {
                 billing: postal(billing),
             });
             let pre_auth = (record.order.state == OrderState::PreAuth).then(|| PreAuthLinks {
-                pay_redirect_url: format!(
-                    "{}/amazonpay/review/{}",
-                    state.base_url, record.public_ref
-                ),
+                pay_redirect_url: crate::buyer::pay_redirect_url(state, record),
                 checkout_session_id: record.checkout_session_id.clone(),
             });
             Ok(Reply::Address(Box::new(AddressReply {

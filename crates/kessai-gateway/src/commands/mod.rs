@@ -5,7 +5,11 @@ pub mod authorize;
 pub mod cancel;
 pub mod capture;
 pub mod get_address;
+pub mod reauthorize;
 pub mod refund;
+pub mod terminate;
+pub mod update_authorize;
+pub mod update_consent;
 
 use crate::params::Params;
 use crate::pipeline::{self, Caller};
@@ -61,14 +65,7 @@ impl CommandName {
     }
 
     pub fn supported(self) -> bool {
-        matches!(
-            self,
-            CommandName::Authorize
-                | CommandName::Capture
-                | CommandName::Cancel
-                | CommandName::Refund
-                | CommandName::GetAddress
-        )
+        true
     }
 
     /// The supported commands, for error messages.
@@ -90,6 +87,10 @@ pub enum Command {
     Cancel(cancel::Cancel),
     Refund(refund::Refund),
     GetAddress(get_address::GetAddress),
+    UpdateAuthorize(update_authorize::UpdateAuthorize),
+    ReAuthorize(reauthorize::ReAuthorize),
+    Terminate(terminate::Terminate),
+    UpdateConsent(update_consent::UpdateConsent),
 }
 
 /// Why a request could not be parsed, and the order it names (when its `orderId` is valid), so
@@ -117,6 +118,11 @@ impl Command {
                 .map(Command::Authorize)
                 .map_err(reject);
         }
+        if name == CommandName::ReAuthorize {
+            return reauthorize::ReAuthorize::parse(p)
+                .map(Command::ReAuthorize)
+                .map_err(reject);
+        }
         // Order commands: the order id first, so a later field's mistake is recorded on the order.
         let order_id = p.order_id(Field::OrderId).map_err(reject)?;
         let rest = match name {
@@ -125,6 +131,15 @@ impl Command {
             }
             CommandName::Cancel => cancel::Cancel::parse(order_id.clone(), p).map(Command::Cancel),
             CommandName::Refund => refund::Refund::parse(order_id.clone(), p).map(Command::Refund),
+            CommandName::UpdateAuthorize => {
+                update_authorize::UpdateAuthorize::parse(order_id.clone(), p)
+                    .map(Command::UpdateAuthorize)
+            }
+            CommandName::Terminate => {
+                terminate::Terminate::parse(order_id.clone(), p).map(Command::Terminate)
+            }
+            CommandName::UpdateConsent => update_consent::UpdateConsent::parse(order_id.clone(), p)
+                .map(Command::UpdateConsent),
             _ => get_address::GetAddress::parse(order_id.clone(), p).map(Command::GetAddress),
         };
         rest.map_err(|result| Rejected {
@@ -140,6 +155,10 @@ impl Command {
             Command::Cancel(c) => pipeline::order_command(state, caller, &c).await,
             Command::Refund(c) => pipeline::order_command(state, caller, &c).await,
             Command::GetAddress(c) => pipeline::order_command(state, caller, &c).await,
+            Command::UpdateAuthorize(c) => pipeline::order_command(state, caller, &c).await,
+            Command::Terminate(c) => pipeline::order_command(state, caller, &c).await,
+            Command::UpdateConsent(c) => pipeline::order_command(state, caller, &c).await,
+            Command::ReAuthorize(c) => reauthorize::run(state, caller, c).await,
         }
     }
 }
@@ -156,7 +175,7 @@ mod tests {
         assert_eq!(CommandName::parse("capture"), None);
         assert_eq!(
             CommandName::supported_list(),
-            "Authorize, Capture, Cancel, Refund, GetAddress"
+            "Authorize, Capture, Cancel, Refund, GetAddress, UpdateAuthorize, ReAuthorize, Terminate, UpdateConsent"
         );
     }
 }

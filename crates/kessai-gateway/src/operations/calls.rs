@@ -8,7 +8,7 @@ use kessai_amazonpay::wire::{
     self, ChargeState, CheckoutSessionState, ErrorCode, Price, ReasonCode,
 };
 use kessai_amazonpay::AmazonPayError;
-use kessai_core::{Event, Kind, Money, OperationStatus, ResultCode, Yen};
+use kessai_core::{ConsentEvent, Event, Kind, Money, OperationStatus, ResultCode, Yen};
 use kessai_store::RefundRecord;
 
 /// What the gateway reads from a checkout session.
@@ -39,7 +39,7 @@ fn session_view(cs: &wire::CheckoutSession) -> SessionView {
 
 /// What the gateway reads from a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum ChargeView {
+pub(super) enum ChargeView {
     Pending,
     Authorized,
     Captured,
@@ -48,7 +48,7 @@ enum ChargeView {
     Other(String),
 }
 
-fn charge_view(c: &wire::Charge) -> ChargeView {
+pub(super) fn charge_view(c: &wire::Charge) -> ChargeView {
     match &c.status_details.state {
         ChargeState::AuthorizationInitiated => ChargeView::Pending,
         ChargeState::Authorized => ChargeView::Authorized,
@@ -67,7 +67,7 @@ fn charge_view(c: &wire::Charge) -> ChargeView {
     }
 }
 
-fn jpy(y: Yen) -> Price {
+pub(super) fn jpy(y: Yen) -> Price {
     Price::from_money(Money::jpy(y))
 }
 
@@ -227,6 +227,17 @@ pub async fn complete(step: Step<'_>) -> Outcome {
             return step.end(ending).await;
         }
     };
+    let consent = step.record.consent;
+    if consent.is_some_and(|c| !c.with_authorization) {
+        // Consent only: Amazon made the charge permission, no charge.
+        let Some(cp_id) = completed.charge_permission_id.clone() else {
+            return lost("the completed checkout session has no chargePermissionId");
+        };
+        let ending = Ending::done(Event::ConsentGiven)
+            .with_consent(ConsentEvent::BuyerAgreed)
+            .with_permission(cp_id);
+        return step.end(ending).await;
+    }
     let Some(charge_id) = completed.charge_id.clone() else {
         return lost("the completed checkout session has no chargeId");
     };
@@ -257,6 +268,12 @@ pub async fn complete(step: Step<'_>) -> Outcome {
                 "the charge is {other:?}; expected Authorized or Captured"
             ))
         }
+    };
+    // The buyer agreed to a recurring consent, whatever its first charge came to (a declined first
+    // charge leaves the consent waiting: it cannot be charged).
+    let ending = match consent {
+        Some(_) if ending.agreed() => ending.with_consent(ConsentEvent::BuyerAgreed),
+        _ => ending,
     };
     step.end(ending.with_ids(completed.charge_permission_id.clone(), charge_id))
         .await

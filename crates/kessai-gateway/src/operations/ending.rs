@@ -4,7 +4,7 @@
 use super::{store_failed, unknown, Actor, Outcome};
 use crate::app::AppState;
 use crate::crash::Point;
-use kessai_core::{Event, OperationKind, OperationStatus, PushKind, ResultCode};
+use kessai_core::{ConsentEvent, Event, OperationKind, OperationStatus, PushKind, ResultCode};
 use kessai_store::{OperationEnd, OperationRecord, OrderRecord, RefundRecord, Unit, Write};
 
 /// One operation being carried out on one order.
@@ -22,8 +22,11 @@ pub struct Ending {
     result: ResultCode,
     /// What happened to the order (none: it stays as it was).
     event: Option<Event>,
+    /// What happened to the order's recurring consent.
+    consent: Option<ConsentEvent>,
     /// Amazon's ids the order learns: charge permission and charge.
     ids: Option<(Option<String>, String)>,
+    permission: Option<String>,
     refund: Option<RefundRecord>,
     /// Amazon's id of what the operation made (a refund).
     amazon_id: Option<String>,
@@ -41,7 +44,9 @@ impl Ending {
             status,
             result,
             event: Some(event),
+            consent: None,
             ids: None,
+            permission: None,
             refund: None,
             amazon_id: None,
         }
@@ -57,7 +62,9 @@ impl Ending {
             status,
             result,
             event: None,
+            consent: None,
             ids: None,
+            permission: None,
             refund: None,
             amazon_id: None,
         }
@@ -66,6 +73,30 @@ impl Ending {
     pub fn with_ids(mut self, charge_permission_id: Option<String>, charge_id: String) -> Ending {
         self.ids = Some((charge_permission_id, charge_id));
         self
+    }
+
+    /// A consent-only checkout: Amazon made a charge permission and no charge.
+    pub fn with_permission(mut self, charge_permission_id: String) -> Ending {
+        self.permission = Some(charge_permission_id);
+        self
+    }
+
+    pub fn with_consent(mut self, event: ConsentEvent) -> Ending {
+        self.consent = Some(event);
+        self
+    }
+
+    /// The order reached an authorization (or its pending form).
+    pub fn agreed(&self) -> bool {
+        matches!(
+            self.event,
+            Some(
+                Event::Authorized { .. }
+                    | Event::AuthorizedAndCaptured { .. }
+                    | Event::AuthorizationPending
+                    | Event::ConsentGiven
+            )
+        )
     }
 
     pub fn with_refund(mut self, refund: RefundRecord) -> Ending {
@@ -99,6 +130,26 @@ impl Step<'_> {
                 }
             };
         }
+        if let Some(event) = ending.consent {
+            let next = after
+                .consent
+                .ok_or(kessai_core::Refusal::NotRecurring)
+                .and_then(|c| c.apply(event));
+            match next {
+                Ok(c) => after.consent = Some(c),
+                Err(refusal) => {
+                    tracing::error!(%refusal, order = %record.order_id, "Amazon's outcome does not fit the consent");
+                    return Outcome::Unknown {
+                        result: unknown(format!(
+                            "Amazon's outcome does not fit the consent: {refusal}"
+                        )),
+                    };
+                }
+            }
+        }
+        if let Some(cp_id) = ending.permission {
+            after.charge_permission_id = Some(cp_id);
+        }
         if let Some((cp_id, charge_id)) = ending.ids {
             if cp_id.is_some() {
                 after.charge_permission_id = cp_id;
@@ -117,9 +168,11 @@ impl Step<'_> {
             reported: actor.reports,
             at: state.now_text(),
         };
+        let mut entry = actor.entry(state, &ending.result);
+        entry.amount = Some(op.intent.amount);
         let mut unit = Unit::new(&record.merchant, &record.order_id)
             .with(Write::UpdateOrder(after.clone()))
-            .with(Write::History(actor.entry(state, &ending.result)))
+            .with(Write::History(entry))
             .with(Write::FinishOperation(end.clone()));
         // The merchant's push of this result, in the same unit of work (not for "not yet").
         if ending.event.is_some() || ending.status != OperationStatus::NotDone {
@@ -128,6 +181,9 @@ impl Step<'_> {
                 OperationKind::Capture => PushKind::Capture,
                 OperationKind::CancelCharge => PushKind::Cancel,
                 OperationKind::Refund => PushKind::Refund,
+                OperationKind::ChargeConsent => PushKind::ReAuthorize,
+                OperationKind::Reauthorize => PushKind::UpdateAuthorize,
+                OperationKind::CloseConsent => PushKind::Terminate,
             };
             let push = crate::pushes::record(
                 state,

@@ -8,6 +8,7 @@
 //! idempotency key, so Amazon Pay replays instead of acting twice) or by reading Amazon's state.
 
 mod calls;
+mod consent;
 mod ending;
 
 use crate::app::AppState;
@@ -172,6 +173,45 @@ pub async fn execute_as(
     drive(state, marked, op, actor).await
 }
 
+/// Records a new order together with its first operation, pending, in one unit of work (so an
+/// order never exists without the operation that decides it), then carries the operation out.
+/// A duplicate order id is answered as the store's error, with nothing sent to Amazon.
+pub async fn begin_with_order(
+    state: &AppState,
+    mut record: OrderRecord,
+    intent: Intent,
+    actor: &Actor,
+) -> Result<Outcome, StoreError> {
+    let key = idempotency_key(
+        &record.merchant,
+        &record.order_id,
+        &format!("{}-1", intent.kind.as_str()),
+    );
+    let op = OperationRecord {
+        key: key.clone(),
+        merchant: record.merchant.clone(),
+        order_id: record.order_id.clone(),
+        seq: 1,
+        intent,
+        status: OperationStatus::Pending,
+        reported: false,
+        result_code: None,
+        result_message: None,
+        amazon_id: None,
+        created_at: state.now_text(),
+        finished_at: None,
+    };
+    record.in_flight = Some(key);
+    let unit = Unit::new(&record.merchant, &record.order_id)
+        .with(Write::InsertOrder(record.clone()))
+        .with(Write::BeginOperation(op.clone()));
+    state.store.apply(&unit).await?;
+    state
+        .abort_at
+        .reached(crate::crash::Point::AfterIntent, Some(op.intent.kind));
+    Ok(drive(state, record, op, actor).await)
+}
+
 /// The outcome is not known yet: the operation stays pending.
 fn lost(cause: impl std::fmt::Display) -> Outcome {
     Outcome::Unknown {
@@ -216,6 +256,9 @@ pub async fn drive(
         OperationKind::CancelCharge => calls::cancel(step).await,
         OperationKind::Refund => calls::refund(step).await,
         OperationKind::CompleteCheckout => calls::complete(step).await,
+        OperationKind::ChargeConsent => consent::charge(step).await,
+        OperationKind::Reauthorize => consent::reauthorize(step).await,
+        OperationKind::CloseConsent => consent::close(step).await,
     }
 }
 
@@ -249,7 +292,12 @@ pub async fn settle(state: &AppState, mut record: OrderRecord) -> Result<OrderRe
             Outcome::Unknown { result } => return Err(result),
         };
     }
-    if record.order.state == OrderState::Authorizing && !asked_checkout {
+    // A checkout whose buyer may have confirmed at Amazon (a ReAuthorize charge has no checkout:
+    // its pending operation, resolved above, is all there is).
+    if record.order.state == OrderState::Authorizing
+        && !asked_checkout
+        && record.checkout_session_id.is_some()
+    {
         let intent = Intent {
             kind: OperationKind::CompleteCheckout,
             amount: record.order.amount,

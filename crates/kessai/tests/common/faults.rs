@@ -2,6 +2,7 @@
 //! the answer, times out before reaching Amazon, or answers 5xx; a store whose outcome commit
 //! fails after Amazon acted. Each fault is armed for one call and fires once.
 
+use super::{FaultEnv, TestEnv};
 use async_trait::async_trait;
 use kessai_amazonpay::wire::*;
 use kessai_amazonpay::{AmazonPay, AmazonPayError};
@@ -10,9 +11,11 @@ use kessai_store::{
     HistoryEntry, KeyClaim, MerchantRecord, OperationRecord, OrderRecord, PushEnd, PushFilter,
     PushRecord, RefundRecord, Store, StoreError, Unit,
 };
+use serde_json::{Map, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The Amazon Pay calls a fault can be armed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub enum Call {
     CreateRefund,
     GetCharge,
     GetCheckoutSession,
+    CreateCharge,
+    CloseChargePermission,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +230,8 @@ impl AmazonPay for FaultyAmazon {
         request: &CreateChargeRequest,
         key: &str,
     ) -> Result<Charge, AmazonPayError> {
-        self.inner.create_charge(request, key).await
+        self.around(Call::CreateCharge, self.inner.create_charge(request, key))
+            .await
     }
 
     async fn update_charge_permission(
@@ -241,7 +247,11 @@ impl AmazonPay for FaultyAmazon {
         id: &str,
         request: &CloseChargePermissionRequest,
     ) -> Result<ChargePermission, AmazonPayError> {
-        self.inner.close_charge_permission(id, request).await
+        self.around(
+            Call::CloseChargePermission,
+            self.inner.close_charge_permission(id, request),
+        )
+        .await
     }
 
     async fn get_buyer(&self, buyer_token: &str) -> Result<BuyerDetails, AmazonPayError> {
@@ -430,6 +440,14 @@ impl Store for FaultyStore {
             .await
     }
 
+    async fn order_by_charge(&self, charge_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.inner.order_by_charge(charge_id).await
+    }
+
+    async fn order_by_refund(&self, refund_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.inner.order_by_refund(refund_id).await
+    }
+
     async fn ipn_seen(&self, message_id: &str) -> Result<bool, StoreError> {
         self.inner.ipn_seen(message_id).await
     }
@@ -452,4 +470,68 @@ impl Store for FaultyStore {
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
         self.inner.set_setting(name, value).await
     }
+}
+
+// ---- shared by the fault tests ----
+
+#[derive(Debug, Clone, Copy)]
+pub enum Injected {
+    Amazon(Fault),
+    /// The store's outcome commit fails after Amazon acted.
+    StoreCommit,
+}
+
+pub const FAULTS: [Injected; 5] = [
+    Injected::Amazon(Fault::DropAnswer),
+    Injected::Amazon(Fault::TimeoutBefore),
+    Injected::Amazon(Fault::Status(500)),
+    Injected::Amazon(Fault::Status(503)),
+    Injected::StoreCommit,
+];
+
+pub fn name(f: Injected) -> String {
+    match f {
+        Injected::Amazon(Fault::DropAnswer) => "Amazon acts, answer lost".into(),
+        Injected::Amazon(Fault::TimeoutBefore) => "timeout before Amazon".into(),
+        Injected::Amazon(Fault::Status(s)) => format!("Amazon answers {s}"),
+        Injected::StoreCommit => "outcome commit fails".into(),
+    }
+}
+
+pub fn arm(fe: &FaultEnv, call: Call, f: Injected) {
+    match f {
+        Injected::Amazon(fault) => fe.amazon.arm(call, fault),
+        Injected::StoreCommit => fe.faulty_store.fail_next_outcome(),
+    }
+}
+
+pub fn code(r: &Map<String, Value>) -> String {
+    format!(
+        "{} {}",
+        r["mstatus"].as_str().unwrap(),
+        r["vResultCode"].as_str().unwrap()
+    )
+}
+
+pub fn expect_unknown(r: &Map<String, Value>) {
+    assert_eq!(r["mstatus"], "pending", "{r:?}");
+    assert_eq!(r["vResultCode"], "E500000000000000", "{r:?}");
+    assert!(
+        r["merrMsg"]
+            .as_str()
+            .unwrap()
+            .contains("same command again"),
+        "the message says a retry is safe: {r:?}"
+    );
+}
+
+/// After a restart, the pending operation is resolved by the gateway on its own.
+pub async fn wait_resolved(env: &TestEnv, order_id: &str) {
+    for _ in 0..100 {
+        if env.order(order_id).await.unwrap().in_flight.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{order_id}: the pending operation was not resolved after the restart");
 }

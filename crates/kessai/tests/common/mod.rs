@@ -231,6 +231,21 @@ impl TestEnv {
         walk_buyer(self, &r, instrument).await
     }
 
+    /// Makes the emulator decline the next charge made on `charge_permission_id`.
+    pub async fn simulate_next_charge_decline(&self, charge_permission_id: &str) {
+        let resp = self
+            .http
+            .post(format!(
+                "{}/test_helpers/chargePermissions/{charge_permission_id}/simulation",
+                self.emulator
+            ))
+            .json(&json!({"code": "HardDeclined"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    }
+
     /// A test environment around a gateway that runs as its own process.
     pub async fn external(
         gateway: &str,
