@@ -189,9 +189,24 @@ fn amount_text(rec: &SessionRec) -> Option<String> {
         .charge_amount
         .as_ref()
         .map(|p| match p.currency_code.as_str() {
-            "JPY" => format!("￥{}", p.amount),
+            "JPY" => format!("¥{}", grouped(&p.amount)),
             other => format!("{} {other}", p.amount),
         })
+}
+
+/// `3240` → `3,240`; anything but plain digits as it is.
+fn grouped(amount: &str) -> String {
+    if amount.is_empty() || !amount.bytes().all(|b| b.is_ascii_digit()) {
+        return amount.to_owned();
+    }
+    let mut out = String::new();
+    for (i, c) in amount.chars().enumerate() {
+        if i > 0 && (amount.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The session a buyer page is about, after due transitions; or the error page to show.
@@ -482,5 +497,16 @@ async fn confirm_submit(
     match result {
         Ok(url) => see_other(&url),
         Err(message) => error_page(&state, StatusCode::CONFLICT, &message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn yen_amounts_have_a_thousands_separator() {
+        assert_eq!(super::grouped("3240"), "3,240");
+        assert_eq!(super::grouped("100000"), "100,000");
+        assert_eq!(super::grouped("980"), "980");
+        assert_eq!(super::grouped("12.5"), "12.5");
     }
 }

@@ -176,7 +176,9 @@ async fn orders(state: &AppState, demo: &Demo) -> Result<Vec<OrderView>, Failure
         .search(state, json!({"common": {"orderId": "demo-*"}}))
         .await?;
     let mut views: Vec<OrderView> = found.iter().filter_map(OrderView::from_search).collect();
-    views.sort_by(|a, b| b.id.cmp(&a.id));
+    // Newest first: an order id is `demo-{item}-{unix seconds}{random}`.
+    let stamp = |id: &str| id.splitn(3, '-').nth(2).unwrap_or("").to_owned();
+    views.sort_by_key(|o| std::cmp::Reverse(stamp(&o.id)));
     Ok(views)
 }
 
@@ -371,6 +373,21 @@ async fn order_view_page(
             )
         }
     };
+    // A subscription set up is not "a payment went through".
+    let arrived = arrived.map(|(words, ok)| {
+        match ok && order.subscription && words.starts_with("Thank you") {
+            true if order.state == "Consented" => (
+                "Thank you: your subscription is set up; nothing is charged yet.".to_owned(),
+                ok,
+            ),
+            true => (
+                "Thank you: your subscription is set up and the first payment went through."
+                    .to_owned(),
+                ok,
+            ),
+            false => (words, ok),
+        }
+    });
     let paid = !matches!(
         order.state.as_str(),
         "Started"

@@ -99,6 +99,8 @@ pub struct Step {
     pub mstatus: String,
     pub code: String,
     pub amount: Option<String>,
+    #[serde(skip)]
+    pub value: Option<u64>,
     pub at: String,
 }
 
@@ -117,6 +119,9 @@ pub struct OrderView {
     /// A subscription's consent order (not a charge against one).
     pub subscription: bool,
     pub consent: Option<String>,
+    /// A subscription's amount per period: the last plan change's (UpdateConsent), else the
+    /// amount agreed at the start.
+    pub plan_amount: u64,
     /// A charge against a subscription: the subscription's order.
     pub original: Option<String>,
     /// The buyer confirms on the shop's own page.
@@ -146,7 +151,7 @@ impl OrderView {
         let original = text(proper, "originalOrderId").map(str::to_owned);
         let consent = text(proper, "consentStatus").map(str::to_owned);
         let subscription = text(proper, "accountingType") == Some("1") && original.is_none();
-        let steps = info
+        let steps: Vec<Step> = info
             .get("transactionInfos")
             .and_then(|t| t.get("transactionInfo"))
             .and_then(Value::as_array)
@@ -159,17 +164,26 @@ impl OrderView {
                         mstatus: text(t, "mstatus").unwrap_or("").to_owned(),
                         code: text(t, "vResultCode").unwrap_or("").to_owned(),
                         amount: text(t, "amount").and_then(|a| a.parse().ok()).map(yen),
+                        value: text(t, "amount").and_then(|a| a.parse().ok()),
                         at: text(t, "txnDatetime").map(datetime).unwrap_or_default(),
                     })
                     .collect()
             })
             .unwrap_or_default();
+        let amount = number(proper, "amount");
+        let plan_amount = steps
+            .iter()
+            .rev()
+            .find(|s| s.command == "UpdateConsent" && s.mstatus == "success")
+            .and_then(|s| s.value)
+            .unwrap_or(amount);
         let mut view = OrderView {
             id,
             state,
             status: String::new(),
             ok: false,
-            amount: number(proper, "amount"),
+            amount,
+            plan_amount,
             captured: number(proper, "capturedAmount"),
             refunded: number(proper, "refundedAmount"),
             subscription,
@@ -339,6 +353,13 @@ mod tests {
                 Action::EndSubscription
             ]
         );
+        let info = json!({"orderId": "demo-tea-2", "orderStatus": "Consented",
+            "properOrderInfo": {"accountingType": "1", "consentStatus": "Active", "amount": "980"},
+            "transactionInfos": {"transactionInfo": [
+                {"command": "UpdateConsent", "mstatus": "success", "amount": "1200"},
+                {"command": "UpdateConsent", "mstatus": "failure", "amount": "999999"}]}});
+        let changed = OrderView::from_search(info.as_object().unwrap()).unwrap();
+        assert_eq!((changed.amount, changed.plan_amount), (980, 1200));
         let sub = view(
             "Authorized",
             json!({"accountingType": "1", "consentStatus": "Active", "amount": "980"}),
