@@ -78,6 +78,8 @@ async fn integers_and_booleans_do_what_their_strings_do() {
         (t.order.state, t.order.amount, t.with_capture, &t.options),
         (s.order.state, s.order.amount, s.with_capture, &s.options)
     );
+    assert!(t.options.extend_expiration);
+    assert_eq!(t.options.suppress_shipping_address_view, Some(false));
 
     // withCapture: true captures at once, as "true" does.
     buy_with(
@@ -217,4 +219,92 @@ async fn other_forms_are_refused_by_field_and_change_nothing() {
     let after = env.order("r2").await.unwrap();
     assert_eq!(after.order, before.order, "refusals changed nothing");
     assert_eq!(after.version, before.version);
+}
+
+#[tokio::test]
+async fn recurring_fields_as_integers() {
+    let env = TestEnv::start("json-forms-recurring").await;
+    // A consent with its first charge, every 3 months, written as json_encode writes integers.
+    let r = env
+        .mdk(
+            "Authorize",
+            with_urls(
+                json!({"orderId": "sub-json", "amount": 980, "accountingType": 1,
+                "consentAuthType": 1, "frequencyUnit": "Month", "frequencyValue": 3,
+                "withCapture": false}),
+            ),
+        )
+        .await;
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    walk_buyer(&env, &r, "visa-1111").await;
+    let o = env.order("sub-json").await.unwrap();
+    let consent = o.consent.expect("a recurring order has a consent");
+    assert_eq!((consent.amount.get(), consent.frequency.value()), (980, 3));
+    assert!(consent.with_authorization);
+    assert_eq!(o.order.state, OrderState::Authorized);
+
+    // UpdateConsent with integers; ReAuthorize with an integer amount and a boolean.
+    let r = env
+        .mdk(
+            "UpdateConsent",
+            json!({"orderId": "sub-json", "amount": 1200, "frequencyUnit": "Week", "frequencyValue": 2}),
+        )
+        .await;
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    let consent = env.order("sub-json").await.unwrap().consent.unwrap();
+    assert_eq!((consent.amount.get(), consent.frequency.value()), (1200, 2));
+    let r = env
+        .mdk(
+            "ReAuthorize",
+            json!({"orderId": "sub-json-2", "originalOrderId": "sub-json", "amount": 1200, "withCapture": true}),
+        )
+        .await;
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    assert_eq!(
+        env.order("sub-json-2").await.unwrap().order.captured.get(),
+        1200
+    );
+
+    // Refused forms name their field and change nothing.
+    let before = env.order("sub-json").await.unwrap();
+    for (fields, code, field) in [
+        (
+            r#""frequencyValue":1.5"#,
+            "E202F02300000000",
+            "frequencyValue",
+        ),
+        (
+            r#""frequencyValue":13"#,
+            "E207F02300000000",
+            "frequencyValue",
+        ),
+        (
+            r#""frequencyValue":true"#,
+            "E212F02300000000",
+            "frequencyValue",
+        ),
+        (
+            r#""frequencyValue":-2"#,
+            "E203F02300000000",
+            "frequencyValue",
+        ),
+    ] {
+        let r = send_text(
+            &env,
+            "UpdateConsent",
+            &format!(r#""orderId":"sub-json","amount":1500,"frequencyUnit":"Month",{fields}"#),
+        )
+        .await;
+        expect_refused(&r, code, field);
+    }
+    let after = env.order("sub-json").await.unwrap();
+    assert_eq!(after.consent, before.consent, "refusals changed nothing");
+    let r = send_text(
+        &env,
+        "Authorize",
+        r#""orderId":"sub-bad","amount":980,"accountingType":1,"consentAuthType":2,"frequencyUnit":"Month","frequencyValue":1"#,
+    )
+    .await;
+    expect_refused(&r, "E210F02100000000", "consentAuthType");
+    assert!(env.order("sub-bad").await.is_none());
 }
