@@ -213,3 +213,67 @@ async fn order_links_survive_a_restart() {
     let text = words(&resp.text().await.unwrap());
     assert!(text.contains("authorized ¥1,980"), "{text}");
 }
+
+#[tokio::test]
+async fn shop_confirmation_and_subscription_without_script() {
+    let env = TestEnv::start("demo-patterns").await;
+    let mut browser = Browser::new(&env.http);
+
+    // The shop's own confirmation page: the address, a shipping fee, the final amount.
+    let shop_confirm = buy(&env, &mut browser, 0, "once-shop").await;
+    assert!(
+        shop_confirm.url.contains("/confirm"),
+        "{}: {}",
+        shop_confirm.url,
+        words(&shop_confirm.html)
+    );
+    let text = words(&shop_confirm.html);
+    assert!(text.contains("〒") && text.contains("¥4,140"), "{text}");
+    let kessai_pay = browser
+        .submit_page(shop_confirm, &[("shipping", "express")])
+        .await;
+    assert!(words(&kessai_pay.html).contains("¥4,140"));
+    let amazon = browser.submit_page(kessai_pay, &[]).await;
+    let order = browser.submit_page(amazon, &[]).await;
+    let text = words(&order.html);
+    assert!(text.contains("authorized ¥4,140"), "{text}");
+
+    // Consent only, then a charge: an order of its own, captured.
+    let review = buy(&env, &mut browser, 1, "consent").await;
+    let amazon = browser.submit_page(review, &[]).await;
+    let sub = browser.submit_page(amazon, &[]).await;
+    let text = words(&sub.html);
+    assert!(
+        text.contains("subscription active (no charge yet)"),
+        "{text}"
+    );
+    assert!(form_ending(&sub.html, "/capture").is_none());
+    let charge = press(&mut browser, &sub, "/charge-now", &[("amount", "1500")]).await;
+    assert_ne!(charge.url, sub.url);
+    let text = words(&charge.html);
+    assert!(text.contains("captured ¥1,500"), "{text}");
+    let sub_id = sub.url.split("/demo/orders/").nth(1).unwrap();
+    let sub_id = sub_id.split('?').next().unwrap();
+    assert!(text.contains(sub_id), "the charge names its subscription");
+
+    // The end of the subscription: nothing more to charge.
+    let sub = browser
+        .go(
+            reqwest::Method::GET,
+            format!("{}/demo/orders/{sub_id}", env.gateway),
+            None,
+        )
+        .await;
+    let ended = press(&mut browser, &sub, "/end-subscription", &[]).await;
+    let text = words(&ended.html);
+    assert!(
+        text.contains("Status subscription ended ") || text.ends_with("Status subscription ended"),
+        "{text}"
+    );
+    assert!(form_ending(&ended.html, "/charge-now").is_none());
+    let o = env.order(sub_id).await.unwrap();
+    assert_eq!(
+        o.consent.map(|c| c.state),
+        Some(kessai_core::ConsentState::Terminated)
+    );
+}

@@ -231,6 +231,7 @@ impl OrderView {
                 ("subscription active (no charge yet)".into(), true)
             }
             Some("Active") => (format!("subscription active, first charge {payment}"), ok),
+            Some("Terminated") if self.state == "Consented" => ("subscription ended".into(), false),
             Some("Terminated") => (
                 format!("subscription ended (first charge {payment})"),
                 false,
