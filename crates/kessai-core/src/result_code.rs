@@ -84,10 +84,14 @@ pub enum Kind {
     AmazonServerError,
     AmazonAnswerNotUnderstood,
     Internal,
+    // E2xx, added with Search
+    FieldWrongShape,
+    FieldInvalidDate,
+    RangeReversed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 63] = [
+    pub const ALL: [Kind; 66] = [
         Kind::Success,
         Kind::AuthorizationPending,
         Kind::AuthHashMismatch,
@@ -151,6 +155,9 @@ impl Kind {
         Kind::AmazonServerError,
         Kind::AmazonAnswerNotUnderstood,
         Kind::Internal,
+        Kind::FieldWrongShape,
+        Kind::FieldInvalidDate,
+        Kind::RangeReversed,
     ];
 
     /// Block 1 of the code.
@@ -219,6 +226,9 @@ impl Kind {
             Kind::AmazonServerError => "E502",
             Kind::AmazonAnswerNotUnderstood => "E503",
             Kind::Internal => "E599",
+            Kind::FieldWrongShape => "E214",
+            Kind::FieldInvalidDate => "E215",
+            Kind::RangeReversed => "E216",
         }
     }
 
@@ -250,7 +260,7 @@ impl Kind {
             Kind::FieldInvalidCharacters => "A field has characters it may not contain.",
             Kind::FieldInvalidValue => "A field's value is not one of the allowed values.",
             Kind::FieldNotAllowed => "A field may not be given in this combination.",
-            Kind::FieldWrongType => "A field is not a JSON string.",
+            Kind::FieldWrongType => "A field has the wrong JSON type: text fields take strings; number and flag fields take strings, integers or booleans (see decisions).",
             Kind::FieldInvalidUrl => "A URL field is not an absolute http(s) URL.",
             Kind::DuplicateOrderId => "The orderId was already used by this merchant.",
             Kind::UnknownOrderId => "No order with this orderId exists for this merchant.",
@@ -288,6 +298,9 @@ impl Kind {
             Kind::AmazonServerError => "Amazon Pay answered with a server error; the outcome is unknown.",
             Kind::AmazonAnswerNotUnderstood => "Amazon Pay's answer could not be read; the outcome is unknown.",
             Kind::Internal => "An internal error of the gateway; nothing was changed.",
+            Kind::FieldWrongShape => "A field has the wrong JSON shape: a list of strings, a {\"from\",\"to\"} range, an object of filters, or a single string or integer was expected.",
+            Kind::FieldInvalidDate => "A date is not YYYYMMDDhhmmss or YYYYMMDD (Japan time), or names no real day or time.",
+            Kind::RangeReversed => "A range's from is after its to.",
         }
     }
 
@@ -333,10 +346,25 @@ pub enum Field {
     ExtendExpiration,
     OriginalOrderId,
     ClosureReason,
+    ServiceTypeCd,
+    NewerFlag,
+    ContainDummyFlag,
+    MaxCount,
+    SearchParameters,
+    OrderStatus,
+    Command,
+    Mstatus,
+    TxnDatetime,
+    DetailOrderType,
+    DetailCommandType,
+    CenterOrderId,
+    CenterTransactionId,
+    ConsentStatus,
+    RequestId,
 }
 
 impl Field {
-    pub const ALL: [Field; 30] = [
+    pub const ALL: [Field; 45] = [
         Field::OrderId,
         Field::Amount,
         Field::WithCapture,
@@ -367,6 +395,21 @@ impl Field {
         Field::ExtendExpiration,
         Field::OriginalOrderId,
         Field::ClosureReason,
+        Field::ServiceTypeCd,
+        Field::NewerFlag,
+        Field::ContainDummyFlag,
+        Field::MaxCount,
+        Field::SearchParameters,
+        Field::OrderStatus,
+        Field::Command,
+        Field::Mstatus,
+        Field::TxnDatetime,
+        Field::DetailOrderType,
+        Field::DetailCommandType,
+        Field::CenterOrderId,
+        Field::CenterTransactionId,
+        Field::ConsentStatus,
+        Field::RequestId,
     ];
 
     /// The field's name on the wire.
@@ -402,6 +445,21 @@ impl Field {
             Field::ExtendExpiration => "extendExpiration",
             Field::OriginalOrderId => "originalOrderId",
             Field::ClosureReason => "closureReason",
+            Field::ServiceTypeCd => "serviceTypeCd",
+            Field::NewerFlag => "newerFlag",
+            Field::ContainDummyFlag => "containDummyFlag",
+            Field::MaxCount => "maxCount",
+            Field::SearchParameters => "searchParameters",
+            Field::OrderStatus => "orderStatus",
+            Field::Command => "command",
+            Field::Mstatus => "mstatus",
+            Field::TxnDatetime => "txnDatetime",
+            Field::DetailOrderType => "detailOrderType",
+            Field::DetailCommandType => "detailCommandType",
+            Field::CenterOrderId => "centerOrderId",
+            Field::CenterTransactionId => "centerTransactionId",
+            Field::ConsentStatus => "consentStatus",
+            Field::RequestId => "requestId",
         }
     }
 

@@ -196,7 +196,12 @@ impl Gateway {
             base_url: base_url.clone(),
             store_name: config.store_name,
             locks: OrderLocks::default(),
-            templates: crate::buyer::templates(),
+            templates: {
+                let mut env = crate::buyer::templates();
+                crate::pages::add_templates(&mut env);
+                crate::demo::add_templates(&mut env);
+                env
+            },
             demo,
             ref_key,
         });
@@ -206,6 +211,8 @@ impl Gateway {
             .merge(crate::buyer::router())
             .merge(crate::demo::router())
             .route("/health", axum::routing::get(|| async { "ok" }))
+            .method_not_allowed_fallback(crate::pages::wrong_method)
+            .fallback(crate::pages::not_found)
             .with_state(state.clone());
         Ok(Gateway {
             limits: config.limits,
@@ -270,6 +277,18 @@ async fn mdk_entry(
     let dummy_path = match service.as_str() {
         "paynow" => false,
         "test-paynow" => true,
+        "paynow-search" | "test-paynow-search" => {
+            let test_path = service == "test-paynow-search";
+            return crate::search::entry(
+                &state,
+                &command,
+                &service_type,
+                test_path,
+                &headers,
+                body,
+            )
+            .await;
+        }
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     let request_id = state.random_hex(16);
@@ -423,7 +442,7 @@ async fn handle(
     }
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     bytes: &[u8],
     content_type: Option<&str>,
@@ -470,7 +489,7 @@ async fn authenticate(
     }
     Ok(MdkRequest {
         merchant,
-        params: envelope.params,
+        params: crate::params::read_json_forms(envelope.params),
         params_text: envelope.params_text,
         dummy,
     })

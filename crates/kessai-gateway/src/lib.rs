@@ -14,11 +14,13 @@ mod idempotency;
 pub mod ipn;
 pub mod mdk;
 mod operations;
+mod pages;
 mod params;
 mod pipeline;
 pub mod pushes;
 pub mod recovery;
 pub mod reply;
+mod search;
 mod util;
 
 pub use app::{Amazons, Gateway, GatewayConfig, GatewayError};

@@ -228,6 +228,117 @@ pub fn render(answer: &Answer, envelope: &ResponseMeta<'_>) -> Value {
     serde_json::json!({ "result": m })
 }
 
+/// The MDK response body of a Search: the envelope of [`render`] with `serviceType` `search`, then
+/// `overMaxCountFlag`, `searchCount` and `orderInfos`. As the official MDK reads it, `orderInfos`
+/// and `transactionInfos` are objects that wrap their arrays (`{"orderInfo":[…]}`); values are
+/// strings, and a value the order does not have is left out.
+pub fn render_search(answer: &crate::search::SearchAnswer, envelope: &ResponseMeta<'_>) -> Value {
+    let mut m = Map::new();
+    m.insert("serviceType".into(), "search".into());
+    m.insert("mstatus".into(), answer.result.mstatus().into());
+    m.insert("vResultCode".into(), answer.result.code().into());
+    m.insert("merrMsg".into(), answer.result.message.clone().into());
+    m.insert("marchTxn".into(), envelope.request_id.into());
+    m.insert("custTxn".into(), envelope.cust_txn.into());
+    m.insert(
+        "txnVersion".into(),
+        envelope.txn_version.unwrap_or("2.0.0").into(),
+    );
+    if let Some(found) = &answer.found {
+        m.insert(
+            "overMaxCountFlag".into(),
+            found.over_max_count.to_string().into(),
+        );
+        m.insert("searchCount".into(), found.orders.len().to_string().into());
+        let orders: Vec<Value> = found
+            .orders
+            .iter()
+            .enumerate()
+            .map(|(index, o)| search_order(index, o))
+            .collect();
+        m.insert(
+            "orderInfos".into(),
+            serde_json::json!({ "orderInfo": orders }),
+        );
+    }
+    serde_json::json!({ "result": m })
+}
+
+fn put_some(m: &mut Map<String, Value>, key: &str, value: Option<String>) {
+    if let Some(v) = value {
+        m.insert(key.into(), v.into());
+    }
+}
+
+fn search_order(index: usize, o: &crate::search::OrderInfo) -> Value {
+    let mut m = Map::new();
+    m.insert("index".into(), index.to_string().into());
+    m.insert("serviceTypeCd".into(), "amazonpay".into());
+    m.insert("orderId".into(), o.order_id.clone().into());
+    m.insert("orderStatus".into(), o.state.as_str().into());
+    put_some(&mut m, "lastSuccessTxnType", o.last_success_command.clone());
+    put_some(
+        &mut m,
+        "successDetailTxnType",
+        o.last_success_detail.clone(),
+    );
+    let p = &o.proper;
+    let mut proper = Map::new();
+    proper.insert("detailOrderType".into(), o.state.as_str().into());
+    proper.insert(
+        "accountingType".into(),
+        p.accounting_type.to_string().into(),
+    );
+    put_some(
+        &mut proper,
+        "consentStatus",
+        p.consent_status.map(str::to_owned),
+    );
+    put_some(&mut proper, "originalOrderId", p.original_order_id.clone());
+    proper.insert(
+        "payConfirmScreenType".into(),
+        p.pay_confirm_screen_type.to_string().into(),
+    );
+    put_some(&mut proper, "centerOrderId", p.center_order_id.clone());
+    put_some(
+        &mut proper,
+        "centerTransactionId",
+        p.center_transaction_id.clone(),
+    );
+    proper.insert("amount".into(), p.amount.to_string().into());
+    proper.insert("authorizedAmount".into(), p.authorized.to_string().into());
+    proper.insert("capturedAmount".into(), p.captured.to_string().into());
+    proper.insert("refundedAmount".into(), p.refunded.to_string().into());
+    proper.insert("dummy".into(), if p.dummy { "1" } else { "0" }.into());
+    m.insert("properOrderInfo".into(), Value::Object(proper));
+    let transactions: Vec<Value> = o
+        .transactions
+        .iter()
+        .map(|t| {
+            let mut tm = Map::new();
+            tm.insert("txnId".into(), t.id.to_string().into());
+            tm.insert("command".into(), t.command.clone().into());
+            tm.insert("mstatus".into(), t.mstatus.clone().into());
+            tm.insert("vResultCode".into(), t.v_result_code.clone().into());
+            tm.insert("txnDatetime".into(), center_datetime(t.at).into());
+            put_some(&mut tm, "amount", t.amount.map(|a| a.to_string()));
+            tm.insert(
+                "properTransactionInfo".into(),
+                serde_json::json!({
+                    "detailCommandType": t.command,
+                    "merrMsg": t.message,
+                }),
+            );
+            Value::Object(tm)
+        })
+        .collect();
+    m.insert(
+        "transactionInfos".into(),
+        serde_json::json!({ "transactionInfo": transactions }),
+    );
+    Value::Object(m)
+}
+
 /// `dummyRequest`: `"1"` test mode, `"0"` or absent live.
 pub fn dummy_request(params: &Map<String, Value>) -> Result<bool, ResultCode> {
     match params.get("dummyRequest") {

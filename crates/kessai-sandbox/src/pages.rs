@@ -23,6 +23,11 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("signin.html", include_str!("../templates/signin.html")),
         ("confirm.html", include_str!("../templates/confirm.html")),
         ("error.html", include_str!("../templates/error.html")),
+        ("home.html", include_str!("../templates/home.html")),
+        (
+            "not_found.html",
+            include_str!("../templates/not_found.html"),
+        ),
     ];
     for (name, source) in sources {
         if let Err(e) = env.add_template(name, source) {
@@ -34,6 +39,7 @@ pub fn templates() -> minijinja::Environment<'static> {
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(home))
         .route("/checkout/signin", get(signin_page).post(signin_submit))
         .route("/checkout/confirm", get(confirm_page).post(confirm_submit))
         .route("/static/checkout.css", get(css))
@@ -42,6 +48,51 @@ pub fn router() -> Router<AppState> {
 }
 
 const CSS: &str = include_str!("../static/checkout.css");
+
+/// `GET /`: what this server is and where its documentation is.
+async fn home(State(state): State<AppState>) -> Response {
+    render(
+        &state,
+        StatusCode::OK,
+        "home.html",
+        minijinja::context! {
+            title => "Emulator", base_url => state.base_url.clone(),
+            helpers => !matches!(state.helpers, crate::server::TestHelpers::Off),
+        },
+        &[],
+        None,
+    )
+}
+
+/// The page for a path no route has (Amazon Pay's API paths answer JSON errors of their own).
+pub async fn not_found(State(state): State<AppState>) -> Response {
+    render(
+        &state,
+        StatusCode::NOT_FOUND,
+        "not_found.html",
+        minijinja::context! {
+            title => "Not found", heading => "ページが見つかりません / Page not found",
+            message => "There is no page at this address on the Amazon Pay emulator.",
+        },
+        &[],
+        None,
+    )
+}
+
+/// The page for a known path asked with a method it does not take.
+pub async fn wrong_method(State(state): State<AppState>) -> Response {
+    render(
+        &state,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not_found.html",
+        minijinja::context! {
+            title => "Method not allowed", heading => "この操作はできません / Method not allowed",
+            message => "This page of the Amazon Pay emulator does not take this HTTP method.",
+        },
+        &[],
+        None,
+    )
+}
 
 async fn sns_cert(State(state): State<AppState>) -> Response {
     (
@@ -138,9 +189,24 @@ fn amount_text(rec: &SessionRec) -> Option<String> {
         .charge_amount
         .as_ref()
         .map(|p| match p.currency_code.as_str() {
-            "JPY" => format!("￥{}", p.amount),
+            "JPY" => format!("¥{}", grouped(&p.amount)),
             other => format!("{} {other}", p.amount),
         })
+}
+
+/// `3240` → `3,240`; anything but plain digits as it is.
+fn grouped(amount: &str) -> String {
+    if amount.is_empty() || !amount.bytes().all(|b| b.is_ascii_digit()) {
+        return amount.to_owned();
+    }
+    let mut out = String::new();
+    for (i, c) in amount.chars().enumerate() {
+        if i > 0 && (amount.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The session a buyer page is about, after due transitions; or the error page to show.
@@ -431,5 +497,16 @@ async fn confirm_submit(
     match result {
         Ok(url) => see_other(&url),
         Err(message) => error_page(&state, StatusCode::CONFLICT, &message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn yen_amounts_have_a_thousands_separator() {
+        assert_eq!(super::grouped("3240"), "3,240");
+        assert_eq!(super::grouped("100000"), "100,000");
+        assert_eq!(super::grouped("980"), "980");
+        assert_eq!(super::grouped("12.5"), "12.5");
     }
 }

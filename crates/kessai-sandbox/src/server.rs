@@ -451,6 +451,8 @@ impl Sandbox {
             .merge(crate::pages::router())
             .merge(crate::helpers::router(state.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }))
+            .method_not_allowed_fallback(crate::pages::wrong_method)
+            .fallback(crate::pages::not_found)
             .with_state(state.clone());
         // Wrapped around the routes (not layered inside them) so it runs before routing.
         let router = Router::new().fallback_service(tower::Layer::layer(

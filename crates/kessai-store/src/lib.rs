@@ -1,4 +1,5 @@
-//! Persistence of the gateway: merchants, orders, their command history and refunds.
+//! Persistence of the gateway: merchants, orders, their command history and refunds, and the
+//! search over them ([`search`]).
 //!
 //! The gateway sees only the [`Store`] trait. [`SqliteStore`] is the embedded backend (WAL mode,
 //! migrations applied at open); a PostgreSQL backend implements the same trait. All writes go
@@ -8,11 +9,16 @@
 //! move the same order.
 
 mod model;
+pub mod search;
 mod sqlite;
 
 pub use model::{
     AmazonOptions, ConfirmScreen, HistoryEntry, KeyClaim, MerchantRecord, OperationEnd,
     OperationRecord, OrderRecord, PushEnd, PushFilter, PushRecord, RefundRecord, Unit, Write,
+};
+pub use search::{
+    DummyFilter, FoundOrder, Mstatus, OrderIdFilter, Range, SearchQuery, SearchResult, Transaction,
+    TransactionFilter, MAX_SEARCH_COUNT,
 };
 pub use sqlite::SqliteStore;
 
@@ -156,6 +162,9 @@ pub trait Store: Send + Sync {
     async fn ipn_seen(&self, message_id: &str) -> Result<bool, StoreError>;
     /// Records a handled notification that changed no order.
     async fn mark_ipn_seen(&self, message_id: &str, at: i64) -> Result<(), StoreError>;
+
+    /// A merchant's orders that match `query`, newest first, with their history.
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResult, StoreError>;
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;

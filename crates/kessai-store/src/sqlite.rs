@@ -18,6 +18,8 @@ use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 
+mod search;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -542,6 +544,10 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn search(&self, query: &crate::SearchQuery) -> Result<crate::SearchResult, StoreError> {
+        search::search(&self.pool, query).await
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -189,7 +189,7 @@ async fn authorize_field_errors() {
             "amount",
         ),
         (
-            json!({"orderId": "f1", "amount": 100}),
+            json!({"orderId": "f1", "amount": true}),
             "E212F00200000000",
             "amount",
         ),

@@ -364,12 +364,13 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         updated_at: now,
     };
     let result = ResultCode::success();
-    let entry = history(
+    let mut entry = history(
         caller.command.as_str(),
         &caller.params_text,
         &result,
         state.now_text(),
     );
+    entry.amount = Some(record.order.amount);
     let unit = Unit::new(ccid, &order_id)
         .with(Write::InsertOrder(record))
         .with(Write::History(entry));

@@ -456,6 +456,13 @@ impl Store for FaultyStore {
         self.inner.mark_ipn_seen(message_id, at).await
     }
 
+    async fn search(
+        &self,
+        query: &kessai_store::SearchQuery,
+    ) -> Result<kessai_store::SearchResult, StoreError> {
+        self.inner.search(query).await
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.inner.setting(name).await
     }

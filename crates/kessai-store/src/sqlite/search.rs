@@ -1,0 +1,645 @@
+//! Search's SQL for SQLite: one query picks the orders (newest first, one more than asked, to tell
+//! whether more matched), a second reads their history.
+
+use super::order_from_row;
+use crate::search::{
+    DummyFilter, FoundOrder, OrderIdFilter, SearchQuery, SearchResult, Transaction,
+};
+use crate::StoreError;
+use kessai_core::Yen;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::collections::HashMap;
+
+/// Stored instants are RFC 3339 UTC with a `Z` and as many fraction digits as needed, so they
+/// do not compare as text to the second: `…:19Z` sorts after `…:19.5Z`. A bound written to the
+/// second without the `Z` compares right with both: `at >= "…:19"` holds for every instant in
+/// second 19 or later, and `at < "…:20"` for every instant before second 20.
+fn second_text(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
+}
+
+fn to_i64(y: Yen) -> i64 {
+    i64::try_from(y.get()).unwrap_or(i64::MAX)
+}
+
+/// The orders query of `q`, after `prefix` (`""`, or `EXPLAIN QUERY PLAN ` in tests).
+pub(crate) fn orders_query<'q>(q: &'q SearchQuery, prefix: &str) -> QueryBuilder<'q, Sqlite> {
+    let mut b = QueryBuilder::new(prefix);
+    b.push("SELECT o.* FROM orders o WHERE o.merchant_ccid = ");
+    b.push_bind(q.merchant.as_str());
+    match q.dummy {
+        DummyFilter::LiveOnly => {
+            b.push(" AND o.dummy = 0");
+        }
+        DummyFilter::DummyOnly => {
+            b.push(" AND o.dummy = 1");
+        }
+        DummyFilter::Both => {}
+    }
+    match &q.order_id {
+        None => {}
+        Some(OrderIdFilter::Exact(id)) => {
+            b.push(" AND o.order_id = ").push_bind(id.as_str());
+        }
+        // GLOB, not LIKE: it is case-sensitive (as order ids are) and its only wildcards that an
+        // order id's characters could hold are none at all (`*`, `?`, `[` are not order-id
+        // characters), so `_` and `%` can only match themselves. A fixed prefix lets SQLite seek
+        // the primary key.
+        Some(OrderIdFilter::Pattern(p)) => {
+            b.push(" AND o.order_id GLOB ").push_bind(p.as_str());
+        }
+    }
+    if !q.states.is_empty() {
+        b.push(" AND o.state IN (");
+        let mut list = b.separated(", ");
+        for s in &q.states {
+            list.push_bind(s.as_str());
+        }
+        b.push(")");
+    }
+    if let Some(t) = q.accounting_type {
+        b.push(" AND o.accounting_type = ").push_bind(i64::from(t));
+    }
+    if let Some(id) = &q.original_order_id {
+        b.push(" AND o.original_order_id = ").push_bind(id.as_str());
+    }
+    if !q.consent_states.is_empty() {
+        b.push(" AND o.consent_state IN (");
+        let mut list = b.separated(", ");
+        for s in &q.consent_states {
+            list.push_bind(s.as_str());
+        }
+        b.push(")");
+    }
+    if let Some(t) = q.pay_confirm_screen_type {
+        b.push(" AND o.pay_confirm_screen_type = ")
+            .push_bind(i64::from(t));
+    }
+    if let Some(id) = &q.charge_permission_id {
+        b.push(" AND o.charge_permission_id = ")
+            .push_bind(id.as_str());
+    }
+    if let Some(id) = &q.charge_id {
+        b.push(" AND o.charge_id = ").push_bind(id.as_str());
+    }
+    let t = &q.transactions;
+    if !t.is_empty() {
+        b.push(
+            " AND o.order_id IN (SELECT h.order_id FROM order_history h WHERE h.merchant_ccid = ",
+        );
+        b.push_bind(q.merchant.as_str());
+        if !t.commands.is_empty() {
+            b.push(" AND h.command IN (");
+            let mut list = b.separated(", ");
+            for c in &t.commands {
+                list.push_bind(c.as_str());
+            }
+            b.push(")");
+        }
+        if !t.mstatuses.is_empty() {
+            b.push(" AND h.mstatus IN (");
+            let mut list = b.separated(", ");
+            for m in &t.mstatuses {
+                list.push_bind(m.as_str());
+            }
+            b.push(")");
+        }
+        if let Some(from) = t.at.from {
+            b.push(" AND h.at >= ").push_bind(second_text(from));
+        }
+        if let Some(to) = t.at.to {
+            let next = to + time::Duration::seconds(1);
+            b.push(" AND h.at < ").push_bind(second_text(next));
+        }
+        if let Some(from) = t.amount.from {
+            b.push(" AND h.amount >= ").push_bind(to_i64(from));
+        }
+        if let Some(to) = t.amount.to {
+            b.push(" AND h.amount <= ").push_bind(to_i64(to));
+        }
+        if q.newest_only {
+            b.push(" AND h.id = (SELECT MAX(n.id) FROM order_history n WHERE n.merchant_ccid = h.merchant_ccid AND n.order_id = h.order_id)");
+        }
+        b.push(")");
+    }
+    // Newest first; the order id breaks ties, so pages of equal times are stable.
+    b.push(" ORDER BY o.created_at DESC, o.order_id DESC LIMIT ");
+    b.push_bind(i64::from(q.max_count) + 1);
+    b
+}
+
+pub(super) async fn search(pool: &SqlitePool, q: &SearchQuery) -> Result<SearchResult, StoreError> {
+    q.check()?;
+    let rows = orders_query(q, "").build().fetch_all(pool).await?;
+    let more = rows.len() > q.max_count as usize;
+    let orders = rows
+        .iter()
+        .take(q.max_count as usize)
+        .map(order_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if orders.is_empty() {
+        return Ok(SearchResult {
+            orders: Vec::new(),
+            more,
+        });
+    }
+    let mut b = QueryBuilder::<Sqlite>::new(
+        "SELECT id, order_id, command, mstatus, v_result_code, message, amount, at FROM order_history WHERE merchant_ccid = ",
+    );
+    b.push_bind(q.merchant.as_str());
+    b.push(" AND order_id IN (");
+    let mut list = b.separated(", ");
+    for o in &orders {
+        list.push_bind(o.order_id.as_str());
+    }
+    b.push(") ORDER BY order_id, id");
+    let mut history: HashMap<String, Vec<Transaction>> = HashMap::new();
+    for r in b.build().fetch_all(pool).await? {
+        let order_id: String = r.try_get("order_id")?;
+        let amount: Option<i64> = r.try_get("amount")?;
+        let amount = amount
+            .map(|v| {
+                u64::try_from(v)
+                    .map(Yen::new)
+                    .map_err(|_| StoreError::Corrupt("a history amount is negative".into()))
+            })
+            .transpose()?;
+        history.entry(order_id).or_default().push(Transaction {
+            id: r.try_get("id")?,
+            command: r.try_get("command")?,
+            mstatus: r.try_get("mstatus")?,
+            v_result_code: r.try_get("v_result_code")?,
+            message: r.try_get("message")?,
+            amount,
+            at: r.try_get("at")?,
+        });
+    }
+    let orders = orders
+        .into_iter()
+        .map(|order| {
+            let transactions = history.remove(order.order_id.as_str()).unwrap_or_default();
+            FoundOrder {
+                order,
+                transactions,
+            }
+        })
+        .collect();
+    Ok(SearchResult { orders, more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::{Mstatus, OrderIdFilter, Range, TransactionFilter};
+    use crate::{HistoryEntry, MerchantRecord, OrderRecord, SqliteStore, Store, Unit, Write};
+    use kessai_core::{
+        Consent, ConsentState, Frequency, FrequencyUnit, MerchantCcid, Order, OrderId, OrderState,
+        Secret,
+    };
+    use time::macros::datetime;
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "kessai-store-search-{}-{}",
+            name,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("gateway.sqlite")
+    }
+
+    async fn store(name: &str, merchants: &[&str]) -> SqliteStore {
+        let store = SqliteStore::open(&temp_path(name)).await.unwrap();
+        for m in merchants {
+            store
+                .insert_merchant(&MerchantRecord {
+                    ccid: MerchantCcid::parse(m).unwrap(),
+                    secret_hex: Secret::new("00ff".into()),
+                    name: "m".into(),
+                    consent_auth_default: true,
+                    created_at: "2026-01-01T00:00:00Z".into(),
+                })
+                .await
+                .unwrap();
+        }
+        store
+    }
+
+    fn order(ccid: &str, id: &str, created: &str) -> OrderRecord {
+        OrderRecord {
+            merchant: MerchantCcid::parse(ccid).unwrap(),
+            order_id: OrderId::parse(id).unwrap(),
+            public_ref: format!("ref-{ccid}-{id}"),
+            dummy: false,
+            order: Order::new(Yen::new(1000)),
+            with_capture: false,
+            note_to_buyer: None,
+            success_url: None,
+            cancel_url: None,
+            error_url: None,
+            authorize_push_url: None,
+            capture_push_url: None,
+            cancel_push_url: None,
+            checkout_session_id: None,
+            charge_permission_id: None,
+            charge_id: None,
+            in_flight: None,
+            consent: None,
+            original_order_id: None,
+            confirm_screen: Default::default(),
+            options: Default::default(),
+            version: 1,
+            created_at: created.into(),
+            updated_at: created.into(),
+        }
+    }
+
+    fn entry(command: &str, mstatus: &str, amount: Option<u64>, at: &str) -> HistoryEntry {
+        HistoryEntry {
+            command: command.into(),
+            request: "{}".into(),
+            mstatus: mstatus.into(),
+            v_result_code: "S000000000000000".into(),
+            message: "m".into(),
+            amount: amount.map(Yen::new),
+            at: at.into(),
+        }
+    }
+
+    async fn put(store: &SqliteStore, o: &OrderRecord, history: Vec<HistoryEntry>) {
+        let mut unit = Unit::new(&o.merchant, &o.order_id).with(Write::InsertOrder(o.clone()));
+        for h in history {
+            unit = unit.with(Write::History(h));
+        }
+        store.apply(&unit).await.unwrap();
+    }
+
+    fn ids(r: &SearchResult) -> Vec<&str> {
+        r.orders.iter().map(|f| f.order.order_id.as_str()).collect()
+    }
+
+    const M: &str = "A100000000000001069951cc";
+    const OTHER: &str = "A100000000000001069951dd";
+
+    /// A small world: five orders of M (one of them a test order), one of another merchant.
+    async fn world(name: &str) -> SqliteStore {
+        let s = store(name, &[M, OTHER]).await;
+        let a = order(M, "a_1", "2026-03-01T00:00:01Z");
+        put(
+            &s,
+            &a,
+            vec![
+                entry("Authorize", "success", Some(1000), "2026-03-01T00:00:01Z"),
+                entry("Capture", "success", Some(1000), "2026-03-02T10:00:00.5Z"),
+            ],
+        )
+        .await;
+        let mut b = order(M, "axb-2", "2026-03-01T00:00:02Z");
+        b.order.state = OrderState::Authorized;
+        b.charge_permission_id = Some("P01-1".into());
+        b.charge_id = Some("P01-1-C1".into());
+        put(
+            &s,
+            &b,
+            vec![
+                entry("Authorize", "success", Some(500), "2026-03-01T00:00:02Z"),
+                entry("Capture", "failure", Some(900), "2026-03-03T00:00:00Z"),
+            ],
+        )
+        .await;
+        let mut c = order(M, "sub-1", "2026-03-01T00:00:03.25Z");
+        c.consent = Some(Consent {
+            state: ConsentState::Active,
+            ..Consent::new(
+                Yen::new(980),
+                Frequency::new(FrequencyUnit::Month, 1).unwrap(),
+                false,
+            )
+        });
+        put(
+            &s,
+            &c,
+            vec![entry(
+                "Authorize",
+                "success",
+                None,
+                "2026-03-01T00:00:03.25Z",
+            )],
+        )
+        .await;
+        let mut d = order(M, "sub-1-2", "2026-03-01T00:00:04Z");
+        d.original_order_id = Some(OrderId::parse("sub-1").unwrap());
+        put(
+            &s,
+            &d,
+            vec![entry(
+                "ReAuthorize",
+                "success",
+                Some(980),
+                "2026-03-01T00:00:04Z",
+            )],
+        )
+        .await;
+        let mut t = order(M, "a_test", "2026-03-01T00:00:05Z");
+        t.dummy = true;
+        put(
+            &s,
+            &t,
+            vec![entry(
+                "Authorize",
+                "success",
+                Some(1),
+                "2026-03-01T00:00:05Z",
+            )],
+        )
+        .await;
+        let x = order(OTHER, "a_1", "2026-03-01T00:00:06Z");
+        put(
+            &s,
+            &x,
+            vec![entry(
+                "Authorize",
+                "success",
+                Some(1000),
+                "2026-03-01T00:00:06Z",
+            )],
+        )
+        .await;
+        s
+    }
+
+    fn query() -> SearchQuery {
+        SearchQuery::all(MerchantCcid::parse(M).unwrap(), 100)
+    }
+
+    async fn found(s: &SqliteStore, q: SearchQuery) -> Vec<String> {
+        let r = s.search(&q).await.unwrap();
+        ids(&r).into_iter().map(str::to_owned).collect()
+    }
+
+    #[tokio::test]
+    async fn filters_select_the_right_orders() {
+        let s = world("filters").await;
+        let all = found(&s, query()).await;
+        assert_eq!(
+            all,
+            ["a_test", "sub-1-2", "sub-1", "axb-2", "a_1"],
+            "newest first, own only"
+        );
+
+        let mut q = query();
+        q.dummy = DummyFilter::LiveOnly;
+        assert_eq!(
+            found(&s, q.clone()).await,
+            ["sub-1-2", "sub-1", "axb-2", "a_1"]
+        );
+        q.dummy = DummyFilter::DummyOnly;
+        assert_eq!(found(&s, q).await, ["a_test"]);
+
+        // `_` is literal: "a_*" does not match "axb-2".
+        let mut q = query();
+        q.order_id = Some(OrderIdFilter::parse("a_*").unwrap());
+        assert_eq!(found(&s, q.clone()).await, ["a_test", "a_1"]);
+        q.order_id = Some(OrderIdFilter::parse("*-*").unwrap());
+        assert_eq!(found(&s, q.clone()).await, ["sub-1-2", "sub-1", "axb-2"]);
+        q.order_id = Some(OrderIdFilter::parse("A_*").unwrap());
+        assert!(found(&s, q.clone()).await.is_empty(), "case-sensitive");
+        q.order_id = Some(OrderIdFilter::parse("sub-1").unwrap());
+        assert_eq!(found(&s, q).await, ["sub-1"]);
+
+        let mut q = query();
+        q.states = vec![OrderState::Authorized, OrderState::Captured];
+        assert_eq!(found(&s, q).await, ["axb-2"]);
+
+        let mut q = query();
+        q.accounting_type = Some(1);
+        assert_eq!(found(&s, q.clone()).await, ["sub-1-2", "sub-1"]);
+        q.accounting_type = Some(0);
+        assert_eq!(found(&s, q).await, ["a_test", "axb-2", "a_1"]);
+
+        let mut q = query();
+        q.original_order_id = Some(OrderId::parse("sub-1").unwrap());
+        assert_eq!(found(&s, q).await, ["sub-1-2"]);
+        let mut q = query();
+        q.consent_states = vec![ConsentState::Active];
+        assert_eq!(found(&s, q.clone()).await, ["sub-1"]);
+        q.consent_states = vec![ConsentState::Terminated];
+        assert!(found(&s, q).await.is_empty());
+
+        let mut q = query();
+        q.charge_permission_id = Some("P01-1".into());
+        assert_eq!(found(&s, q).await, ["axb-2"]);
+        let mut q = query();
+        q.charge_id = Some("P01-1-C1".into());
+        assert_eq!(found(&s, q).await, ["axb-2"]);
+        let mut q = query();
+        q.pay_confirm_screen_type = Some(1);
+        assert!(found(&s, q).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn transaction_filters_and_the_newest_entry() {
+        let s = world("txns").await;
+        let with = |t: TransactionFilter, newest: bool| {
+            let mut q = query();
+            q.transactions = t;
+            q.newest_only = newest;
+            q
+        };
+        let capture = TransactionFilter {
+            commands: vec!["Capture".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            found(&s, with(capture.clone(), false)).await,
+            ["axb-2", "a_1"]
+        );
+        let failed_capture = TransactionFilter {
+            mstatuses: vec![Mstatus::Failure],
+            ..capture.clone()
+        };
+        assert_eq!(found(&s, with(failed_capture, false)).await, ["axb-2"]);
+        // Newest entry only: the Authorize of a_1 no longer counts.
+        let authorize = TransactionFilter {
+            commands: vec!["Authorize".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            found(&s, with(authorize.clone(), false)).await,
+            ["a_test", "sub-1", "axb-2", "a_1"]
+        );
+        assert_eq!(found(&s, with(authorize, true)).await, ["a_test", "sub-1"]);
+
+        // Time range, to the second and inclusive at both ends, whatever the stored fraction:
+        // a_1's Capture at 10:00:00.5 is inside [10:00:00, 10:00:00].
+        let at = |from, to| TransactionFilter {
+            at: Range {
+                from: Some(from),
+                to: Some(to),
+            },
+            ..Default::default()
+        };
+        let second = datetime!(2026-03-02 10:00:00 UTC);
+        assert_eq!(found(&s, with(at(second, second), false)).await, ["a_1"]);
+        let before = datetime!(2026-03-02 09:59:59 UTC);
+        assert!(found(&s, with(at(before, before), false)).await.is_empty());
+        let third = datetime!(2026-03-01 00:00:03 UTC);
+        assert_eq!(found(&s, with(at(third, third), false)).await, ["sub-1"]);
+
+        let amount = |from: Option<u64>, to: Option<u64>| TransactionFilter {
+            amount: Range {
+                from: from.map(Yen::new),
+                to: to.map(Yen::new),
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            found(&s, with(amount(Some(900), Some(980)), false)).await,
+            ["sub-1-2", "axb-2"]
+        );
+        assert_eq!(
+            found(&s, with(amount(None, Some(1)), false)).await,
+            ["a_test"]
+        );
+    }
+
+    #[tokio::test]
+    async fn max_count_history_and_other_merchants() {
+        let s = world("max").await;
+        let mut q = query();
+        q.max_count = 2;
+        let r = s.search(&q).await.unwrap();
+        assert_eq!(ids(&r), ["a_test", "sub-1-2"]);
+        assert!(r.more);
+        q.max_count = 5;
+        let r = s.search(&q).await.unwrap();
+        assert_eq!(r.orders.len(), 5);
+        assert!(!r.more, "exactly max_count is not more");
+        let a1 = r
+            .orders
+            .iter()
+            .find(|f| f.order.order_id.as_str() == "a_1")
+            .unwrap();
+        let commands: Vec<_> = a1.transactions.iter().map(|t| t.command.as_str()).collect();
+        assert_eq!(
+            commands,
+            ["Authorize", "Capture"],
+            "the order's own history, oldest first"
+        );
+        assert!(a1.transactions[0].id < a1.transactions[1].id);
+        assert_eq!(a1.transactions[1].amount, Some(Yen::new(1000)));
+
+        let other = SearchQuery::all(MerchantCcid::parse(OTHER).unwrap(), 100);
+        let r = s.search(&other).await.unwrap();
+        assert_eq!(ids(&r), ["a_1"]);
+        assert_eq!(r.orders[0].transactions.len(), 1, "not M's a_1 history");
+
+        q.max_count = 0;
+        assert!(s.search(&q).await.is_err());
+    }
+
+    /// The plan SQLite picks for `q`, one line per step.
+    async fn plan(s: &SqliteStore, q: &SearchQuery) -> Vec<String> {
+        let rows = orders_query(q, "EXPLAIN QUERY PLAN ")
+            .build()
+            .fetch_all(&s.pool)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_main_filters_use_an_index() {
+        let s = world("plans").await;
+        let cases: Vec<(&str, SearchQuery, &str)> = vec![
+            ("merchant only", query(), "orders_search_recent"),
+            (
+                "exact order id",
+                SearchQuery {
+                    order_id: Some(OrderIdFilter::parse("a_1").unwrap()),
+                    ..query()
+                },
+                "(merchant_ccid=? AND order_id",
+            ),
+            (
+                "order id prefix",
+                SearchQuery {
+                    order_id: Some(OrderIdFilter::parse("a_*").unwrap()),
+                    ..query()
+                },
+                "(merchant_ccid=? AND order_id",
+            ),
+            (
+                "state",
+                SearchQuery {
+                    states: vec![OrderState::Captured],
+                    ..query()
+                },
+                "orders_search_state",
+            ),
+            (
+                "charge permission",
+                SearchQuery {
+                    charge_permission_id: Some("P01-1".into()),
+                    ..query()
+                },
+                "orders_search_charge_permission",
+            ),
+            (
+                "charge",
+                SearchQuery {
+                    charge_id: Some("P01-1-C1".into()),
+                    ..query()
+                },
+                "orders_search_charge",
+            ),
+            (
+                "original order",
+                SearchQuery {
+                    original_order_id: Some(OrderId::parse("sub-1").unwrap()),
+                    ..query()
+                },
+                "orders_search_original",
+            ),
+            (
+                "consent state",
+                SearchQuery {
+                    consent_states: vec![ConsentState::Active],
+                    ..query()
+                },
+                "orders_search_consent",
+            ),
+            (
+                "transaction time",
+                SearchQuery {
+                    transactions: TransactionFilter {
+                        at: Range {
+                            from: Some(datetime!(2026-03-01 00:00:00 UTC)),
+                            to: Some(datetime!(2026-03-01 23:59:59 UTC)),
+                        },
+                        ..Default::default()
+                    },
+                    ..query()
+                },
+                "order_history_search_at",
+            ),
+        ];
+        for (name, q, index) in cases {
+            let steps = plan(&s, &q).await;
+            let text = steps.join(" | ");
+            eprintln!("{name}: {text}");
+            assert!(text.contains(index), "{name}: {text}");
+            for step in &steps {
+                let scans_a_table = step.starts_with("SCAN") && !step.contains("USING");
+                assert!(!scans_a_table, "{name}: a full scan in {text}");
+            }
+        }
+    }
+}
