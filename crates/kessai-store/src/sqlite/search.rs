@@ -583,7 +583,10 @@ mod tests {
         assert_eq!(r.orders[0].transactions.len(), 1, "not M's a_1 history");
 
         q.max_count = 0;
-        assert!(s.search(&q).await.is_err());
+        assert!(matches!(
+            s.search(&q).await,
+            Err(StoreError::InvalidQuery(_))
+        ));
     }
 
     /// The plan SQLite picks for `q`, one line per step.
