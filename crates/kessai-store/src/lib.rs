@@ -35,6 +35,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database: {0}")]
     Database(String),
+    /// A query the store cannot run as asked (a caller's mistake, not the data's).
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -183,7 +183,7 @@ impl SearchQuery {
 
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         if self.max_count == 0 || self.max_count > MAX_SEARCH_COUNT {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::InvalidQuery(format!(
                 "a search returns 1 to {MAX_SEARCH_COUNT} orders, not {}",
                 self.max_count
             )));

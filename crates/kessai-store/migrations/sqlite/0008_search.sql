@@ -9,5 +9,9 @@ CREATE INDEX orders_search_consent ON orders(merchant_ccid, consent_state, creat
 CREATE INDEX orders_search_original ON orders(merchant_ccid, original_order_id, created_at, order_id) WHERE original_order_id IS NOT NULL;
 CREATE INDEX orders_search_charge_permission ON orders(merchant_ccid, charge_permission_id, created_at, order_id) WHERE charge_permission_id IS NOT NULL;
 CREATE INDEX orders_search_charge ON orders(merchant_ccid, charge_id, created_at, order_id) WHERE charge_id IS NOT NULL;
--- Transactions by time (txnDatetime); by order: order_history_by_order (0001).
+-- Transactions by time (txnDatetime), by command (and time), by amount, by result; by order:
+-- order_history_by_order (0001).
 CREATE INDEX order_history_search_at ON order_history(merchant_ccid, at);
+CREATE INDEX order_history_search_command ON order_history(merchant_ccid, command, at);
+CREATE INDEX order_history_search_amount ON order_history(merchant_ccid, amount) WHERE amount IS NOT NULL;
+CREATE INDEX order_history_search_mstatus ON order_history(merchant_ccid, mstatus, at);
