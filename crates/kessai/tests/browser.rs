@@ -1,6 +1,7 @@
 //! Runs the browser suite of `compat/browser`: a real Chromium (Debian's `chromium`, driven by
 //! playwright-core) walks the demo shop of `kessai serve`, Kessai's buyer pages and the built-in
-//! Amazon Pay emulator's buyer pages. The suite starts the server itself on port 0.
+//! Amazon Pay emulator's buyer pages. The suite starts the server itself on port 0. Screenshots
+//! of the final pages are kept in `target/browser-screenshots`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod node_suite;
@@ -15,5 +16,17 @@ fn demo_shop_in_a_real_browser() {
         "the browser suite needs Chromium at {chromium} (set CHROMIUM to use another path): \
          apt-get install -y chromium fonts-noto-cjk (.ci/run installs them)"
     );
-    node_suite::run("browser", "playwright-core", &[("CHROMIUM", &chromium)]);
+    // The final page of every pattern is kept as a test artifact (target/browser-screenshots),
+    // unless KESSAI_SCREENSHOTS names another directory.
+    let shots = std::env::var("KESSAI_SCREENSHOTS").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/browser-screenshots")
+            .display()
+            .to_string()
+    });
+    node_suite::run(
+        "browser",
+        "playwright-core",
+        &[("CHROMIUM", &chromium), ("KESSAI_SCREENSHOTS", &shots)],
+    );
 }

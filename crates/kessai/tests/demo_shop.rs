@@ -148,18 +148,7 @@ async fn one_time_order_offers_what_its_state_allows() {
 async fn order_links_survive_a_restart() {
     // An emulator of its own, so that the gateway can stop and start again on the same files.
     let data_dir = common::fresh_dir("demo-restart");
-    let sandbox = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: data_dir.join("sandbox.sqlite"),
-        public_url: None,
-        tls: kessai_sandbox::TlsSetting::SelfSigned,
-        test_helpers: None,
-        limits: kessai_sandbox::Limits::default(),
-    })
-    .await
-    .unwrap();
-    let emulator = sandbox.base_url().to_owned();
-    tokio::spawn(sandbox.serve());
+    let emulator = common::standalone_emulator(&data_dir).await.to_string();
     let options = kessai::ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         public_url: None,

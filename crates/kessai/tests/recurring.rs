@@ -6,30 +6,11 @@
 
 mod common;
 
-use common::{walk_buyer, TestEnv, MERCHANT_SITE};
+use common::{ok, refused, walk_buyer, TestEnv, MERCHANT_SITE};
 use kessai_amazonpay::wire::{ChargePermissionState, ChargePermissionType, ChargeState};
 use kessai_amazonpay::AmazonPay;
 use kessai_core::{ConsentState, FrequencyUnit, OrderState, Yen};
-use serde_json::{json, Map, Value};
-
-fn refused(r: &Map<String, Value>, block: &str, field: &str) {
-    assert_eq!(r["mstatus"], "failure", "{r:?}");
-    let code = r["vResultCode"].as_str().unwrap();
-    assert!(
-        code.starts_with(block),
-        "{code} should start with {block}: {r:?}"
-    );
-    let msg = r["merrMsg"].as_str().unwrap();
-    assert!(msg.contains(field), "message {msg:?} should name {field}");
-}
-
-fn ok(r: &Map<String, Value>) {
-    assert_eq!(r["mstatus"], "success", "{r:?}");
-    assert!(
-        r["vResultCode"].as_str().unwrap().starts_with("S000"),
-        "{r:?}"
-    );
-}
+use serde_json::{json, Value};
 
 fn subscription(order_id: &str, amount: u64, consent_auth_type: &str) -> Value {
     json!({

@@ -26,19 +26,7 @@ fn hand_off_origin(answer: &serde_json::Map<String, serde_json::Value>) -> Strin
 #[tokio::test]
 async fn test_orders_go_to_the_built_in_emulator_and_live_orders_do_not() {
     // "Amazon Pay": an emulator of its own, with a key registered like a merchant's at Amazon.
-    let amazon_dir = fresh_dir("test-mode-amazon");
-    let amazon = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: amazon_dir.join("sandbox.sqlite"),
-        public_url: None,
-        tls: kessai_sandbox::TlsSetting::SelfSigned,
-        test_helpers: None,
-        limits: kessai_sandbox::Limits::default(),
-    })
-    .await
-    .unwrap();
-    let amazon_url = url::Url::parse(amazon.base_url()).unwrap();
-    tokio::spawn(amazon.serve());
+    let amazon_url = common::standalone_emulator(&fresh_dir("test-mode-amazon")).await;
     let data_dir = fresh_dir("test-mode");
     let key_path = data_dir.join("key.pem");
     let key = kessai::load_or_create_key(&key_path).unwrap();

@@ -6,26 +6,11 @@
 
 mod common;
 
-use common::{Browser, TestEnv, MERCHANT_SITE};
+use common::{ok, refused, Browser, TestEnv, MERCHANT_SITE};
 use kessai_amazonpay::wire::ChargeState;
 use kessai_amazonpay::AmazonPay;
 use kessai_core::{OrderState, Yen};
-use serde_json::{json, Map, Value};
-
-fn refused(r: &Map<String, Value>, block: &str, field: &str) {
-    assert_eq!(r["mstatus"], "failure", "{r:?}");
-    let code = r["vResultCode"].as_str().unwrap();
-    assert!(
-        code.starts_with(block),
-        "{code} should start with {block}: {r:?}"
-    );
-    let msg = r["merrMsg"].as_str().unwrap();
-    assert!(msg.contains(field), "message {msg:?} should name {field}");
-}
-
-fn ok(r: &Map<String, Value>) {
-    assert_eq!(r["mstatus"], "success", "{r:?}");
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn merchant_hosted_confirmation_with_a_final_amount() {

@@ -123,27 +123,9 @@ pub async fn execute_as(
         // The caller settles first; meeting one here means another process started it.
         return lost("another operation on this order is in flight");
     }
-    let key = idempotency_key(
-        &record.merchant,
-        &record.order_id,
-        &format!("{}-{seq}", intent.kind.as_str()),
-    );
-    let op = OperationRecord {
-        key: key.clone(),
-        merchant: record.merchant.clone(),
-        order_id: record.order_id.clone(),
-        seq,
-        intent,
-        status: OperationStatus::Pending,
-        reported: false,
-        result_code: None,
-        result_message: None,
-        amazon_id: None,
-        created_at: state.now_text(),
-        finished_at: None,
-    };
+    let op = pending(state, &record, intent, seq);
     let mut marked = record.clone();
-    marked.in_flight = Some(key);
+    marked.in_flight = Some(op.key.clone());
     marked.version += 1;
     marked.updated_at = state.now_text();
     let unit = Unit::new(&record.merchant, &record.order_id)
@@ -173,6 +155,29 @@ pub async fn execute_as(
     drive(state, marked, op, actor).await
 }
 
+/// The operation `seq` of the order, pending, with its idempotency key
+/// `(merchant, order, kind-seq)`.
+fn pending(state: &AppState, record: &OrderRecord, intent: Intent, seq: i64) -> OperationRecord {
+    OperationRecord {
+        key: idempotency_key(
+            &record.merchant,
+            &record.order_id,
+            &format!("{}-{seq}", intent.kind.as_str()),
+        ),
+        merchant: record.merchant.clone(),
+        order_id: record.order_id.clone(),
+        seq,
+        intent,
+        status: OperationStatus::Pending,
+        reported: false,
+        result_code: None,
+        result_message: None,
+        amazon_id: None,
+        created_at: state.now_text(),
+        finished_at: None,
+    }
+}
+
 /// Records a new order together with its first operation, pending, in one unit of work (so an
 /// order never exists without the operation that decides it), then carries the operation out.
 /// A duplicate order id is answered as the store's error, with nothing sent to Amazon.
@@ -182,26 +187,8 @@ pub async fn begin_with_order(
     intent: Intent,
     actor: &Actor,
 ) -> Result<Outcome, StoreError> {
-    let key = idempotency_key(
-        &record.merchant,
-        &record.order_id,
-        &format!("{}-1", intent.kind.as_str()),
-    );
-    let op = OperationRecord {
-        key: key.clone(),
-        merchant: record.merchant.clone(),
-        order_id: record.order_id.clone(),
-        seq: 1,
-        intent,
-        status: OperationStatus::Pending,
-        reported: false,
-        result_code: None,
-        result_message: None,
-        amazon_id: None,
-        created_at: state.now_text(),
-        finished_at: None,
-    };
-    record.in_flight = Some(key);
+    let op = pending(state, &record, intent, 1);
+    record.in_flight = Some(op.key.clone());
     let unit = Unit::new(&record.merchant, &record.order_id)
         .with(Write::InsertOrder(record.clone()))
         .with(Write::BeginOperation(op.clone()));

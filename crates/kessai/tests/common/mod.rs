@@ -26,6 +26,23 @@ pub struct TestEnv {
     pub http: reqwest::Client,
 }
 
+/// An emulator of its own, serving on a port of its own (its file `sandbox.sqlite` in `dir`).
+pub async fn standalone_emulator(dir: &std::path::Path) -> url::Url {
+    let sandbox = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.join("sandbox.sqlite"),
+        public_url: None,
+        tls: kessai_sandbox::TlsSetting::SelfSigned,
+        test_helpers: None,
+        limits: kessai_sandbox::Limits::default(),
+    })
+    .await
+    .unwrap();
+    let url = url::Url::parse(sandbox.base_url()).unwrap();
+    tokio::spawn(sandbox.serve());
+    url
+}
+
 pub fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "kessai-test-{name}-{}-{}",
@@ -326,6 +343,27 @@ impl TestEnv {
     }
 }
 
+/// A refused command: mstatus `failure`, a code starting with `block`, a message naming `field`.
+pub fn refused(r: &Map<String, Value>, block: &str, field: &str) {
+    assert_eq!(r["mstatus"], "failure", "{r:?}");
+    let code = r["vResultCode"].as_str().unwrap();
+    assert!(
+        code.starts_with(block),
+        "{code} should start with {block}: {r:?}"
+    );
+    let msg = r["merrMsg"].as_str().unwrap();
+    assert!(msg.contains(field), "message {msg:?} should name {field}");
+}
+
+/// A command that succeeded.
+pub fn ok(r: &Map<String, Value>) {
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    assert!(
+        r["vResultCode"].as_str().unwrap().starts_with("S000"),
+        "{r:?}"
+    );
+}
+
 /// Walks the buyer of an Authorize answer through Amazon's sign-in, Kessai's 確定 and Amazon's
 /// confirmation with `instrument`; returns the merchant URL the buyer lands on.
 pub async fn walk_buyer(
@@ -594,18 +632,7 @@ pub struct FaultEnv {
 impl FaultEnv {
     pub async fn start(name: &str) -> FaultEnv {
         let data_dir = fresh_dir(name);
-        let sandbox = kessai_sandbox::Sandbox::bind(kessai_sandbox::SandboxConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database: data_dir.join("sandbox.sqlite"),
-            public_url: None,
-            tls: kessai_sandbox::TlsSetting::SelfSigned,
-            test_helpers: None,
-            limits: kessai_sandbox::Limits::default(),
-        })
-        .await
-        .unwrap();
-        let emulator = url::Url::parse(sandbox.base_url()).unwrap();
-        tokio::spawn(sandbox.serve());
+        let emulator = standalone_emulator(&data_dir).await;
         let options = ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             public_url: None,

@@ -36,17 +36,24 @@ pub fn run(name: &str, marker: &str, env: &[(&str, &str)]) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("node runs");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut err, &mut s);
-        s
-    });
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    // What the suite printed so far, kept as it arrives: a suite killed for hanging shows where.
+    let printed = |mut from: Box<dyn std::io::Read + Send>| {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = seen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                keep.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        (seen, reader)
+    };
+    let (out_seen, out_reader) = printed(Box::new(out));
+    let (err_seen, err_reader) = printed(Box::new(err));
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("node can be waited for") {
@@ -60,16 +67,20 @@ pub fn run(name: &str, marker: &str, env: &[(&str, &str)]) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     // After a kill, a process the suite started may still hold its output open: do not wait
-    // for the readers then.
+    // for the readers then, show what arrived.
     let Some(status) = status else {
-        panic!("compat/{name} did not finish within 300 s (killed)");
+        panic!(
+            "compat/{name} did not finish within 300 s (killed). It printed:\n{}\n{}",
+            String::from_utf8_lossy(&out_seen.lock().unwrap()),
+            String::from_utf8_lossy(&err_seen.lock().unwrap())
+        );
     };
-    let stdout_bytes = out_reader.join().unwrap_or_default();
-    let stderr_bytes = err_reader.join().unwrap_or_default();
+    let _ = out_reader.join();
+    let _ = err_reader.join();
     let output = std::process::Output {
         status,
-        stdout: stdout_bytes,
-        stderr: stderr_bytes,
+        stdout: std::mem::take(&mut *out_seen.lock().unwrap()),
+        stderr: std::mem::take(&mut *err_seen.lock().unwrap()),
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary: Vec<&str> = stdout.lines().filter(|l| l.starts_with("# ")).collect();
