@@ -127,6 +127,9 @@ after(async () => {
  */
 async function openPage(viewport = DESKTOP) {
     const context = await browser.newContext({ viewport });
+    // A step that does not happen fails within seconds, naming the step, instead of holding the run.
+    context.setDefaultTimeout(20000);
+    context.setDefaultNavigationTimeout(20000);
     const page = await context.newPage();
     const problems = [];
     page.on('console', (m) => {
@@ -521,8 +524,10 @@ test('a cancel at Amazon is confirmed on Kessai\'s page; a form of another site 
         const evil = await context.newPage();
         await evil.setContent(`<form method="post" action="${server.gateway}/amazonpay/abandon/${reference}">`
             + '<button>win a prize</button></form>');
-        const refused = evil.waitForResponse((r) => r.url().includes('/amazonpay/abandon/'));
-        await evil.getByRole('button', { name: 'win a prize' }).click();
+        const refused = evil.waitForResponse((r) => r.url().includes('/amazonpay/abandon/'), { timeout: 15000 });
+        // The click starts a cross-site navigation from about:blank; waiting for it to settle has
+        // been seen to hang, so the response is awaited instead.
+        await evil.getByRole('button', { name: 'win a prize' }).click({ noWaitAfter: true, timeout: 15000 });
         assert.equal((await refused).status(), 403, 'the cross-site POST is refused');
         await evil.close();
 

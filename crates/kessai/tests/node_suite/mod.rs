@@ -30,7 +30,9 @@ pub fn run(name: &str, marker: &str, env: &[(&str, &str)]) {
     for (k, v) in env {
         command.env(k, v);
     }
-    // A suite that hangs fails with what it printed, instead of holding the whole run.
+    // A suite that hangs fails with what it printed, instead of holding the whole run; it runs
+    // in a process group of its own, so that the browser and server it started go with it.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -60,6 +62,9 @@ pub fn run(name: &str, marker: &str, env: &[(&str, &str)]) {
             break Some(status);
         }
         if started.elapsed() > std::time::Duration::from_secs(300) {
+            let _ = Command::new("kill")
+                .args(["-9", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
             break None;
