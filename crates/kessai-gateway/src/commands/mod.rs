@@ -14,7 +14,7 @@ pub mod update_consent;
 use crate::params::Params;
 use crate::pipeline::{self, Caller};
 use crate::reply::Answer;
-use kessai_core::{Field, Kind, OrderId, ResultCode};
+use kessai_core::{Field, OrderId, ResultCode};
 
 /// Largest amount of one-time orders.
 pub const MAX_AMOUNT: u64 = 10_000_000;
@@ -64,15 +64,10 @@ impl CommandName {
         CommandName::ALL.into_iter().find(|c| c.as_str() == text)
     }
 
-    pub fn supported(self) -> bool {
-        true
-    }
-
-    /// The supported commands, for error messages.
+    /// The commands, for error messages.
     pub fn supported_list() -> String {
         CommandName::ALL
             .into_iter()
-            .filter(|c| c.supported())
             .map(CommandName::as_str)
             .collect::<Vec<_>>()
             .join(", ")
@@ -107,12 +102,6 @@ impl Command {
             result,
             order_id: None,
         };
-        if !name.supported() {
-            return Err(reject(ResultCode::new(
-                Kind::NotSupportedYet,
-                format!("{} is not supported by this gateway yet.", name.as_str()),
-            )));
-        }
         if name == CommandName::Authorize {
             return authorize::Authorize::parse(p)
                 .map(Command::Authorize)
