@@ -286,7 +286,7 @@ function shownOrder(page) {
 // Tests
 // ---------------------------------------------------------------------------------------------
 
-test('one-time, Kessai\'s confirmation page: change the amount, capture, refund; an error shows at its form', async () => {
+test('one-time, Kessai\'s confirmation page: change the amount, capture, refund; an error shows at its form', { timeout: 90000 }, async () => {
     const { context, page, problems } = await openPage(DESKTOP);
     try {
         const { orderId } = await buy(page, {
@@ -336,7 +336,7 @@ test('one-time, Kessai\'s confirmation page: change the amount, capture, refund;
     }
 });
 
-test('one-time, the shop\'s own confirmation page: the address from GetAddress, a shipping fee, UpdateAuthorize', async () => {
+test('one-time, the shop\'s own confirmation page: the address from GetAddress, a shipping fee, UpdateAuthorize', { timeout: 90000 }, async () => {
     const { context, page, problems } = await openPage(PHONE);
     try {
         await buy(page, {
@@ -363,7 +363,7 @@ test('one-time, the shop\'s own confirmation page: the address from GetAddress, 
     }
 });
 
-test('subscription with its first charge: change the plan, charge again, end it', async () => {
+test('subscription with its first charge: change the plan, charge again, end it', { timeout: 90000 }, async () => {
     const { context, page, problems } = await openPage(DESKTOP);
     try {
         const { orderId } = await buy(page, { pattern: 'subscribe', capture: true });
@@ -395,7 +395,7 @@ test('subscription with its first charge: change the plan, charge again, end it'
     }
 });
 
-test('consent only, then charge now', async () => {
+test('consent only, then charge now', { timeout: 90000 }, async () => {
     const { context, page, problems } = await openPage(DESKTOP);
     try {
         const { orderId } = await buy(page, { item: 1, pattern: 'consent' });
@@ -414,7 +414,7 @@ test('consent only, then charge now', async () => {
     }
 });
 
-test('a declined card (visa-3434) is told in words with E401; nothing is offered', async () => {
+test('a declined card (visa-3434) is told in words with E401; nothing is offered', { timeout: 90000 }, async () => {
     const { context, page, problems } = await openPage(PHONE);
     try {
         await buy(page, {
@@ -438,7 +438,7 @@ test('a declined card (visa-3434) is told in words with E401; nothing is offered
     }
 });
 
-test('pages render without console errors and send a Content-Security-Policy; unknown addresses have pages', async (t) => {
+test('pages render without console errors and send a Content-Security-Policy; unknown addresses have pages', { timeout: 90000 }, async (t) => {
     const { context, page, problems } = await openPage(DESKTOP);
     const csp = {};
     const keep = async (name, p, response) => {
@@ -502,7 +502,7 @@ async function toSignin(page) {
     await waitForPath(page, server.emulator, '/checkout/signin?amazonCheckoutSessionId=');
 }
 
-test('a cancel at Amazon is confirmed on Kessai\'s page; a form of another site cannot abandon an order', async () => {
+test('a cancel at Amazon is confirmed on Kessai\'s page, and the buyer can start again', { timeout: 90000 }, async () => {
     const { context, page, problems } = await openPage(DESKTOP);
     try {
         await toSignin(page);
@@ -517,26 +517,18 @@ test('a cancel at Amazon is confirmed on Kessai\'s page; a form of another site 
         assert.deepEqual(await actionButtons(page), []);
         assertCleanPages(problems);
 
+        // (That a form of another site cannot abandon or confirm an order is tested without a
+        // browser in crates/kessai/tests/buyer_csrf.rs: a page of about:blank posting across sites
+        // was seen to hang Chromium here now and then.)
         await toSignin(page);
         await page.getByRole('button', { name: '続行 / Continue' }).click();
         await waitForPath(page, server.gateway, '/amazonpay/review/');
-        const reference = new URL(page.url()).pathname.split('/')[3];
-        const evil = await context.newPage();
-        await evil.setContent(`<form method="post" action="${server.gateway}/amazonpay/abandon/${reference}">`
-            + '<button>win a prize</button></form>');
-        const refused = evil.waitForResponse((r) => r.url().includes('/amazonpay/abandon/'), { timeout: 15000 });
-        // The click starts a cross-site navigation from about:blank; waiting for it to settle has
-        // been seen to hang, so the response is awaited instead.
-        await evil.getByRole('button', { name: 'win a prize' }).click({ noWaitAfter: true, timeout: 15000 });
-        assert.equal((await refused).status(), 403, 'the cross-site POST is refused');
-        await evil.close();
-
         await page.getByRole('button', { name: '確定 / Place order' }).click();
         await waitForPath(page, server.emulator, '/checkout/confirm');
         await page.getByRole('button', { name: '支払う / Pay' }).click();
         await waitForPath(page, server.gateway, '/demo/orders/');
         assert.equal(await orderStatus(page), 'authorized ¥3,240');
-        assertCleanPages(problems.filter((p) => !p.includes('/amazonpay/abandon/')));
+        assertCleanPages(problems);
     } finally {
         await context.close();
     }
