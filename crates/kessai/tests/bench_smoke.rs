@@ -56,6 +56,8 @@ fn quick_bench_completes_flows_and_writes_its_report() {
             "cpu_ms_per_flow",
             "signed_calls_per_flow",
             "rsa_bound_flows_per_s",
+            "gateway_commits_per_flow",
+            "fraction_of_commit_bound",
             "fraction_of_rsa_bound",
             "steps",
         ] {

@@ -20,6 +20,8 @@ pub struct Target {
     ccid: String,
     secret: String,
     http: reqwest::Client,
+    /// The gateway's store, for its count of commits.
+    store: Arc<kessai_store::SqliteStore>,
 }
 
 impl Target {
@@ -53,6 +55,7 @@ impl Target {
                 .trim_end_matches('/')
                 .to_owned(),
             ccid: started.demo.ccid.to_string(),
+            store: started.store.clone(),
             secret: started.demo.secret_hex.expose().clone(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -419,6 +422,8 @@ pub struct FlowRun {
     pub wall: Duration,
     pub cpu: Duration,
     pub notifications: usize,
+    /// Transactions the gateway committed while the flows ran (the emulator's are not counted).
+    pub gateway_commits: u64,
 }
 
 /// Runs flows of `kind` with `concurrency` workers (closed loop: each starts its next flow when
@@ -437,6 +442,7 @@ pub async fn run_flows(
     let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let notifications_before = t.notifications().await?;
     let cpu_before = super::process_cpu()?;
+    let commits_before = t.store.commits();
     let started = Instant::now();
     let deadline = match amount {
         Amount::Duration(d) => Some(started + d),
@@ -486,6 +492,7 @@ pub async fn run_flows(
     }
     let wall = started.elapsed();
     let cpu = super::process_cpu()?.saturating_sub(cpu_before);
+    let gateway_commits = t.store.commits().saturating_sub(commits_before);
     if let Ok(first) = first_error.lock() {
         if let Some(e) = first.as_ref() {
             tracing::warn!("first failed flow: {e}");
@@ -500,6 +507,7 @@ pub async fn run_flows(
             .notifications()
             .await?
             .saturating_sub(notifications_before),
+        gateway_commits,
     })
 }
 

@@ -254,7 +254,18 @@ impl FlowReport {
         self.run.cpu.as_secs_f64() * 1000.0 / flows as f64
     }
 
-    fn human(&self, s: &mut String, rsa: &bounds::RsaBounds, concurrency: usize) {
+    fn gateway_commits_per_flow(&self) -> f64 {
+        let flows = (self.run.completed + self.run.failed).max(1);
+        self.run.gateway_commits as f64 / flows as f64
+    }
+
+    /// Flows per second if the gateway's database did nothing but these flows' commits, one after
+    /// the other at the measured rate.
+    fn commit_bound(&self, commits_per_s: f64) -> f64 {
+        commits_per_s / self.gateway_commits_per_flow().max(1e-9)
+    }
+
+    fn human(&self, s: &mut String, rsa: &bounds::RsaBounds, commits: f64, concurrency: usize) {
         use std::fmt::Write;
         let _ = writeln!(s, "\n{}, concurrency {concurrency}", self.kind.title());
         let _ = writeln!(
@@ -283,11 +294,18 @@ impl FlowReport {
             "  RSA bound        {bound:.1} flows/s on all cores; this run reached {:.0} %",
             100.0 * self.flows_per_sec() / bound
         );
+        let bound = self.commit_bound(commits);
+        let _ = writeln!(
+            s,
+            "  commits          {:.1} per flow at the gateway (the emulator's not counted): bound {bound:.1} flows/s; this run reached {:.0} %",
+            self.gateway_commits_per_flow(),
+            100.0 * self.flows_per_sec() / bound
+        );
         let _ = writeln!(s, "  errors           {}", errors_text(&self.errors));
         steps_table(s, &self.steps);
     }
 
-    fn json(&self, rsa: &bounds::RsaBounds, concurrency: usize) -> Value {
+    fn json(&self, rsa: &bounds::RsaBounds, commits: f64, concurrency: usize) -> Value {
         json!({
             "concurrency": concurrency,
             "completed": self.run.completed,
@@ -300,6 +318,9 @@ impl FlowReport {
             "notifications_per_flow": self.notifications_per_flow(),
             "rsa_bound_flows_per_s": self.rsa_bound(rsa),
             "fraction_of_rsa_bound": self.flows_per_sec() / self.rsa_bound(rsa),
+            "gateway_commits_per_flow": self.gateway_commits_per_flow(),
+            "commit_bound_flows_per_s": self.commit_bound(commits),
+            "fraction_of_commit_bound": self.flows_per_sec() / self.commit_bound(commits),
             "errors": self.errors,
             "steps": self.steps.iter().map(step_json).collect::<Vec<_>>(),
         })
@@ -363,7 +384,7 @@ impl Report {
             "SQLite commits/s (WAL, synchronous FULL)", self.commits
         );
         for f in &self.flows {
-            f.human(&mut s, &self.rsa, self.concurrency);
+            f.human(&mut s, &self.rsa, self.commits, self.concurrency);
         }
         let f = &self.refused;
         let _ = writeln!(
@@ -432,7 +453,7 @@ impl Report {
             },
         });
         for f in &self.flows {
-            report[f.kind.json_key()] = f.json(&self.rsa, self.concurrency);
+            report[f.kind.json_key()] = f.json(&self.rsa, self.commits, self.concurrency);
         }
         report
     }
