@@ -960,6 +960,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn commits_count_write_transactions_not_reads() {
+        let (store, ccid) = store_with_merchant("commits", "A100000000000001069951cc").await;
+        let before = store.commits();
+        let order = sample_order(&ccid, "o-1", "ref-o-1");
+        let unit = Unit::new(&ccid, &order.order_id)
+            .with(Write::InsertOrder(order.clone()))
+            .with(Write::History(entry("Authorize")));
+        store.apply(&unit).await.unwrap();
+        assert_eq!(store.commits(), before + 1, "one unit, one transaction");
+        store.order(&ccid, &order.order_id).await.unwrap().unwrap();
+        assert_eq!(store.commits(), before + 1, "a read commits nothing");
+    }
+
+    #[tokio::test]
     async fn recurring_orders_and_options_round_trip() {
         let (store, ccid) = store_with_merchant("recurring", "A100000000000001069951cc").await;
         let mut o = sample_order(&ccid, "sub-1", "ref-sub-1");
