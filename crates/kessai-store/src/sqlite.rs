@@ -17,12 +17,16 @@ use sqlx::SqliteConnection;
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 mod search;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Transactions committed through this store's connections (a benchmark's measure).
+    commits: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -35,12 +39,30 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_connect(move |conn, _meta| {
+                let counter = counter.clone();
+                Box::pin(async move {
+                    conn.lock_handle().await?.set_commit_hook(move || {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        true
+                    });
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, commits })
+    }
+
+    /// Transactions committed so far (each statement outside a transaction is one), counted as
+    /// SQLite starts each commit.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 }
 
@@ -935,6 +957,20 @@ mod tests {
             .await
             .unwrap();
         (store, ccid)
+    }
+
+    #[tokio::test]
+    async fn commits_count_write_transactions_not_reads() {
+        let (store, ccid) = store_with_merchant("commits", "A100000000000001069951cc").await;
+        let before = store.commits();
+        let order = sample_order(&ccid, "o-1", "ref-o-1");
+        let unit = Unit::new(&ccid, &order.order_id)
+            .with(Write::InsertOrder(order.clone()))
+            .with(Write::History(entry("Authorize")));
+        store.apply(&unit).await.unwrap();
+        assert_eq!(store.commits(), before + 1, "one unit, one transaction");
+        store.order(&ccid, &order.order_id).await.unwrap().unwrap();
+        assert_eq!(store.commits(), before + 1, "a read commits nothing");
     }
 
     #[tokio::test]

@@ -1,8 +1,18 @@
-//! `kessai bench --quick` as CI runs it: the built binary, a few flows, a JSON report. It asserts
-//! that the flows complete without errors and that the report has its keys, never a speed.
+//! `kessai bench --quick` as CI runs it: the built binary, a few one-time and recurring flows and
+//! Searches, a JSON report. It asserts that the flows and Searches complete without errors and
+//! that the report has its keys, never a speed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+fn step_names(steps: &Value) -> Vec<&str> {
+    steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect()
+}
 
 #[test]
 fn quick_bench_completes_flows_and_writes_its_report() {
@@ -26,6 +36,8 @@ fn quick_bench_completes_flows_and_writes_its_report() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("One-time flows"), "{stdout}");
+    assert!(stdout.contains("Recurring flows"), "{stdout}");
+    assert!(stdout.contains("Searches"), "{stdout}");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     for key in ["rsa_sign_per_s", "rsa_verify_per_s", "sqlite_commits_per_s"] {
@@ -34,29 +46,40 @@ fn quick_bench_completes_flows_and_writes_its_report() {
             "bounds.{key}: {report}"
         );
     }
-    let flows = &report["flows"];
-    assert!(flows["completed"].as_u64().unwrap() > 0, "{report}");
-    assert_eq!(flows["failed"], 0, "{report}");
-    assert_eq!(flows["errors"], serde_json::json!({}), "{report}");
-    for key in [
-        "flows_per_s",
-        "cpu_ms_per_flow",
-        "signed_calls_per_flow",
-        "rsa_bound_flows_per_s",
-        "fraction_of_rsa_bound",
-        "steps",
-    ] {
-        assert!(flows.get(key).is_some(), "flows.{key}: {report}");
+    for (part, last) in [("flows", "Refund"), ("recurring_flows", "Terminate")] {
+        let flows = &report[part];
+        assert!(flows["completed"].as_u64().unwrap() > 0, "{part}: {report}");
+        assert_eq!(flows["failed"], 0, "{part}: {report}");
+        assert_eq!(flows["errors"], json!({}), "{part}: {report}");
+        for key in [
+            "flows_per_s",
+            "cpu_ms_per_flow",
+            "signed_calls_per_flow",
+            "rsa_bound_flows_per_s",
+            "gateway_commits_per_flow",
+            "fraction_of_commit_bound",
+            "fraction_of_rsa_bound",
+            "steps",
+        ] {
+            assert!(flows.get(key).is_some(), "{part}.{key}: {report}");
+        }
+        let steps = step_names(&flows["steps"]);
+        assert!(
+            steps.contains(&"Authorize") && steps.contains(&last),
+            "{part}: {steps:?}"
+        );
     }
-    let steps: Vec<&str> = flows["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
     assert!(
-        steps.contains(&"Authorize") && steps.contains(&"Refund"),
-        "{steps:?}"
+        step_names(&report["recurring_flows"]["steps"]).contains(&"ReAuthorize"),
+        "{report}"
+    );
+    let searches = &report["searches"];
+    assert!(searches["count"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(searches["errors"], json!({}), "{report}");
+    assert_eq!(
+        step_names(&searches["steps"]),
+        ["Search: id", "Search: id prefix*", "Search: state"],
+        "{report}"
     );
     for key in ["count", "per_s", "answers", "latency"] {
         assert!(

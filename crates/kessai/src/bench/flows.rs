@@ -1,5 +1,6 @@
-//! Full one-time flows and refused commands against a gateway and the built-in emulator, both
-//! started in this process on port 0 with a fresh data directory, driven over real HTTP.
+//! Full one-time and recurring flows and refused commands against a gateway and the built-in
+//! emulator, both started in this process on port 0 with a fresh data directory, driven over real
+//! HTTP.
 
 use super::browser::Browser;
 use anyhow::{anyhow, Context};
@@ -19,6 +20,8 @@ pub struct Target {
     ccid: String,
     secret: String,
     http: reqwest::Client,
+    /// The gateway's store, for its count of commits.
+    store: Arc<kessai_store::SqliteStore>,
 }
 
 impl Target {
@@ -52,6 +55,7 @@ impl Target {
                 .trim_end_matches('/')
                 .to_owned(),
             ccid: started.demo.ccid.to_string(),
+            store: started.store.clone(),
             secret: started.demo.secret_hex.expose().clone(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -68,6 +72,12 @@ impl Target {
 
     /// One MDK command in test mode; the `result` object.
     async fn mdk(&self, command: &str, params: Value) -> anyhow::Result<Map<String, Value>> {
+        self.mdk_at(&format!("/test-paynow/v2/{command}/amazonpay"), params)
+            .await
+    }
+
+    /// A signed MDK request in test mode to `path` of the gateway; the `result` object.
+    pub async fn mdk_at(&self, path: &str, params: Value) -> anyhow::Result<Map<String, Value>> {
         let mut params = match params {
             Value::Object(m) => m,
             _ => return Err(anyhow!("MDK parameters are an object")),
@@ -79,10 +89,7 @@ impl Target {
             kessai_gateway::mdk::encode_request(&Value::Object(params), &self.ccid, &self.secret);
         let resp = self
             .http
-            .post(format!(
-                "{}/test-paynow/v2/{command}/amazonpay",
-                self.gateway
-            ))
+            .post(format!("{}{path}", self.gateway))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
@@ -129,13 +136,13 @@ pub struct StepStats {
 }
 
 impl Recorder {
-    fn record(&self, step: &'static str, took: Duration) {
+    pub fn record(&self, step: &'static str, took: Duration) {
         if let Ok(mut l) = self.latencies.lock() {
             l.entry(step).or_default().push(took);
         }
     }
 
-    fn error(&self, code: String) {
+    pub fn error(&self, code: String) {
         if let Ok(mut e) = self.errors.lock() {
             *e.entry(code).or_default() += 1;
         }
@@ -172,16 +179,91 @@ impl Recorder {
     }
 }
 
-/// The steps of one flow, in order: MDK commands and the buyer's pages.
-pub const FLOW_STEPS: [&str; 7] = [
-    "Authorize",
-    "buyer: to Amazon",
-    "buyer: sign in",
-    "buyer: confirm",
-    "buyer: pay",
-    "Capture",
-    "Refund",
-];
+/// The flows the benchmark can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKind {
+    /// Authorize → buyer → Capture → Refund.
+    OneTime,
+    /// Recurring Authorize (consent and first authorization) → buyer → ReAuthorize of a new
+    /// order → Capture of it → Terminate of the consent.
+    Recurring,
+}
+
+impl FlowKind {
+    pub fn title(self) -> &'static str {
+        match self {
+            FlowKind::OneTime => "One-time flows (Authorize → buyer → Capture → Refund)",
+            FlowKind::Recurring => {
+                "Recurring flows (Authorize with consent → buyer → ReAuthorize → Capture → Terminate)"
+            }
+        }
+    }
+
+    /// The key of this flow's part of the JSON report.
+    pub fn json_key(self) -> &'static str {
+        match self {
+            FlowKind::OneTime => "flows",
+            FlowKind::Recurring => "recurring_flows",
+        }
+    }
+
+    /// The prefix of the order ids this flow makes (its n-th flow's order is `{prefix}{n}`).
+    pub fn order_prefix(self) -> &'static str {
+        match self {
+            FlowKind::OneTime => "bench-",
+            FlowKind::Recurring => "rec-",
+        }
+    }
+
+    /// The state the orders of a completed flow end in that Search can filter on: the one-time
+    /// order refunded, the recurring flow's second order captured.
+    pub fn final_state(self) -> &'static str {
+        match self {
+            FlowKind::OneTime => "Refunded",
+            FlowKind::Recurring => "Captured",
+        }
+    }
+
+    /// The steps of one flow, in order: MDK commands and the buyer's pages.
+    pub fn steps(self) -> &'static [&'static str] {
+        match self {
+            FlowKind::OneTime => &[
+                "Authorize",
+                "buyer: to Amazon",
+                "buyer: sign in",
+                "buyer: confirm",
+                "buyer: pay",
+                "Capture",
+                "Refund",
+            ],
+            FlowKind::Recurring => &[
+                "Authorize",
+                "buyer: to Amazon",
+                "buyer: sign in",
+                "buyer: confirm",
+                "buyer: pay",
+                "ReAuthorize",
+                "Capture",
+                "Terminate",
+            ],
+        }
+    }
+
+    /// Signed Amazon Pay calls the gateway makes in one flow (each is one ring signature at the
+    /// gateway and one verification at the emulator). Both flows: Create Checkout Session
+    /// (Authorize), Get Checkout Session (the 確定 page), Update Checkout Session (確定), Complete
+    /// Checkout Session and Get Charge (the buyer's return). Then one-time: Capture Charge
+    /// (Capture), Create Refund (Refund); recurring: Create Charge (ReAuthorize), Capture Charge
+    /// (Capture), Get Charge Permission and Close Charge Permission (Terminate). Each
+    /// notification the emulator sends adds one signature at the emulator and at most one signed
+    /// fetch (Get Charge or Get Refund) by the gateway.
+    pub fn signed_calls(self) -> u64 {
+        match self {
+            FlowKind::OneTime => 7,
+            FlowKind::Recurring => 9,
+        }
+    }
+}
 
 /// Times `fut` as `step`; an MDK answer other than success is an error under its vResultCode.
 async fn timed<T>(
@@ -219,14 +301,24 @@ fn authorize_params(order_id: &str, amount: u64) -> Value {
     })
 }
 
-/// Authorize and the buyer's pages: the order ends Authorized.
-async fn authorize(t: &Target, rec: &Recorder, order_id: &str, amount: u64) -> anyhow::Result<()> {
-    let r = timed(
-        rec,
-        "Authorize",
-        t.mdk("Authorize", authorize_params(order_id, amount)),
-    )
-    .await?;
+/// A recurring (随時) Authorize: the buyer's consent to monthly charges of `amount` and a first
+/// authorization of it.
+fn consent_params(order_id: &str, amount: u64) -> Value {
+    let mut params = authorize_params(order_id, amount);
+    for (k, v) in [
+        ("accountingType", "1"),
+        ("consentAuthType", "1"),
+        ("frequencyUnit", "Month"),
+        ("frequencyValue", "1"),
+    ] {
+        params[k] = v.into();
+    }
+    params
+}
+
+/// Authorize with `params` and the buyer's pages: the order ends Authorized.
+async fn authorize(t: &Target, rec: &Recorder, params: Value) -> anyhow::Result<()> {
+    let r = timed(rec, "Authorize", t.mdk("Authorize", params)).await?;
     success(rec, "Authorize", &r)?;
     let html = r
         .get("responseContents")
@@ -264,9 +356,17 @@ async fn authorize(t: &Target, rec: &Recorder, order_id: &str, amount: u64) -> a
     Ok(())
 }
 
-/// One whole flow: Authorize → buyer → Capture → Refund.
-async fn flow(t: &Target, rec: &Recorder, order_id: &str) -> anyhow::Result<()> {
-    authorize(t, rec, order_id, 1000).await?;
+/// One whole flow of `kind`.
+async fn flow(t: &Target, rec: &Recorder, kind: FlowKind, order_id: &str) -> anyhow::Result<()> {
+    match kind {
+        FlowKind::OneTime => one_time_flow(t, rec, order_id).await,
+        FlowKind::Recurring => recurring_flow(t, rec, order_id).await,
+    }
+}
+
+/// Authorize → buyer → Capture → Refund.
+async fn one_time_flow(t: &Target, rec: &Recorder, order_id: &str) -> anyhow::Result<()> {
+    authorize(t, rec, authorize_params(order_id, 1000)).await?;
     let r = timed(
         rec,
         "Capture",
@@ -283,6 +383,32 @@ async fn flow(t: &Target, rec: &Recorder, order_id: &str) -> anyhow::Result<()> 
     success(rec, "Refund", &r)
 }
 
+/// Consent with a first authorization → buyer → ReAuthorize of a new order (authorized only) →
+/// Capture of that order → Terminate. Each flow makes its own consent, so the emulator's limit of
+/// charges per consent and period (as Amazon's) is never reached.
+async fn recurring_flow(t: &Target, rec: &Recorder, order_id: &str) -> anyhow::Result<()> {
+    authorize(t, rec, consent_params(order_id, 1000)).await?;
+    let charge = format!("{order_id}-1");
+    let params = json!({"orderId": charge, "originalOrderId": order_id, "amount": "1000",
+                        "withCapture": "false"});
+    let r = timed(rec, "ReAuthorize", t.mdk("ReAuthorize", params)).await?;
+    success(rec, "ReAuthorize", &r)?;
+    let r = timed(
+        rec,
+        "Capture",
+        t.mdk("Capture", json!({"orderId": charge, "amount": "1000"})),
+    )
+    .await?;
+    success(rec, "Capture", &r)?;
+    let r = timed(
+        rec,
+        "Terminate",
+        t.mdk("Terminate", json!({"orderId": order_id})),
+    )
+    .await?;
+    success(rec, "Terminate", &r)
+}
+
 /// How many flows, or for how long.
 #[derive(Debug, Clone, Copy)]
 pub enum Amount {
@@ -296,12 +422,16 @@ pub struct FlowRun {
     pub wall: Duration,
     pub cpu: Duration,
     pub notifications: usize,
+    /// Transactions the gateway committed while the flows ran (the emulator's are not counted).
+    pub gateway_commits: u64,
 }
 
-/// Runs flows with `concurrency` workers (closed loop: each starts its next flow when one ends).
+/// Runs flows of `kind` with `concurrency` workers (closed loop: each starts its next flow when
+/// one ends).
 pub async fn run_flows(
     t: &Arc<Target>,
     rec: &Arc<Recorder>,
+    kind: FlowKind,
     concurrency: usize,
     amount: Amount,
     progress: &indicatif::ProgressBar,
@@ -312,6 +442,7 @@ pub async fn run_flows(
     let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let notifications_before = t.notifications().await?;
     let cpu_before = super::process_cpu()?;
+    let commits_before = t.store.commits();
     let started = Instant::now();
     let deadline = match amount {
         Amount::Duration(d) => Some(started + d),
@@ -336,8 +467,8 @@ pub async fn run_flows(
                     (_, Some(d)) if Instant::now() >= d => break,
                     _ => {}
                 }
-                let order_id = format!("bench-{n}");
-                match flow(&t, &rec, &order_id).await {
+                let order_id = format!("{}{n}", kind.order_prefix());
+                match flow(&t, &rec, kind, &order_id).await {
                     Ok(()) => {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
@@ -361,6 +492,7 @@ pub async fn run_flows(
     }
     let wall = started.elapsed();
     let cpu = super::process_cpu()?.saturating_sub(cpu_before);
+    let gateway_commits = t.store.commits().saturating_sub(commits_before);
     if let Ok(first) = first_error.lock() {
         if let Some(e) = first.as_ref() {
             tracing::warn!("first failed flow: {e}");
@@ -375,6 +507,7 @@ pub async fn run_flows(
             .notifications()
             .await?
             .saturating_sub(notifications_before),
+        gateway_commits,
     })
 }
 
@@ -394,7 +527,7 @@ pub async fn run_refusals(
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<RefusalRun> {
     let setup = Recorder::default();
-    authorize(t, &setup, "bench-refused", 1000)
+    authorize(t, &setup, authorize_params("bench-refused", 1000))
         .await
         .context("authorizing the order whose captures are refused")?;
     let rec = Arc::new(Recorder::default());

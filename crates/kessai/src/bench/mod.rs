@@ -1,41 +1,62 @@
-//! `kessai bench`: the machine's bounds (RSA, SQLite commits), full one-time flows and refused
-//! commands against a gateway and emulator started in this process, in one run; a table on stdout
-//! and, with `--json`, a report for machines.
+//! `kessai bench`: the machine's bounds (RSA, SQLite commits), full one-time and recurring flows,
+//! refused commands and Searches against a gateway and emulator started in this process, in one
+//! run; a table on stdout and, with `--json`, a report for machines.
 
 mod bounds;
 mod browser;
 mod flows;
+mod search;
 
 use anyhow::Context;
-use flows::{Amount, StepStats, Target};
+use flows::{Amount, FlowKind, StepStats, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Signed Amazon Pay calls the gateway makes in one one-time flow (each is one ring signature at
-/// the gateway and one verification at the emulator): Create Checkout Session (Authorize), Get
-/// Checkout Session (the 確定 page), Update Checkout Session (確定), Complete Checkout Session and
-/// Get Charge (the buyer's return), Capture Charge (Capture), Create Refund (Refund). Each
-/// notification the emulator sends adds one signature at the emulator and at most one signed
-/// fetch (Get Charge or Get Refund) by the gateway.
-pub const SIGNED_CALLS_PER_FLOW: u64 = 7;
+/// Which flows a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FlowChoice {
+    /// Authorize → buyer → Capture → Refund.
+    OneTime,
+    /// Authorize with a recurring consent → buyer → ReAuthorize → Capture → Terminate.
+    Recurring,
+    /// The one-time flows, then the recurring ones.
+    Both,
+}
+
+impl FlowChoice {
+    fn kinds(self) -> &'static [FlowKind] {
+        match self {
+            FlowChoice::OneTime => &[FlowKind::OneTime],
+            FlowChoice::Recurring => &[FlowKind::Recurring],
+            FlowChoice::Both => &[FlowKind::OneTime, FlowKind::Recurring],
+        }
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Flows run at once (each a merchant and a buyer in a closed loop).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Number of one-time flows to run (default 200; 5 with --quick).
+    /// Which flows to run; with both, each runs for the whole --flows or --duration.
+    #[arg(long, value_enum, default_value_t = FlowChoice::Both)]
+    flow: FlowChoice,
+    /// Number of flows of each kind to run (default 200; 5 with --quick).
     #[arg(long, conflicts_with = "duration")]
     flows: Option<u64>,
-    /// Run flows for this many seconds instead of a count.
+    /// Run each kind of flow for this many seconds instead of a count.
     #[arg(long)]
     duration: Option<u64>,
     /// Refused commands to send (Captures above the authorized amount; default 2000, 20 with --quick).
     #[arg(long)]
     refusals: Option<u64>,
+    /// Searches to send after the flows, by order id, id prefix and state in turn (default 600,
+    /// 9 with --quick).
+    #[arg(long)]
+    searches: Option<u64>,
     /// Seconds each machine bound is measured (default 2; 0.2 with --quick).
     #[arg(long)]
     bound_secs: Option<f64>,
@@ -91,6 +112,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         (None, None) => Amount::Count(if args.quick { 5 } else { 200 }),
     };
     let refusals = args.refusals.unwrap_or(if args.quick { 20 } else { 2000 });
+    let searches = args.searches.unwrap_or(if args.quick { 9 } else { 600 });
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let dir = std::env::temp_dir().join(format!(
         "kessai-bench-{}-{}",
@@ -107,15 +129,38 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     spinner.finish_and_clear();
 
     let target = Arc::new(Target::start(&dir.join("kessai")).await?);
-    let rec = Arc::new(flows::Recorder::default());
-    let pb = match amount {
-        Amount::Count(n) => bar(n, "flows"),
-        Amount::Duration(d) => bar(d.as_secs(), "flows (s)"),
-    };
-    let run = flows::run_flows(&target, &rec, args.concurrency, amount, &pb).await?;
-    pb.finish_and_clear();
+    let mut flow_reports = Vec::new();
+    for &kind in args.flow.kinds() {
+        let rec = Arc::new(flows::Recorder::default());
+        let what = match kind {
+            FlowKind::OneTime => "one-time",
+            FlowKind::Recurring => "recurring",
+        };
+        let pb = match amount {
+            Amount::Count(n) => bar(n, what),
+            Amount::Duration(d) => bar(d.as_secs(), &format!("{what} (s)")),
+        };
+        let run = flows::run_flows(&target, &rec, kind, args.concurrency, amount, &pb).await?;
+        pb.finish_and_clear();
+        flow_reports.push(FlowReport {
+            kind,
+            steps: rec.stats(kind.steps()),
+            errors: rec.errors(),
+            run,
+        });
+    }
     let pb = bar(refusals, "refusals");
     let refused = flows::run_refusals(&target, refusals, args.concurrency, &pb).await?;
+    pb.finish_and_clear();
+    let made: Vec<search::Made> = flow_reports
+        .iter()
+        .map(|f| search::Made {
+            kind: f.kind,
+            count: f.run.completed + f.run.failed,
+        })
+        .collect();
+    let pb = bar(searches, "searches");
+    let searched = search::run_searches(&target, &made, searches, args.concurrency, &pb).await?;
     pb.finish_and_clear();
 
     let report = Report {
@@ -128,10 +173,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         rsa,
         commits,
-        run,
-        steps: rec.stats(&flows::FLOW_STEPS),
-        errors: rec.errors(),
+        flows: flow_reports,
         refused,
+        searched,
     };
     print!("{}", report.human());
     if let Some(path) = &args.json {
@@ -143,11 +187,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else if let Err(e) = std::fs::remove_dir_all(&dir) {
         tracing::warn!(%e, "cannot remove {}", dir.display());
     }
+    for f in &report.flows {
+        anyhow::ensure!(
+            f.run.failed == 0,
+            "{} {} failed (errors: {:?}); run with RUST_LOG=warn for the first one",
+            f.run.failed,
+            f.kind.title(),
+            f.errors
+        );
+    }
     anyhow::ensure!(
-        report.run.failed == 0,
-        "{} flows failed (errors: {:?}); run with RUST_LOG=warn for the first one",
-        report.run.failed,
-        report.errors
+        report.searched.errors.is_empty(),
+        "searches failed: {:?}",
+        report.searched.errors
     );
     Ok(())
 }
@@ -158,13 +210,20 @@ struct Report {
     concurrency: usize,
     rsa: bounds::RsaBounds,
     commits: f64,
+    flows: Vec<FlowReport>,
+    refused: flows::RefusalRun,
+    searched: search::SearchRun,
+}
+
+/// One kind of flow's run: its counts, its steps' latencies and its errors.
+struct FlowReport {
+    kind: FlowKind,
     run: flows::FlowRun,
     steps: Vec<StepStats>,
     errors: std::collections::BTreeMap<String, u64>,
-    refused: flows::RefusalRun,
 }
 
-impl Report {
+impl FlowReport {
     fn flows_per_sec(&self) -> f64 {
         self.run.completed as f64 / self.run.wall.as_secs_f64().max(1e-9)
     }
@@ -176,19 +235,18 @@ impl Report {
 
     /// Flows per second if the cores did nothing but the flows' RSA work: the gateway's
     /// signatures, the emulator's notification signatures and the emulator's verifications.
-    fn rsa_bound(&self) -> f64 {
-        let signatures = SIGNED_CALLS_PER_FLOW as f64 + self.notifications_per_flow();
-        let verifications = SIGNED_CALLS_PER_FLOW as f64;
-        let secs = signatures / self.rsa.sign.all_cores + verifications / self.rsa.verify.all_cores;
+    fn rsa_bound(&self, rsa: &bounds::RsaBounds) -> f64 {
+        let calls = self.kind.signed_calls() as f64;
+        let signatures = calls + self.notifications_per_flow();
+        let secs = signatures / rsa.sign.all_cores + calls / rsa.verify.all_cores;
         1.0 / secs
     }
 
     /// CPU of the RSA work of one flow at the one-core rates, in ms.
-    fn rsa_cpu_ms(&self) -> f64 {
-        let signatures = SIGNED_CALLS_PER_FLOW as f64 + self.notifications_per_flow();
-        1000.0
-            * (signatures / self.rsa.sign.one_core
-                + SIGNED_CALLS_PER_FLOW as f64 / self.rsa.verify.one_core)
+    fn rsa_cpu_ms(&self, rsa: &bounds::RsaBounds) -> f64 {
+        let calls = self.kind.signed_calls() as f64;
+        let signatures = calls + self.notifications_per_flow();
+        1000.0 * (signatures / rsa.sign.one_core + calls / rsa.verify.one_core)
     }
 
     fn cpu_ms_per_flow(&self) -> f64 {
@@ -196,6 +254,109 @@ impl Report {
         self.run.cpu.as_secs_f64() * 1000.0 / flows as f64
     }
 
+    fn gateway_commits_per_flow(&self) -> f64 {
+        let flows = (self.run.completed + self.run.failed).max(1);
+        self.run.gateway_commits as f64 / flows as f64
+    }
+
+    /// Flows per second if the gateway's database did nothing but these flows' commits, one after
+    /// the other at the measured rate.
+    fn commit_bound(&self, commits_per_s: f64) -> f64 {
+        commits_per_s / self.gateway_commits_per_flow().max(1e-9)
+    }
+
+    fn human(&self, s: &mut String, rsa: &bounds::RsaBounds, commits: f64, concurrency: usize) {
+        use std::fmt::Write;
+        let _ = writeln!(s, "\n{}, concurrency {concurrency}", self.kind.title());
+        let _ = writeln!(
+            s,
+            "  flows            {} completed, {} failed in {:.2} s",
+            self.run.completed,
+            self.run.failed,
+            self.run.wall.as_secs_f64()
+        );
+        let _ = writeln!(s, "  flows/s          {:.1}", self.flows_per_sec());
+        let _ = writeln!(
+            s,
+            "  CPU per flow     {:.1} ms (whole process: gateway, emulator and load generator; RSA work {:.1} ms)",
+            self.cpu_ms_per_flow(),
+            self.rsa_cpu_ms(rsa)
+        );
+        let _ = writeln!(
+            s,
+            "  RSA per flow     {} signed calls (gateway signs, emulator verifies) + {:.2} notifications (emulator signs; each may add a signed fetch)",
+            self.kind.signed_calls(),
+            self.notifications_per_flow()
+        );
+        let bound = self.rsa_bound(rsa);
+        let _ = writeln!(
+            s,
+            "  RSA bound        {bound:.1} flows/s on all cores; this run reached {:.0} %",
+            100.0 * self.flows_per_sec() / bound
+        );
+        let bound = self.commit_bound(commits);
+        let _ = writeln!(
+            s,
+            "  commits          {:.1} per flow at the gateway (the emulator's not counted): bound {bound:.1} flows/s; this run reached {:.0} %",
+            self.gateway_commits_per_flow(),
+            100.0 * self.flows_per_sec() / bound
+        );
+        let _ = writeln!(s, "  errors           {}", errors_text(&self.errors));
+        steps_table(s, &self.steps);
+    }
+
+    fn json(&self, rsa: &bounds::RsaBounds, commits: f64, concurrency: usize) -> Value {
+        json!({
+            "concurrency": concurrency,
+            "completed": self.run.completed,
+            "failed": self.run.failed,
+            "wall_s": self.run.wall.as_secs_f64(),
+            "flows_per_s": self.flows_per_sec(),
+            "cpu_ms_per_flow": self.cpu_ms_per_flow(),
+            "rsa_cpu_ms_per_flow": self.rsa_cpu_ms(rsa),
+            "signed_calls_per_flow": self.kind.signed_calls(),
+            "notifications_per_flow": self.notifications_per_flow(),
+            "rsa_bound_flows_per_s": self.rsa_bound(rsa),
+            "fraction_of_rsa_bound": self.flows_per_sec() / self.rsa_bound(rsa),
+            "gateway_commits_per_flow": self.gateway_commits_per_flow(),
+            "commit_bound_flows_per_s": self.commit_bound(commits),
+            "fraction_of_commit_bound": self.flows_per_sec() / self.commit_bound(commits),
+            "errors": self.errors,
+            "steps": self.steps.iter().map(step_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn errors_text(errors: &std::collections::BTreeMap<String, u64>) -> String {
+    if errors.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{errors:?}")
+    }
+}
+
+fn steps_table(s: &mut String, steps: &[StepStats]) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        s,
+        "\n  {:<20} {:>7} {:>9} {:>9} {:>9} {:>9}",
+        "step (ms)", "count", "p50", "p90", "p99", "max"
+    );
+    for st in steps {
+        let _ = writeln!(
+            s,
+            "  {:<20} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            st.step, st.count, st.p50, st.p90, st.p99, st.max
+        );
+    }
+}
+
+fn step_json(st: &StepStats) -> Value {
+    json!({"step": st.step, "count": st.count, "p50_ms": st.p50, "p90_ms": st.p90,
+           "p99_ms": st.p99, "max_ms": st.max})
+}
+
+impl Report {
     fn human(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
@@ -222,56 +383,8 @@ impl Report {
             "  {:<44} {:>10.0}",
             "SQLite commits/s (WAL, synchronous FULL)", self.commits
         );
-        let _ = writeln!(
-            s,
-            "\nOne-time flows (Authorize → buyer → Capture → Refund), concurrency {}",
-            self.concurrency
-        );
-        let _ = writeln!(
-            s,
-            "  flows            {} completed, {} failed in {:.2} s",
-            self.run.completed,
-            self.run.failed,
-            self.run.wall.as_secs_f64()
-        );
-        let _ = writeln!(s, "  flows/s          {:.1}", self.flows_per_sec());
-        let _ = writeln!(
-            s,
-            "  CPU per flow     {:.1} ms (whole process: gateway, emulator and load generator; RSA work {:.1} ms)",
-            self.cpu_ms_per_flow(),
-            self.rsa_cpu_ms()
-        );
-        let _ = writeln!(
-            s,
-            "  RSA per flow     {SIGNED_CALLS_PER_FLOW} signed calls (gateway signs, emulator verifies) + {:.2} notifications (emulator signs; each may add a signed fetch)",
-            self.notifications_per_flow()
-        );
-        let _ = writeln!(
-            s,
-            "  RSA bound        {:.1} flows/s on all cores; this run reached {:.0} %",
-            self.rsa_bound(),
-            100.0 * self.flows_per_sec() / self.rsa_bound()
-        );
-        let _ = writeln!(
-            s,
-            "  errors           {}",
-            if self.errors.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("{:?}", self.errors)
-            }
-        );
-        let _ = writeln!(
-            s,
-            "\n  {:<20} {:>7} {:>9} {:>9} {:>9} {:>9}",
-            "step (ms)", "count", "p50", "p90", "p99", "max"
-        );
-        for st in &self.steps {
-            let _ = writeln!(
-                s,
-                "  {:<20} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
-                st.step, st.count, st.p50, st.p90, st.p99, st.max
-            );
+        for f in &self.flows {
+            f.human(&mut s, &self.rsa, self.commits, self.concurrency);
         }
         let f = &self.refused;
         let _ = writeln!(
@@ -294,36 +407,32 @@ impl Report {
                 st.p50, st.p90, st.p99, st.max
             );
         }
+        let q = &self.searched;
+        let _ = writeln!(
+            s,
+            "\nSearches (maxCount 100) over the flows' orders, concurrency {}",
+            self.concurrency
+        );
+        let _ = writeln!(
+            s,
+            "  {} in {:.2} s: {:.0} searches/s; errors {}",
+            q.count,
+            q.wall.as_secs_f64(),
+            q.count as f64 / q.wall.as_secs_f64().max(1e-9),
+            errors_text(&q.errors)
+        );
+        steps_table(&mut s, &q.steps);
         s
     }
 
     fn json(&self) -> Value {
         let rate = |r: &bounds::Rate| json!({"one_core": r.one_core, "all_cores": r.all_cores, "threads": r.threads});
-        let step = |st: &StepStats| {
-            json!({"step": st.step, "count": st.count, "p50_ms": st.p50, "p90_ms": st.p90,
-                   "p99_ms": st.p99, "max_ms": st.max})
-        };
-        json!({
+        let mut report = json!({
             "machine": {"cores": self.threads, "load_before": self.load_before},
             "bounds": {
                 "rsa_sign_per_s": rate(&self.rsa.sign),
                 "rsa_verify_per_s": rate(&self.rsa.verify),
                 "sqlite_commits_per_s": self.commits,
-            },
-            "flows": {
-                "concurrency": self.concurrency,
-                "completed": self.run.completed,
-                "failed": self.run.failed,
-                "wall_s": self.run.wall.as_secs_f64(),
-                "flows_per_s": self.flows_per_sec(),
-                "cpu_ms_per_flow": self.cpu_ms_per_flow(),
-                "rsa_cpu_ms_per_flow": self.rsa_cpu_ms(),
-                "signed_calls_per_flow": SIGNED_CALLS_PER_FLOW,
-                "notifications_per_flow": self.notifications_per_flow(),
-                "rsa_bound_flows_per_s": self.rsa_bound(),
-                "fraction_of_rsa_bound": self.flows_per_sec() / self.rsa_bound(),
-                "errors": self.errors,
-                "steps": self.steps.iter().map(step).collect::<Vec<_>>(),
             },
             "refusals": {
                 "count": self.refused.count,
@@ -331,8 +440,21 @@ impl Report {
                 "wall_s": self.refused.wall.as_secs_f64(),
                 "per_s": self.refused.count as f64 / self.refused.wall.as_secs_f64().max(1e-9),
                 "answers": self.refused.codes,
-                "latency": self.refused.stats.as_ref().map(step),
+                "latency": self.refused.stats.as_ref().map(step_json),
             },
-        })
+            "searches": {
+                "count": self.searched.count,
+                "concurrency": self.concurrency,
+                "max_count": 100,
+                "wall_s": self.searched.wall.as_secs_f64(),
+                "per_s": self.searched.count as f64 / self.searched.wall.as_secs_f64().max(1e-9),
+                "errors": self.searched.errors,
+                "steps": self.searched.steps.iter().map(step_json).collect::<Vec<_>>(),
+            },
+        });
+        for f in &self.flows {
+            report[f.kind.json_key()] = f.json(&self.rsa, self.commits, self.concurrency);
+        }
+        report
     }
 }
