@@ -75,6 +75,10 @@ struct ServeArgs {
     /// Directory for the SQLite files, the Amazon Pay key and the demo merchant.
     #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
     data_dir: PathBuf,
+    /// The gateway's database, `postgres://user@host/db` (default: gateway.sqlite in the data
+    /// directory). Several gateways may share one PostgreSQL database.
+    #[arg(long, env = "KESSAI_DATABASE_URL")]
+    database_url: Option<String>,
     /// Address of the built-in Amazon Pay emulator (with --amazon-pay-public-key-id, it serves the
     /// test orders of /test-paynow while live orders go to --amazon-pay-endpoint).
     #[arg(long, default_value = "127.0.0.1:8443", env = "KESSAI_SANDBOX_LISTEN")]
@@ -277,6 +281,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         public_url: args.public_url,
         data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
         sandbox_listen: args.sandbox_listen,
         amazon_pay_endpoint: args.amazon_pay_endpoint,
         amazon_pay_public_key_id: args.amazon_pay_public_key_id,
@@ -360,6 +365,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     println!("Data              {}", args.data_dir.display());
+    if args.database_url.is_some() {
+        // Not the URL itself: it may hold a password.
+        println!("Database          PostgreSQL (--database-url)");
+    }
     started.serve().await
 }
 

@@ -27,6 +27,7 @@ impl Target {
             listen: "127.0.0.1:0".parse()?,
             public_url: None,
             data_dir: data_dir.to_owned(),
+            database_url: None,
             sandbox_listen: "127.0.0.1:0".parse()?,
             amazon_pay_endpoint: None,
             amazon_pay_public_key_id: None,
