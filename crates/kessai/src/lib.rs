@@ -526,9 +526,13 @@ fn ipn_settings(emulators: &[(url::Url, String)], live: bool) -> kessai_gateway:
     }
 }
 
-/// The gateway's store: PostgreSQL at `database_url`, else SQLite in the data directory.
-async fn open_store(options: &ServeOptions) -> anyhow::Result<Arc<dyn Store>> {
-    match options.database_url.as_deref() {
+/// The gateway's store: PostgreSQL at `database_url` (`postgres://…`), else `gateway.sqlite` in
+/// `data_dir` (created if missing).
+pub async fn open_gateway_store(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<dyn Store>> {
+    match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PgStore::open(url)
                 .await
@@ -539,7 +543,7 @@ async fn open_store(options: &ServeOptions) -> anyhow::Result<Arc<dyn Store>> {
             "--database-url must be a postgres:// URL (leave it out for SQLite in the data directory)"
         )),
         None => {
-            let gateway_db = options.data_dir.join("gateway.sqlite");
+            let gateway_db = data_dir.join("gateway.sqlite");
             private_file(&gateway_db)?;
             Ok(Arc::new(SqliteStore::open(&gateway_db).await?))
         }
@@ -559,7 +563,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         locks.push(lock_data_dir(&options.data_dir, "sandbox", "kessai serve")?);
         private_file(&options.data_dir.join("sandbox.sqlite"))?;
     }
-    let store = open_store(&options).await?;
+    let store = open_gateway_store(options.database_url.as_deref(), &options.data_dir).await?;
     let (system_clock, system_ids) = system_sources();
     let clock = hooks.clock.clone().unwrap_or(system_clock);
     let ids = hooks.ids.clone().unwrap_or(system_ids);

@@ -5,7 +5,7 @@ use anyhow::Context;
 mod bench;
 use clap::{Parser, Subcommand};
 use kessai::ServeOptions;
-use kessai_store::{SqliteStore, Store};
+use kessai_store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -53,6 +53,9 @@ enum PushesCommand {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Send a record again (whatever its status) at the worker's next tick.
     Resend {
@@ -61,6 +64,9 @@ enum PushesCommand {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -234,12 +240,18 @@ enum MerchantCommand {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// List the merchants (without their secret keys).
     List {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -433,10 +445,12 @@ async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
             name,
             consent_auth_type,
             data_dir,
+            database_url,
         } => {
-            kessai::prepare_data_dir(&data_dir)?;
-            kessai::private_file(&data_dir.join("gateway.sqlite"))?;
-            let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
+            if database_url.is_none() {
+                kessai::prepare_data_dir(&data_dir)?;
+            }
+            let store = kessai::open_gateway_store(database_url.as_deref(), &data_dir).await?;
             let (clock, ids) = kessai::system_sources();
             let mut m = kessai::new_merchant(&name, clock.as_ref(), ids.as_ref())?;
             m.consent_auth_default = consent_auth_type == "1";
@@ -444,8 +458,11 @@ async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
             println!("merchantCcid={}", m.ccid);
             println!("secretKey={}", m.secret_hex.expose());
         }
-        MerchantCommand::List { data_dir } => {
-            let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
+        MerchantCommand::List {
+            data_dir,
+            database_url,
+        } => {
+            let store = kessai::open_gateway_store(database_url.as_deref(), &data_dir).await?;
             for m in store.merchants().await? {
                 println!(
                     "{}\t{}\t{}\tconsentAuthType={}",
@@ -467,8 +484,9 @@ async fn run_pushes(cmd: PushesCommand) -> anyhow::Result<()> {
             status,
             limit,
             data_dir,
+            database_url,
         } => {
-            let store = open_existing(&data_dir).await?;
+            let store = open_existing(database_url.as_deref(), &data_dir).await?;
             let status = match status {
                 Some(s) => Some(kessai_core::PushStatus::parse(&s).ok_or_else(|| {
                     anyhow::anyhow!("--status must be Pending, Delivered, Failed or Refused")
@@ -506,8 +524,12 @@ async fn run_pushes(cmd: PushesCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        PushesCommand::Resend { id, data_dir } => {
-            let store = open_existing(&data_dir).await?;
+        PushesCommand::Resend {
+            id,
+            data_dir,
+            database_url,
+        } => {
+            let store = open_existing(database_url.as_deref(), &data_dir).await?;
             let (clock, _) = kessai::system_sources();
             if store.resend_push(id, clock.unix()).await? {
                 println!("push record {id} will be sent again");
@@ -519,12 +541,19 @@ async fn run_pushes(cmd: PushesCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_existing(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
-    let path = data_dir.join("gateway.sqlite");
-    anyhow::ensure!(
-        path.exists(),
-        "{} does not exist (is --data-dir right?)",
-        path.display()
-    );
-    Ok(SqliteStore::open(&path).await?)
+/// The store of a gateway that has run: PostgreSQL at `database_url`, else an existing
+/// `gateway.sqlite` in `data_dir`.
+async fn open_existing(
+    database_url: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if database_url.is_none() {
+        let path = data_dir.join("gateway.sqlite");
+        anyhow::ensure!(
+            path.exists(),
+            "{} does not exist (is --data-dir right?)",
+            path.display()
+        );
+    }
+    kessai::open_gateway_store(database_url, data_dir).await
 }

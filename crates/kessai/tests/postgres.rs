@@ -193,3 +193,42 @@ fn query_of(url: &url::Url, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// `kessai merchant add` and `list` with `--database-url` work on PostgreSQL, not on a file.
+#[tokio::test]
+async fn merchant_commands_on_postgres() {
+    let schema = Schema::create().await;
+    let dir = common::fresh_dir("pg-merchant");
+    let kessai = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kessai"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("KESSAI_DATABASE_URL", schema.database_url())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let added = kessai(&["merchant", "add", "--name", "Shop on PostgreSQL"]);
+    let ccid = added
+        .lines()
+        .find_map(|l| l.strip_prefix("merchantCcid="))
+        .unwrap()
+        .to_owned();
+    let listed = kessai(&["merchant", "list"]);
+    assert!(
+        listed.contains(&format!("{ccid}\tShop on PostgreSQL")),
+        "{listed}"
+    );
+    assert_eq!(schema.count("merchants").await, 1);
+    assert!(!dir.join("gateway.sqlite").exists());
+}
+
+#[tokio::test]
+async fn a_database_url_that_is_not_postgres_is_refused() {
+    let dir = common::fresh_dir("pg-refused");
+    let refused = kessai::open_gateway_store(Some("mysql://localhost/kessai"), &dir).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("postgres://"), "{message}");
+}
