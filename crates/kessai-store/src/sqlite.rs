@@ -387,6 +387,20 @@ impl Store for SqliteStore {
         abandoned_after: i64,
     ) -> Result<KeyClaim, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Insert first: the transaction takes the write lock at once, so of two first requests
+        // (from two pools) one inserts and the other waits for it and then finds its row. (A
+        // read first would let both read, and the second's write then fail as busy.)
+        let inserted = sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES (?, ?, ?, NULL, ?) ON CONFLICT (merchant_ccid, key) DO NOTHING")
+            .bind(ccid.as_str())
+            .bind(key)
+            .bind(fingerprint)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if inserted.rows_affected() == 1 {
+            tx.commit().await?;
+            return Ok(KeyClaim::New);
+        }
         let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
             "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = ? AND key = ?",
         )
@@ -395,16 +409,7 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let claim = match row {
-            None => {
-                sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES (?, ?, ?, NULL, ?)")
-                    .bind(ccid.as_str())
-                    .bind(key)
-                    .bind(fingerprint)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                KeyClaim::New
-            }
+            None => KeyClaim::InFlight,
             Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
             Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
             Some((_, None, created)) if now - created >= abandoned_after => {

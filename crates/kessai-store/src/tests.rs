@@ -23,6 +23,8 @@ on_both_backends!(
     notifications_settings_and_merchants,
     orders_are_found_by_state_charge_and_refund,
     a_database_of_a_newer_kessai_is_refused,
+    two_gateways_begin_operations_on_one_order_one_wins,
+    two_first_requests_with_one_key_one_runs,
 );
 
 fn now_text() -> String {
@@ -699,4 +701,68 @@ async fn a_database_of_a_newer_kessai_is_refused(db: TestDb) {
     );
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("newer Kessai"), "{message}");
+}
+
+/// Two gateways start an operation on the same order at once: one is recorded, the other is a
+/// duplicate (the partial unique index), whichever commits first.
+async fn two_gateways_begin_operations_on_one_order_one_wins(db: TestDb) {
+    let a = db.store.clone();
+    let b = db.open().await;
+    let ccid = with_merchant(a.as_ref(), "M12").await;
+    for round in 0..5 {
+        let order = sample_order(&ccid, &format!("op-{round}"), &format!("ref-op-{round}"));
+        let order_id = order.order_id.clone();
+        a.apply(&Unit::new(&ccid, &order_id).with(Write::InsertOrder(order)))
+            .await
+            .unwrap();
+        let begin = |key: &str, seq: i64| {
+            Unit::new(&ccid, &order_id).with(Write::BeginOperation(OperationRecord {
+                key: format!("{key}-{round}"),
+                merchant: ccid.clone(),
+                order_id: order_id.clone(),
+                seq,
+                intent: Intent {
+                    kind: OperationKind::Capture,
+                    amount: Yen::new(500),
+                    note: None,
+                },
+                status: OperationStatus::Pending,
+                reported: false,
+                result_code: None,
+                result_message: None,
+                amazon_id: None,
+                created_at: now_text(),
+                finished_at: None,
+            }))
+        };
+        let (ua, ub) = (begin("a", 1), begin("b", 2));
+        let (ra, rb) = tokio::join!(a.apply(&ua), b.apply(&ub));
+        let duplicates = [&ra, &rb]
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Duplicate)))
+            .count();
+        assert_eq!(
+            (ra.is_ok() as u8 + rb.is_ok() as u8, duplicates),
+            (1, 1),
+            "{ra:?} {rb:?}"
+        );
+        assert_eq!(b.operations(&ccid, &order_id).await.unwrap().len(), 1);
+    }
+}
+
+/// Two gateways get the first request with one idempotency key at once: exactly one runs it.
+async fn two_first_requests_with_one_key_one_runs(db: TestDb) {
+    let a = db.store.clone();
+    let b = db.open().await;
+    let ccid = with_merchant(a.as_ref(), "M13").await;
+    for round in 0..10 {
+        let key = format!("key-{round}");
+        let (ra, rb) = tokio::join!(
+            a.claim_key(&ccid, &key, "fp", 100, 60),
+            b.claim_key(&ccid, &key, "fp", 100, 60)
+        );
+        let mut claims = [ra.unwrap(), rb.unwrap()];
+        claims.sort_by_key(|c| c != &KeyClaim::New);
+        assert_eq!(claims, [KeyClaim::New, KeyClaim::InFlight]);
+    }
 }
