@@ -232,6 +232,64 @@ fn operation_from_row(r: &PgRow) -> Result<OperationRecord, StoreError> {
     })
 }
 
+/// [`Store::claim_key`] inside a transaction.
+async fn claim_key_in(
+    conn: &mut PgConnection,
+    ccid: &MerchantCcid,
+    key: &str,
+    fingerprint: &str,
+    now: i64,
+    abandoned_after: i64,
+) -> Result<KeyClaim, StoreError> {
+    // Insert first: of two first requests at once, one inserts and the other waits for it
+    // and then finds its row (a select first would let both insert).
+    let inserted = sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (merchant_ccid, key) DO NOTHING")
+        .bind(ccid.as_str())
+        .bind(key)
+        .bind(fingerprint)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(KeyClaim::New);
+    }
+    let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = $1 AND key = $2 FOR UPDATE",
+    )
+    .bind(ccid.as_str())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let claim = match row {
+        // Released between the insert and the select: a retry finds it free.
+        None => KeyClaim::InFlight,
+        Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
+        Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
+        Some((_, None, created)) if now - created >= abandoned_after => {
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at = $1 WHERE merchant_ccid = $2 AND key = $3",
+            )
+            .bind(now)
+            .bind(ccid.as_str())
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+            KeyClaim::New
+        }
+        Some((_, None, _)) => KeyClaim::InFlight,
+    };
+    Ok(claim)
+}
+
+/// Rolls `tx` back now and returns `error`. (A transaction dropped unfinished is rolled back only
+/// when its connection is next used; until then it keeps its locks, which other gateways wait on.)
+async fn rolled_back(tx: sqlx::Transaction<'_, sqlx::Postgres>, error: StoreError) -> StoreError {
+    match tx.rollback().await {
+        Ok(()) => error,
+        Err(e) => StoreError::Database(format!("{error}; the rollback failed too: {e}")),
+    }
+}
+
 fn encode_fields(fields: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
@@ -292,11 +350,17 @@ impl Store for PgStore {
 
     async fn apply(&self, unit: &Unit) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut written = Ok(());
         for write in &unit.writes {
-            apply_write(&mut tx, unit, write).await?;
+            written = apply_write(&mut tx, unit, write).await;
+            if written.is_err() {
+                break;
+            }
         }
-        tx.commit().await?;
-        Ok(())
+        match written {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => Err(rolled_back(tx, e).await),
+        }
     }
 
     async fn operations(
@@ -451,44 +515,13 @@ impl Store for PgStore {
         abandoned_after: i64,
     ) -> Result<KeyClaim, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Insert first: of two first requests at once, one inserts and the other waits for it
-        // and then finds its row (a select first would let both insert).
-        let inserted = sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (merchant_ccid, key) DO NOTHING")
-            .bind(ccid.as_str())
-            .bind(key)
-            .bind(fingerprint)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        if inserted.rows_affected() == 1 {
-            tx.commit().await?;
-            return Ok(KeyClaim::New);
-        }
-        let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = $1 AND key = $2 FOR UPDATE",
-        )
-        .bind(ccid.as_str())
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let claim = match row {
-            // Released between the insert and the select: a retry finds it free.
-            None => KeyClaim::InFlight,
-            Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
-            Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
-            Some((_, None, created)) if now - created >= abandoned_after => {
-                sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE merchant_ccid = $2 AND key = $3")
-                    .bind(now)
-                    .bind(ccid.as_str())
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-                KeyClaim::New
+        match claim_key_in(&mut tx, ccid, key, fingerprint, now, abandoned_after).await {
+            Ok(claim) => {
+                tx.commit().await?;
+                Ok(claim)
             }
-            Some((_, None, _)) => KeyClaim::InFlight,
-        };
-        tx.commit().await?;
-        Ok(claim)
+            Err(e) => Err(rolled_back(tx, e).await),
+        }
     }
 
     async fn finish_key(

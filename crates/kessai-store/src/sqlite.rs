@@ -227,11 +227,17 @@ impl Store for SqliteStore {
 
     async fn apply(&self, unit: &Unit) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut written = Ok(());
         for write in &unit.writes {
-            apply_write(&mut tx, unit, write).await?;
+            written = apply_write(&mut tx, unit, write).await;
+            if written.is_err() {
+                break;
+            }
         }
-        tx.commit().await?;
-        Ok(())
+        match written {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => Err(rolled_back(tx, e).await),
+        }
     }
 
     async fn operations(
@@ -387,44 +393,13 @@ impl Store for SqliteStore {
         abandoned_after: i64,
     ) -> Result<KeyClaim, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Insert first: the transaction takes the write lock at once, so of two first requests
-        // (from two pools) one inserts and the other waits for it and then finds its row. (A
-        // read first would let both read, and the second's write then fail as busy.)
-        let inserted = sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES (?, ?, ?, NULL, ?) ON CONFLICT (merchant_ccid, key) DO NOTHING")
-            .bind(ccid.as_str())
-            .bind(key)
-            .bind(fingerprint)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        if inserted.rows_affected() == 1 {
-            tx.commit().await?;
-            return Ok(KeyClaim::New);
-        }
-        let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = ? AND key = ?",
-        )
-        .bind(ccid.as_str())
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let claim = match row {
-            None => KeyClaim::InFlight,
-            Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
-            Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
-            Some((_, None, created)) if now - created >= abandoned_after => {
-                sqlx::query("UPDATE idempotency_keys SET created_at = ? WHERE merchant_ccid = ? AND key = ?")
-                    .bind(now)
-                    .bind(ccid.as_str())
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-                KeyClaim::New
+        match claim_key_in(&mut tx, ccid, key, fingerprint, now, abandoned_after).await {
+            Ok(claim) => {
+                tx.commit().await?;
+                Ok(claim)
             }
-            Some((_, None, _)) => KeyClaim::InFlight,
-        };
-        tx.commit().await?;
-        Ok(claim)
+            Err(e) => Err(rolled_back(tx, e).await),
+        }
     }
 
     async fn finish_key(
@@ -793,6 +768,64 @@ async fn finish_operation(
         return Err(StoreError::Conflict);
     }
     Ok(())
+}
+
+/// [`Store::claim_key`] inside a transaction.
+async fn claim_key_in(
+    conn: &mut SqliteConnection,
+    ccid: &MerchantCcid,
+    key: &str,
+    fingerprint: &str,
+    now: i64,
+    abandoned_after: i64,
+) -> Result<KeyClaim, StoreError> {
+    // Insert first: the transaction takes the write lock at once, so of two first requests
+    // (from two pools) one inserts and the other waits for it and then finds its row. (A
+    // read first would let both read, and the second's write then fail as busy.)
+    let inserted = sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES (?, ?, ?, NULL, ?) ON CONFLICT (merchant_ccid, key) DO NOTHING")
+        .bind(ccid.as_str())
+        .bind(key)
+        .bind(fingerprint)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(KeyClaim::New);
+    }
+    let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = ? AND key = ?",
+    )
+    .bind(ccid.as_str())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let claim = match row {
+        None => KeyClaim::InFlight,
+        Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
+        Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
+        Some((_, None, created)) if now - created >= abandoned_after => {
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at = ? WHERE merchant_ccid = ? AND key = ?",
+            )
+            .bind(now)
+            .bind(ccid.as_str())
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+            KeyClaim::New
+        }
+        Some((_, None, _)) => KeyClaim::InFlight,
+    };
+    Ok(claim)
+}
+
+/// Rolls `tx` back now and returns `error`. (A transaction dropped unfinished is rolled back only
+/// when its connection is next used; until then it keeps its locks, which other gateways wait on.)
+async fn rolled_back(tx: sqlx::Transaction<'_, sqlx::Sqlite>, error: StoreError) -> StoreError {
+    match tx.rollback().await {
+        Ok(()) => error,
+        Err(e) => StoreError::Database(format!("{error}; the rollback failed too: {e}")),
+    }
 }
 
 fn encode_fields(fields: &[(String, String)]) -> String {

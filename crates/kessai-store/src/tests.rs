@@ -766,3 +766,18 @@ async fn two_first_requests_with_one_key_one_runs(db: TestDb) {
         assert_eq!(claims, [KeyClaim::New, KeyClaim::InFlight]);
     }
 }
+
+/// Gateways starting at once on a new PostgreSQL database: the migrations run once, every gateway
+/// starts. (SQLite needs no such test: one process opens the file, the data directory is locked.)
+#[tokio::test]
+async fn gateways_starting_at_once_migrate_once() {
+    let schema = harness::Schema::create().await;
+    let starts: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(PgStore::open_with(harness::schema_options(schema.name()))))
+        .collect();
+    for start in starts {
+        start.await.unwrap().unwrap();
+    }
+    assert_eq!(schema.count("_sqlx_migrations").await, 1);
+    assert_eq!(schema.count("orders").await, 0);
+}

@@ -58,6 +58,8 @@ impl Drop for Schema {
                 .unwrap();
             rt.block_on(async move {
                 let mut conn = PgConnection::connect(&server_url()).await.unwrap();
+                // Never hang the suite on a lock: a schema left behind is the lesser harm.
+                conn.execute("SET lock_timeout = '10s'").await.unwrap();
                 conn.execute(sql.as_str()).await.unwrap();
             });
         })

@@ -28,7 +28,39 @@ pub fn unique_name(prefix: &str) -> String {
 
 pub enum Where {
     Sqlite(std::path::PathBuf),
-    Postgres(String),
+    Postgres(Schema),
+}
+
+/// A schema of its own on the test server, dropped when this is dropped.
+pub struct Schema(String);
+
+impl Schema {
+    pub async fn create() -> Schema {
+        let schema = unique_name("t");
+        let mut admin = PgConnectOptions::from_str(&postgres_url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        admin
+            .execute(format!("CREATE SCHEMA {schema}").as_str())
+            .await
+            .unwrap();
+        Schema(schema)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// How many rows `table` of this schema holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        let mut conn = schema_options(&self.0).connect().await.unwrap();
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
 }
 
 /// One test's database. `open` gives another store (another pool) on the same database, as a
@@ -51,31 +83,26 @@ impl TestDb {
     }
 
     pub async fn postgres() -> TestDb {
-        let schema = unique_name("t");
-        let mut admin = PgConnectOptions::from_str(&postgres_url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        admin
-            .execute(format!("CREATE SCHEMA {schema}").as_str())
-            .await
-            .unwrap();
-        let db = TestDb {
-            store: Arc::new(PgStore::open_with(schema_options(&schema)).await.unwrap()),
+        let schema = Schema::create().await;
+        TestDb {
+            store: Arc::new(
+                PgStore::open_with(schema_options(schema.name()))
+                    .await
+                    .unwrap(),
+            ),
             at: Where::Postgres(schema),
-        };
-        drop(admin);
-        db
+        }
     }
 
     /// Another store on the same database.
     pub async fn open(&self) -> Arc<dyn Store> {
         match &self.at {
             Where::Sqlite(path) => Arc::new(SqliteStore::open(path).await.unwrap()),
-            Where::Postgres(schema) => {
-                Arc::new(PgStore::open_with(schema_options(schema)).await.unwrap())
-            }
+            Where::Postgres(schema) => Arc::new(
+                PgStore::open_with(schema_options(schema.name()))
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 
@@ -95,7 +122,7 @@ impl TestDb {
                 conn.execute(sql.as_str()).await.unwrap();
             }
             Where::Postgres(schema) => {
-                let mut conn = schema_options(schema).connect().await.unwrap();
+                let mut conn = schema_options(schema.name()).connect().await.unwrap();
                 conn.execute(sql.as_str()).await.unwrap();
             }
         }
@@ -105,7 +132,9 @@ impl TestDb {
     pub async fn reopen(&self) -> Result<(), crate::StoreError> {
         match &self.at {
             Where::Sqlite(path) => SqliteStore::open(path).await.map(drop),
-            Where::Postgres(schema) => PgStore::open_with(schema_options(schema)).await.map(drop),
+            Where::Postgres(schema) => PgStore::open_with(schema_options(schema.name()))
+                .await
+                .map(drop),
         }
     }
 
@@ -123,34 +152,35 @@ pub fn schema_options(schema: &str) -> PgConnectOptions {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        match &self.at {
-            Where::Sqlite(path) => {
-                if let Some(dir) = path.parent() {
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            }
-            Where::Postgres(schema) => {
-                // Drop runs inside the test's runtime: drop the schema from a thread of its own.
-                let schema = schema.clone();
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    rt.block_on(async move {
-                        let pool = PgPoolOptions::new()
-                            .max_connections(1)
-                            .connect(&postgres_url())
-                            .await
-                            .unwrap();
-                        pool.execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-                            .await
-                            .unwrap();
-                    });
-                })
-                .join();
+        if let Where::Sqlite(path) = &self.at {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::remove_dir_all(dir);
             }
         }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime: drop the schema from a thread of its own.
+        let sql = format!("DROP SCHEMA {} CASCADE", self.0);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&postgres_url())
+                    .await
+                    .unwrap();
+                // Never hang the suite on a lock: a schema left behind is the lesser harm.
+                pool.execute("SET lock_timeout = '10s'").await.unwrap();
+                pool.execute(sql.as_str()).await.unwrap();
+            });
+        })
+        .join();
     }
 }
 
