@@ -2,7 +2,7 @@
 //! tell whether more matched), a second reads their history. The same filters and order as the
 //! SQLite backend's.
 
-use super::{instant_text, order_from_row, to_i64};
+use super::rows::{instant_text, order_from_row, to_i64};
 use crate::search::{
     DummyFilter, FoundOrder, OrderIdFilter, SearchQuery, SearchResult, Transaction,
 };
