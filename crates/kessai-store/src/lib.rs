@@ -2,20 +2,25 @@
 //! search over them ([`search`]).
 //!
 //! The gateway sees only the [`Store`] trait. [`SqliteStore`] is the embedded backend (WAL mode,
-//! migrations applied at open); a PostgreSQL backend implements the same trait. All writes go
+//! migrations applied at open); [`PgStore`] is the PostgreSQL one, for several gateways sharing one
+//! database. Both behave the same, and the same tests run against both. All writes go
 //! through one unit of work ([`Store::apply`] of a [`Unit`]): an order change, its history entry,
 //! its refund rows and its operation-log rows commit together or not at all. Every write that
 //! changes an order is conditional on the version the caller read, so two writers can never both
 //! move the same order.
 
 mod model;
+mod postgres;
 pub mod search;
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
 
 pub use model::{
     AmazonOptions, ConfirmScreen, HistoryEntry, KeyClaim, MerchantRecord, OperationEnd,
     OperationRecord, OrderRecord, PushEnd, PushFilter, PushRecord, RefundRecord, Unit, Write,
 };
+pub use postgres::PgStore;
 pub use search::{
     DummyFilter, FoundOrder, Mstatus, OrderIdFilter, Range, SearchQuery, SearchResult, Transaction,
     TransactionFilter, MAX_SEARCH_COUNT,
@@ -38,6 +43,9 @@ pub enum StoreError {
     /// A query the store cannot run as asked (a caller's mistake, not the data's).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// The database was migrated by a newer Kessai than this one.
+    #[error("the database has migration {0}, which this Kessai does not know: it was written by a newer Kessai; run that version (or a newer one) against it")]
+    NewerSchema(i64),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -51,7 +59,10 @@ impl From<sqlx::Error> for StoreError {
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Database(e.to_string())
+        match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::NewerSchema(v),
+            e => StoreError::Database(e.to_string()),
+        }
     }
 }
 
@@ -159,6 +170,11 @@ pub trait Store: Send + Sync {
     /// The order whose current charge is `charge_id`.
     async fn order_by_charge(&self, charge_id: &str) -> Result<Option<OrderRecord>, StoreError>;
 
+    /// Transactions committed so far, where the backend counts them (for `kessai bench`).
+    fn commit_count(&self) -> Option<u64> {
+        None
+    }
+
     /// The order of the refund Amazon named `refund_id`.
     async fn order_by_refund(&self, refund_id: &str) -> Result<Option<OrderRecord>, StoreError>;
     /// Whether the notification was handled already.
@@ -173,9 +189,13 @@ pub trait Store: Send + Sync {
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
 }
 
-/// An instant as stored: RFC 3339 UTC. The caller's clock says which instant.
+/// An instant as stored: RFC 3339 UTC, to the microsecond (what both backends keep exactly). The
+/// caller's clock says which instant.
 pub fn time_text(at: time::OffsetDateTime) -> String {
-    at.to_offset(time::UtcOffset::UTC)
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let micros = at.nanosecond() / 1_000 * 1_000;
+    at.replace_nanosecond(micros)
+        .unwrap_or(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -194,6 +194,10 @@ where
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn commit_count(&self) -> Option<u64> {
+        Some(self.commits())
+    }
+
     async fn merchant(&self, ccid: &MerchantCcid) -> Result<Option<MerchantRecord>, StoreError> {
         let row =
             sqlx::query("SELECT ccid, secret_hex, name, consent_auth_default, created_at FROM merchants WHERE ccid = ?")
@@ -249,11 +253,17 @@ impl Store for SqliteStore {
 
     async fn apply(&self, unit: &Unit) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut written = Ok(());
         for write in &unit.writes {
-            apply_write(&mut tx, unit, write).await?;
+            written = apply_write(&mut tx, unit, write).await;
+            if written.is_err() {
+                break;
+            }
         }
-        tx.commit().await?;
-        Ok(())
+        match written {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => Err(rolled_back(tx, e).await),
+        }
     }
 
     async fn operations(
@@ -409,39 +419,13 @@ impl Store for SqliteStore {
         abandoned_after: i64,
     ) -> Result<KeyClaim, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = ? AND key = ?",
-        )
-        .bind(ccid.as_str())
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let claim = match row {
-            None => {
-                sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES (?, ?, ?, NULL, ?)")
-                    .bind(ccid.as_str())
-                    .bind(key)
-                    .bind(fingerprint)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                KeyClaim::New
+        match claim_key_in(&mut tx, ccid, key, fingerprint, now, abandoned_after).await {
+            Ok(claim) => {
+                tx.commit().await?;
+                Ok(claim)
             }
-            Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
-            Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
-            Some((_, None, created)) if now - created >= abandoned_after => {
-                sqlx::query("UPDATE idempotency_keys SET created_at = ? WHERE merchant_ccid = ? AND key = ?")
-                    .bind(now)
-                    .bind(ccid.as_str())
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-                KeyClaim::New
-            }
-            Some((_, None, _)) => KeyClaim::InFlight,
-        };
-        tx.commit().await?;
-        Ok(claim)
+            Err(e) => Err(rolled_back(tx, e).await),
+        }
     }
 
     async fn finish_key(
@@ -812,6 +796,64 @@ async fn finish_operation(
     Ok(())
 }
 
+/// [`Store::claim_key`] inside a transaction.
+async fn claim_key_in(
+    conn: &mut SqliteConnection,
+    ccid: &MerchantCcid,
+    key: &str,
+    fingerprint: &str,
+    now: i64,
+    abandoned_after: i64,
+) -> Result<KeyClaim, StoreError> {
+    // Insert first: the transaction takes the write lock at once, so of two first requests
+    // (from two pools) one inserts and the other waits for it and then finds its row. (A
+    // read first would let both read, and the second's write then fail as busy.)
+    let inserted = sqlx::query("INSERT INTO idempotency_keys(merchant_ccid, key, fingerprint, answer, created_at) VALUES (?, ?, ?, NULL, ?) ON CONFLICT (merchant_ccid, key) DO NOTHING")
+        .bind(ccid.as_str())
+        .bind(key)
+        .bind(fingerprint)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(KeyClaim::New);
+    }
+    let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE merchant_ccid = ? AND key = ?",
+    )
+    .bind(ccid.as_str())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let claim = match row {
+        None => KeyClaim::InFlight,
+        Some((fp, _, _)) if fp != fingerprint => KeyClaim::Mismatch,
+        Some((_, Some(answer), _)) => KeyClaim::Replay(answer),
+        Some((_, None, created)) if now - created >= abandoned_after => {
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at = ? WHERE merchant_ccid = ? AND key = ?",
+            )
+            .bind(now)
+            .bind(ccid.as_str())
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+            KeyClaim::New
+        }
+        Some((_, None, _)) => KeyClaim::InFlight,
+    };
+    Ok(claim)
+}
+
+/// Rolls `tx` back now and returns `error`. (A transaction dropped unfinished is rolled back only
+/// when its connection is next used; until then it keeps its locks, which other gateways wait on.)
+async fn rolled_back(tx: sqlx::Transaction<'_, sqlx::Sqlite>, error: StoreError) -> StoreError {
+    match tx.rollback().await {
+        Ok(()) => error,
+        Err(e) => StoreError::Database(format!("{error}; the rollback failed too: {e}")),
+    }
+}
+
 fn encode_fields(fields: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
@@ -883,293 +925,4 @@ fn merchant_from_row(r: &SqliteRow) -> Result<MerchantRecord, StoreError> {
         consent_auth_default: r.try_get::<i64, _>(3)? != 0,
         created_at: r.try_get(4)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::time_text;
-
-    fn now_text() -> String {
-        time_text(time::OffsetDateTime::now_utc())
-    }
-
-    fn temp_path(name: &str) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("kessai-store-{}-{}", name, std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::create_dir_all(&dir);
-        dir.join("gateway.sqlite")
-    }
-
-    fn entry(command: &str) -> HistoryEntry {
-        HistoryEntry {
-            command: command.into(),
-            request: "{}".into(),
-            mstatus: "success".into(),
-            v_result_code: "S000000000000000".into(),
-            message: "ok".into(),
-            amount: Some(Yen::new(500)),
-            at: now_text(),
-        }
-    }
-
-    fn sample_order(ccid: &MerchantCcid, order_id: &str, public_ref: &str) -> OrderRecord {
-        OrderRecord {
-            merchant: ccid.clone(),
-            order_id: OrderId::parse(order_id).unwrap(),
-            public_ref: public_ref.into(),
-            dummy: true,
-            order: Order::new(Yen::new(500)),
-            with_capture: false,
-            note_to_buyer: None,
-            success_url: Some("http://x/ok".into()),
-            cancel_url: None,
-            error_url: None,
-            authorize_push_url: None,
-            capture_push_url: None,
-            cancel_push_url: None,
-            checkout_session_id: Some("cs".into()),
-            charge_permission_id: None,
-            charge_id: None,
-            in_flight: None,
-            consent: None,
-            original_order_id: None,
-            confirm_screen: Default::default(),
-            options: Default::default(),
-            version: 1,
-            created_at: now_text(),
-            updated_at: now_text(),
-        }
-    }
-
-    async fn store_with_merchant(name: &str, ccid: &str) -> (SqliteStore, MerchantCcid) {
-        let store = SqliteStore::open(&temp_path(name)).await.unwrap();
-        let ccid = MerchantCcid::parse(ccid).unwrap();
-        store
-            .insert_merchant(&MerchantRecord {
-                consent_auth_default: true,
-                ccid: ccid.clone(),
-                secret_hex: Secret::new("00ff".into()),
-                name: "m".into(),
-                created_at: now_text(),
-            })
-            .await
-            .unwrap();
-        (store, ccid)
-    }
-
-    #[tokio::test]
-    async fn commits_count_write_transactions_not_reads() {
-        let (store, ccid) = store_with_merchant("commits", "A100000000000001069951cc").await;
-        let before = store.commits();
-        let order = sample_order(&ccid, "o-1", "ref-o-1");
-        let unit = Unit::new(&ccid, &order.order_id)
-            .with(Write::InsertOrder(order.clone()))
-            .with(Write::History(entry("Authorize")));
-        store.apply(&unit).await.unwrap();
-        assert_eq!(store.commits(), before + 1, "one unit, one transaction");
-        store.order(&ccid, &order.order_id).await.unwrap().unwrap();
-        assert_eq!(store.commits(), before + 1, "a read commits nothing");
-    }
-
-    #[tokio::test]
-    async fn recurring_orders_and_options_round_trip() {
-        let (store, ccid) = store_with_merchant("recurring", "A100000000000001069951cc").await;
-        let mut o = sample_order(&ccid, "sub-1", "ref-sub-1");
-        o.consent = Some(Consent::new(
-            Yen::new(980),
-            Frequency::new(FrequencyUnit::Month, 1).unwrap(),
-            false,
-        ));
-        o.confirm_screen = ConfirmScreen::Merchant {
-            url: "https://shop.example/confirm".into(),
-        };
-        o.options = AmazonOptions {
-            address_restrictions: Some("{\"type\":\"Allowed\"}".into()),
-            suppress_shipping_address_view: Some(true),
-            extend_expiration: false,
-            platform_id: Some("P1".into()),
-        };
-        let unit = Unit::new(&ccid, &o.order_id).with(Write::InsertOrder(o.clone()));
-        store.apply(&unit).await.unwrap();
-        assert_eq!(
-            store.order(&ccid, &o.order_id).await.unwrap(),
-            Some(o.clone())
-        );
-
-        let mut next = o.clone();
-        next.version += 1;
-        next.consent = next.consent.map(|c| Consent {
-            state: ConsentState::Terminated,
-            ..c
-        });
-        let unit = Unit::new(&ccid, &o.order_id).with(Write::UpdateOrder(next.clone()));
-        store.apply(&unit).await.unwrap();
-        assert_eq!(store.order(&ccid, &o.order_id).await.unwrap(), Some(next));
-
-        let mut charge = sample_order(&ccid, "sub-1-2", "ref-sub-1-2");
-        charge.original_order_id = Some(o.order_id.clone());
-        let unit = Unit::new(&ccid, &charge.order_id).with(Write::InsertOrder(charge.clone()));
-        store.apply(&unit).await.unwrap();
-        let back = store.order(&ccid, &charge.order_id).await.unwrap().unwrap();
-        assert_eq!(back.accounting_type(), 1);
-        assert_eq!(back, charge);
-    }
-
-    #[tokio::test]
-    async fn orders_round_trip_and_versions_guard_updates() {
-        let (store, ccid) = store_with_merchant("roundtrip", "M1").await;
-        let mut order = sample_order(&ccid, "o-1", "ref1");
-        let insert = Unit::new(&ccid, &order.order_id)
-            .with(Write::InsertOrder(order.clone()))
-            .with(Write::History(entry("Authorize")));
-        store.apply(&insert).await.unwrap();
-        assert!(matches!(
-            store.apply(&insert).await,
-            Err(StoreError::Duplicate)
-        ));
-        let loaded = store.order(&ccid, &order.order_id).await.unwrap().unwrap();
-        assert_eq!(loaded, order);
-        assert_eq!(
-            store.order_by_ref("ref1").await.unwrap(),
-            Some(order.clone())
-        );
-
-        order.order = order
-            .order
-            .apply(kessai_core::Event::BuyerSignedIn)
-            .unwrap();
-        order.version = 2;
-        store
-            .apply(
-                &Unit::new(&ccid, &order.order_id)
-                    .with(Write::UpdateOrder(order.clone()))
-                    .with(Write::History(entry("SignIn"))),
-            )
-            .await
-            .unwrap();
-        // a second writer that read version 1 loses, and writes none of its rows
-        assert!(matches!(
-            store
-                .apply(
-                    &Unit::new(&ccid, &order.order_id)
-                        .with(Write::History(entry("Lost")))
-                        .with(Write::UpdateOrder(order.clone()))
-                )
-                .await,
-            Err(StoreError::Conflict)
-        ));
-        assert_eq!(
-            store.history(&ccid, &order.order_id).await.unwrap().len(),
-            2
-        );
-        assert_eq!(
-            store
-                .order(&ccid, &order.order_id)
-                .await
-                .unwrap()
-                .unwrap()
-                .order
-                .state,
-            OrderState::PreAuth
-        );
-    }
-
-    #[tokio::test]
-    async fn one_pending_operation_per_order_finished_once() {
-        let (store, ccid) = store_with_merchant("ops", "M2").await;
-        let order_id = OrderId::parse("o-2").unwrap();
-        let order = sample_order(&ccid, "o-2", "ref2");
-        store
-            .apply(&Unit::new(&ccid, &order_id).with(Write::InsertOrder(order)))
-            .await
-            .unwrap();
-        let op = |key: &str, seq: i64| OperationRecord {
-            key: key.into(),
-            merchant: ccid.clone(),
-            order_id: order_id.clone(),
-            seq,
-            intent: Intent {
-                kind: OperationKind::Capture,
-                amount: Yen::new(500),
-                note: None,
-            },
-            status: OperationStatus::Pending,
-            reported: false,
-            result_code: None,
-            result_message: None,
-            amazon_id: None,
-            created_at: now_text(),
-            finished_at: None,
-        };
-        store
-            .apply(&Unit::new(&ccid, &order_id).with(Write::BeginOperation(op("k1", 1))))
-            .await
-            .unwrap();
-        assert!(
-            matches!(
-                store
-                    .apply(&Unit::new(&ccid, &order_id).with(Write::BeginOperation(op("k2", 2))))
-                    .await,
-                Err(StoreError::Duplicate)
-            ),
-            "a second pending operation on one order is refused"
-        );
-        assert_eq!(store.pending_operations(10).await.unwrap().len(), 1);
-        let end = OperationEnd {
-            key: "k1".into(),
-            status: OperationStatus::Done,
-            result_code: "S000000000000000".into(),
-            result_message: "ok".into(),
-            amazon_id: None,
-            reported: true,
-            at: now_text(),
-        };
-        let finish = Unit::new(&ccid, &order_id).with(Write::FinishOperation(end));
-        store.apply(&finish).await.unwrap();
-        assert!(
-            matches!(store.apply(&finish).await, Err(StoreError::Conflict)),
-            "an operation is finished once"
-        );
-        assert!(store.pending_operations(10).await.unwrap().is_empty());
-        let ops = store.operations(&ccid, &order_id).await.unwrap();
-        assert_eq!(ops.len(), 1);
-        assert_eq!(ops[0].status, OperationStatus::Done);
-        assert!(ops[0].reported);
-    }
-
-    #[tokio::test]
-    async fn a_lease_has_one_holder_until_it_runs_out() {
-        let (store, _) = store_with_merchant("lease", "M3").await;
-        assert!(store.try_lease("job", "a", 100, 30).await.unwrap());
-        assert!(
-            !store.try_lease("job", "b", 110, 30).await.unwrap(),
-            "a holds it"
-        );
-        assert!(
-            store.try_lease("job", "a", 120, 30).await.unwrap(),
-            "a renews"
-        );
-        assert!(!store.try_lease("job", "b", 149, 30).await.unwrap());
-        assert!(
-            store.try_lease("job", "b", 150, 30).await.unwrap(),
-            "run out: b takes it"
-        );
-        assert!(!store.try_lease("job", "a", 151, 30).await.unwrap());
-        assert!(
-            store.try_lease("other", "a", 151, 30).await.unwrap(),
-            "leases are per job"
-        );
-        store.release_lease("job", "a").await.unwrap();
-        assert!(
-            !store.try_lease("job", "c", 152, 30).await.unwrap(),
-            "only the holder releases"
-        );
-        store.release_lease("job", "b").await.unwrap();
-        assert!(
-            store.try_lease("job", "c", 152, 30).await.unwrap(),
-            "released: free at once"
-        );
-    }
 }

@@ -11,7 +11,7 @@ use kessai_core::ids::{IdSource, SeededIds};
 use kessai_core::{MerchantCcid, Secret};
 use kessai_gateway::{Gateway, GatewayConfig};
 use kessai_sandbox::{Limits, Sandbox, SandboxConfig, TestHelpers};
-use kessai_store::{MerchantRecord, SqliteStore, Store};
+use kessai_store::{MerchantRecord, PgStore, SqliteStore, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +23,9 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
+    /// The gateway's database: `postgres://…` (several gateways may share it), or `None` for
+    /// `gateway.sqlite` in the data directory.
+    pub database_url: Option<String>,
     /// Where the built-in emulator listens. Not started when `amazon_pay_endpoint` is set without
     /// credentials (another emulator); started for test orders when it is set with them.
     pub sandbox_listen: SocketAddr,
@@ -160,7 +163,7 @@ pub struct Started {
     pub demo: MerchantRecord,
     /// Whether Kessai made the demo merchant's secret (else it was given by flag or environment).
     pub demo_secret_generated: bool,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     /// The data directory's locks, held while this value (or its `serve`) lives.
     pub locks: Vec<DataDirLock>,
     /// The CA certificate MDK clients verify the gateway's HTTPS with (with `GatewayTls::LocalCa`).
@@ -301,7 +304,7 @@ pub fn new_merchant(
 
 /// The demo merchant, and whether Kessai made its secret (at this or an earlier start).
 async fn demo_merchant(
-    store: &SqliteStore,
+    store: &dyn Store,
     options: &ServeOptions,
     clock: &dyn Clock,
     ids: &dyn IdSource,
@@ -314,7 +317,7 @@ async fn demo_merchant(
         return match store.merchant(&ccid).await? {
             Some(m) if m.secret_hex.expose() == secret => Ok((m, false)),
             Some(_) => Err(anyhow!(
-                "merchant {ccid} exists in the data directory with another secret key"
+                "merchant {ccid} exists in the gateway's database with another secret key"
             )),
             None => {
                 let m = MerchantRecord {
@@ -523,6 +526,30 @@ fn ipn_settings(emulators: &[(url::Url, String)], live: bool) -> kessai_gateway:
     }
 }
 
+/// The gateway's store: PostgreSQL at `database_url` (`postgres://…`), else `gateway.sqlite` in
+/// `data_dir` (created if missing).
+pub async fn open_gateway_store(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<dyn Store>> {
+    match database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PgStore::open(url)
+                .await
+                .context("opening the database of --database-url")?;
+            Ok(Arc::new(store))
+        }
+        Some(_) => Err(anyhow!(
+            "--database-url must be a postgres:// URL (leave it out for SQLite in the data directory)"
+        )),
+        None => {
+            let gateway_db = data_dir.join("gateway.sqlite");
+            private_file(&gateway_db)?;
+            Ok(Arc::new(SqliteStore::open(&gateway_db).await?))
+        }
+    }
+}
+
 /// As [`start`], with the gateway's Amazon Pay client and store passed through `hooks`.
 pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<Started> {
     prepare_data_dir(&options.data_dir)?;
@@ -536,14 +563,12 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         locks.push(lock_data_dir(&options.data_dir, "sandbox", "kessai serve")?);
         private_file(&options.data_dir.join("sandbox.sqlite"))?;
     }
-    let gateway_db = options.data_dir.join("gateway.sqlite");
-    private_file(&gateway_db)?;
-    let store = Arc::new(SqliteStore::open(&gateway_db).await?);
+    let store = open_gateway_store(options.database_url.as_deref(), &options.data_dir).await?;
     let (system_clock, system_ids) = system_sources();
     let clock = hooks.clock.clone().unwrap_or(system_clock);
     let ids = hooks.ids.clone().unwrap_or(system_ids);
     let (demo, demo_secret_generated) =
-        demo_merchant(&store, &options, clock.as_ref(), ids.as_ref()).await?;
+        demo_merchant(store.as_ref(), &options, clock.as_ref(), ids.as_ref()).await?;
 
     let mut helpers_token = match &options.test_helpers {
         Some(TestHelpers::Token(token)) => Some(token.clone()),

@@ -5,7 +5,7 @@ use anyhow::Context;
 mod bench;
 use clap::{Parser, Subcommand};
 use kessai::ServeOptions;
-use kessai_store::{SqliteStore, Store};
+use kessai_store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -53,6 +53,9 @@ enum PushesCommand {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Send a record again (whatever its status) at the worker's next tick.
     Resend {
@@ -61,6 +64,9 @@ enum PushesCommand {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -75,6 +81,10 @@ struct ServeArgs {
     /// Directory for the SQLite files, the Amazon Pay key and the demo merchant.
     #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
     data_dir: PathBuf,
+    /// The gateway's database, `postgres://user@host/db` (default: gateway.sqlite in the data
+    /// directory). Several gateways may share one PostgreSQL database.
+    #[arg(long, env = "KESSAI_DATABASE_URL")]
+    database_url: Option<String>,
     /// Address of the built-in Amazon Pay emulator (with --amazon-pay-public-key-id, it serves the
     /// test orders of /test-paynow while live orders go to --amazon-pay-endpoint).
     #[arg(long, default_value = "127.0.0.1:8443", env = "KESSAI_SANDBOX_LISTEN")]
@@ -230,12 +240,18 @@ enum MerchantCommand {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// List the merchants (without their secret keys).
     List {
         /// Directory of the gateway's data.
         #[arg(long, default_value = "./kessai-data", env = "KESSAI_DATA_DIR")]
         data_dir: PathBuf,
+        /// The gateway's database if it is PostgreSQL (as `serve --database-url`).
+        #[arg(long, env = "KESSAI_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -277,6 +293,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         public_url: args.public_url,
         data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
         sandbox_listen: args.sandbox_listen,
         amazon_pay_endpoint: args.amazon_pay_endpoint,
         amazon_pay_public_key_id: args.amazon_pay_public_key_id,
@@ -360,6 +377,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     println!("Data              {}", args.data_dir.display());
+    if args.database_url.is_some() {
+        // Not the URL itself: it may hold a password.
+        println!("Database          PostgreSQL (--database-url)");
+    }
     started.serve().await
 }
 
@@ -424,10 +445,12 @@ async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
             name,
             consent_auth_type,
             data_dir,
+            database_url,
         } => {
-            kessai::prepare_data_dir(&data_dir)?;
-            kessai::private_file(&data_dir.join("gateway.sqlite"))?;
-            let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
+            if database_url.is_none() {
+                kessai::prepare_data_dir(&data_dir)?;
+            }
+            let store = kessai::open_gateway_store(database_url.as_deref(), &data_dir).await?;
             let (clock, ids) = kessai::system_sources();
             let mut m = kessai::new_merchant(&name, clock.as_ref(), ids.as_ref())?;
             m.consent_auth_default = consent_auth_type == "1";
@@ -435,8 +458,11 @@ async fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<()> {
             println!("merchantCcid={}", m.ccid);
             println!("secretKey={}", m.secret_hex.expose());
         }
-        MerchantCommand::List { data_dir } => {
-            let store = SqliteStore::open(&data_dir.join("gateway.sqlite")).await?;
+        MerchantCommand::List {
+            data_dir,
+            database_url,
+        } => {
+            let store = kessai::open_gateway_store(database_url.as_deref(), &data_dir).await?;
             for m in store.merchants().await? {
                 println!(
                     "{}\t{}\t{}\tconsentAuthType={}",
@@ -458,8 +484,9 @@ async fn run_pushes(cmd: PushesCommand) -> anyhow::Result<()> {
             status,
             limit,
             data_dir,
+            database_url,
         } => {
-            let store = open_existing(&data_dir).await?;
+            let store = open_existing(database_url.as_deref(), &data_dir).await?;
             let status = match status {
                 Some(s) => Some(kessai_core::PushStatus::parse(&s).ok_or_else(|| {
                     anyhow::anyhow!("--status must be Pending, Delivered, Failed or Refused")
@@ -497,8 +524,12 @@ async fn run_pushes(cmd: PushesCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        PushesCommand::Resend { id, data_dir } => {
-            let store = open_existing(&data_dir).await?;
+        PushesCommand::Resend {
+            id,
+            data_dir,
+            database_url,
+        } => {
+            let store = open_existing(database_url.as_deref(), &data_dir).await?;
             let (clock, _) = kessai::system_sources();
             if store.resend_push(id, clock.unix()).await? {
                 println!("push record {id} will be sent again");
@@ -510,12 +541,19 @@ async fn run_pushes(cmd: PushesCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_existing(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
-    let path = data_dir.join("gateway.sqlite");
-    anyhow::ensure!(
-        path.exists(),
-        "{} does not exist (is --data-dir right?)",
-        path.display()
-    );
-    Ok(SqliteStore::open(&path).await?)
+/// The store of a gateway that has run: PostgreSQL at `database_url`, else an existing
+/// `gateway.sqlite` in `data_dir`.
+async fn open_existing(
+    database_url: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if database_url.is_none() {
+        let path = data_dir.join("gateway.sqlite");
+        anyhow::ensure!(
+            path.exists(),
+            "{} does not exist (is --data-dir right?)",
+            path.display()
+        );
+    }
+    kessai::open_gateway_store(database_url, data_dir).await
 }

@@ -188,6 +188,7 @@ async fn a_second_start_in_the_same_process_is_refused() {
         listen: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
         data_dir: env.data_dir.clone(),
+        database_url: None,
         sandbox_listen: "127.0.0.1:0".parse().unwrap(),
         amazon_pay_endpoint: None,
         amazon_pay_public_key_id: None,

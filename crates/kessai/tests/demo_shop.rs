@@ -153,6 +153,7 @@ async fn order_links_survive_a_restart() {
         listen: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
         data_dir: data_dir.clone(),
+        database_url: None,
         sandbox_listen: "127.0.0.1:0".parse().unwrap(),
         amazon_pay_endpoint: Some(url::Url::parse(&emulator).unwrap()),
         amazon_pay_public_key_id: None,

@@ -182,8 +182,6 @@ async fn partial_refund_under_every_fault() {
     print_table(&rows);
 }
 
-use kessai_store::Store;
-
 #[tokio::test]
 async fn a_refund_of_another_amount_is_not_blocked_by_a_lost_one() {
     let fe = FaultEnv::start("fault-refund-other").await;

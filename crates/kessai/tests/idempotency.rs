@@ -154,7 +154,6 @@ async fn a_duplicate_storm_moves_money_once() {
 /// A key claimed by a request still running in another process: `E112`, and nothing is done.
 #[tokio::test]
 async fn a_key_in_flight_elsewhere_is_refused_and_changes_nothing() {
-    use kessai_store::Store;
     use sha2::{Digest, Sha256};
     let fe = FaultEnv::start("idem-in-flight").await;
     let env = &fe.env;

@@ -8,7 +8,7 @@ mod common;
 
 use common::TestEnv;
 use kessai_core::{OrderState, PushKind};
-use kessai_store::{PushFilter, Store};
+use kessai_store::PushFilter;
 use serde_json::{json, Value};
 use std::time::Duration;
 

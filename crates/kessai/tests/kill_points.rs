@@ -12,7 +12,6 @@ mod common;
 
 use common::{first_form, query, Browser, TestEnv, MERCHANT_SITE};
 use kessai_core::OrderState;
-use kessai_store::Store;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -130,8 +130,6 @@ async fn authorize_capture_refund_twice_to_zero() {
     assert_eq!(&r["vResultCode"].as_str().unwrap()[..4], "E312");
 }
 
-use kessai_store::Store;
-
 #[tokio::test]
 async fn authorize_with_capture() {
     let env = TestEnv::start("with-capture").await;

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use common::TestEnv;
 use kessai_core::clock::ManualClock;
 use kessai_core::PushStatus;
-use kessai_store::{PushFilter, Store};
+use kessai_store::PushFilter;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

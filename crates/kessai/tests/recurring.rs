@@ -564,7 +564,6 @@ async fn pending_charges_of_one_consent_end_on_their_own_orders() {
 /// `consentAuthType` left out: the merchant's setting decides (default "1").
 #[tokio::test]
 async fn a_left_out_consent_auth_type_is_the_merchants_setting() {
-    use kessai_store::Store;
     let env = TestEnv::start("recurring-default").await;
     let mut params = subscription("d-1", 700, "1");
     params.as_object_mut().unwrap().remove("consentAuthType");

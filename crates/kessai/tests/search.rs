@@ -9,7 +9,7 @@ use kessai_core::{
     Consent, ConsentState, Field, Frequency, FrequencyUnit, Kind, MerchantCcid, OrderId,
     ResultCode, Secret, Yen,
 };
-use kessai_store::{ConfirmScreen, HistoryEntry, MerchantRecord, OrderRecord, Store, Unit, Write};
+use kessai_store::{ConfirmScreen, HistoryEntry, MerchantRecord, OrderRecord, Unit, Write};
 use serde_json::{json, Map, Value};
 
 const SEARCH: &str = "/paynow-search/v2/Search/search";

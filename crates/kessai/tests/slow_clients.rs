@@ -66,6 +66,7 @@ async fn slow_clients_do_not_stop_a_normal_client() {
         listen: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
         data_dir,
+        database_url: None,
         sandbox_listen: "127.0.0.1:0".parse().unwrap(),
         amazon_pay_endpoint: None,
         amazon_pay_public_key_id: None,

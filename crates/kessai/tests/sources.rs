@@ -54,5 +54,3 @@ async fn the_gateway_reads_time_and_ids_from_what_it_is_given() {
     let history = a.store.history(&o.merchant, &o.order_id).await.unwrap();
     assert_eq!(history.last().unwrap().at, "2030-01-03T03:04:05Z");
 }
-
-use kessai_store::Store;

@@ -36,6 +36,7 @@ async fn test_orders_go_to_the_built_in_emulator_and_live_orders_do_not() {
         listen: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
         data_dir: data_dir.clone(),
+        database_url: None,
         sandbox_listen: "127.0.0.1:0".parse().unwrap(),
         amazon_pay_endpoint: Some(amazon_url.clone()),
         amazon_pay_public_key_id: Some(reg.public_key_id),

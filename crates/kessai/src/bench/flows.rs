@@ -21,7 +21,7 @@ pub struct Target {
     secret: String,
     http: reqwest::Client,
     /// The gateway's store, for its count of commits.
-    store: Arc<kessai_store::SqliteStore>,
+    store: Arc<dyn kessai_store::Store>,
 }
 
 impl Target {
@@ -30,6 +30,7 @@ impl Target {
             listen: "127.0.0.1:0".parse()?,
             public_url: None,
             data_dir: data_dir.to_owned(),
+            database_url: None,
             sandbox_listen: "127.0.0.1:0".parse()?,
             amazon_pay_endpoint: None,
             amazon_pay_public_key_id: None,
@@ -442,7 +443,7 @@ pub async fn run_flows(
     let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let notifications_before = t.notifications().await?;
     let cpu_before = super::process_cpu()?;
-    let commits_before = t.store.commits();
+    let commits_before = t.store.commit_count().unwrap_or(0);
     let started = Instant::now();
     let deadline = match amount {
         Amount::Duration(d) => Some(started + d),
@@ -492,7 +493,11 @@ pub async fn run_flows(
     }
     let wall = started.elapsed();
     let cpu = super::process_cpu()?.saturating_sub(cpu_before);
-    let gateway_commits = t.store.commits().saturating_sub(commits_before);
+    let gateway_commits = t
+        .store
+        .commit_count()
+        .unwrap_or(0)
+        .saturating_sub(commits_before);
     if let Ok(first) = first_error.lock() {
         if let Some(e) = first.as_ref() {
             tracing::warn!("first failed flow: {e}");

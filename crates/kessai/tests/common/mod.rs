@@ -21,7 +21,7 @@ pub struct TestEnv {
     pub emulator: String,
     pub ccid: String,
     pub secret: String,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
 }
@@ -59,19 +59,31 @@ impl TestEnv {
     }
 
     pub async fn start_with(name: &str, hooks: kessai::Hooks) -> TestEnv {
-        TestEnv::start_full(name, hooks, None).await
+        TestEnv::start_full(name, hooks, None, None).await
+    }
+
+    /// A gateway whose store is the database at `database_url` (`postgres://…`).
+    pub async fn start_on_database(name: &str, database_url: &str) -> TestEnv {
+        TestEnv::start_full(
+            name,
+            kessai::Hooks::default(),
+            None,
+            Some(database_url.to_owned()),
+        )
+        .await
     }
 
     /// A gateway of its own (its own merchant at the emulator) against another's emulator.
     pub async fn start_against(name: &str, emulator: &str) -> TestEnv {
         let endpoint = url::Url::parse(emulator).unwrap();
-        TestEnv::start_full(name, kessai::Hooks::default(), Some(endpoint)).await
+        TestEnv::start_full(name, kessai::Hooks::default(), Some(endpoint), None).await
     }
 
     async fn start_full(
         name: &str,
         hooks: kessai::Hooks,
         amazon_pay_endpoint: Option<url::Url>,
+        database_url: Option<String>,
     ) -> TestEnv {
         let data_dir = fresh_dir(name);
         let started = kessai::start_with(
@@ -79,6 +91,7 @@ impl TestEnv {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 public_url: None,
                 data_dir: data_dir.clone(),
+                database_url,
                 sandbox_listen: "127.0.0.1:0".parse().unwrap(),
                 amazon_pay_endpoint,
                 amazon_pay_public_key_id: None,
@@ -271,7 +284,7 @@ impl TestEnv {
         secret: &str,
         data_dir: PathBuf,
     ) -> TestEnv {
-        let store = Arc::new(
+        let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&data_dir.join("gateway.sqlite"))
                 .await
                 .unwrap(),
@@ -637,6 +650,7 @@ impl FaultEnv {
             listen: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
             data_dir,
+            database_url: None,
             sandbox_listen: "127.0.0.1:0".parse().unwrap(),
             amazon_pay_endpoint: Some(emulator),
             amazon_pay_public_key_id: None,

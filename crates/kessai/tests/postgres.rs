@@ -1,0 +1,236 @@
+//! The gateway on PostgreSQL (`--database-url`): the one-time and the recurring flow end to end,
+//! each on a schema of its own that is dropped afterwards. The server is
+//! `KESSAI_TEST_DATABASE_URL`, else the local one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{ok, walk_buyer, TestEnv, MERCHANT_SITE};
+use kessai_core::{ConsentState, OrderState, Yen};
+use serde_json::json;
+use sqlx::{Connection, Executor, PgConnection};
+
+fn server_url() -> String {
+    std::env::var("KESSAI_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema of its own on the test server, dropped when this is dropped.
+struct Schema {
+    name: String,
+}
+
+impl Schema {
+    async fn create() -> Schema {
+        let name = format!("e2e_{}_{}", std::process::id(), kessai::random_hex(6));
+        let mut conn = PgConnection::connect(&server_url()).await.unwrap();
+        conn.execute(format!("CREATE SCHEMA {name}").as_str())
+            .await
+            .unwrap();
+        Schema { name }
+    }
+
+    /// The server's URL with this schema as the connections' search path.
+    fn database_url(&self) -> String {
+        let base = server_url();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{}", self.name)
+    }
+
+    /// How many rows `table` of this schema holds.
+    async fn count(&self, table: &str) -> i64 {
+        let mut conn = PgConnection::connect(&server_url()).await.unwrap();
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {}.{table}", self.name))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA {} CASCADE", self.name);
+        // Drop runs inside the test's runtime: drop the schema from a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut conn = PgConnection::connect(&server_url()).await.unwrap();
+                // Never hang the suite on a lock: a schema left behind is the lesser harm.
+                conn.execute("SET lock_timeout = '10s'").await.unwrap();
+                conn.execute(sql.as_str()).await.unwrap();
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn one_time_flow_on_postgres() {
+    let schema = Schema::create().await;
+    let env = TestEnv::start_on_database("pg-one-time", &schema.database_url()).await;
+    let landed = env.buy("pg-order-1", 5000, false, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    let o = env.order("pg-order-1").await.unwrap();
+    assert_eq!(o.order.state, OrderState::Authorized);
+
+    ok(&env
+        .mdk(
+            "Capture",
+            json!({"orderId": "pg-order-1", "amount": "4000"}),
+        )
+        .await);
+    let r = env
+        .mdk("Refund", json!({"orderId": "pg-order-1", "amount": "1500"}))
+        .await;
+    ok(&r);
+    assert_eq!(r["refundableAmount"], "2500");
+    let o = env.order("pg-order-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.captured, o.order.refunded),
+        (
+            OrderState::PartiallyRefunded,
+            Yen::new(4000),
+            Yen::new(1500)
+        )
+    );
+    assert!(o.order.invariants_hold());
+    let commands: Vec<String> = env
+        .store
+        .history(&o.merchant, &o.order_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.command)
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "Authorize",
+            "BuyerSignedIn",
+            "BuyerConfirmed",
+            "AuthorizeResult",
+            "Capture",
+            "Refund"
+        ]
+    );
+    // The rows are in PostgreSQL, not in a SQLite file of the data directory.
+    assert_eq!(schema.count("orders").await, 1);
+    assert_eq!(schema.count("refunds").await, 1);
+    assert!(!env.data_dir.join("gateway.sqlite").exists());
+
+    let body = env.mdk_body(
+        json!({
+            "requestId": "r-1",
+            "serviceTypeCd": ["amazonpay"],
+            "containDummyFlag": "1",
+            "maxCount": "10",
+            "newerFlag": "false",
+            "searchParameters": {"common": {"orderId": "pg-order-*"}},
+        }),
+        true,
+    );
+    let r = env
+        .mdk_path(
+            "/test-paynow-search/v2/Search/search",
+            body,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    assert_eq!(
+        r["orderInfos"]["orderInfo"][0]["orderId"], "pg-order-1",
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn recurring_flow_on_postgres() {
+    let schema = Schema::create().await;
+    let env = TestEnv::start_on_database("pg-recurring", &schema.database_url()).await;
+    let r = env
+        .mdk(
+            "Authorize",
+            json!({
+                "orderId": "pg-sub-1",
+                "amount": "980",
+                "accountingType": "1",
+                "consentAuthType": "1",
+                "frequencyUnit": "Month",
+                "frequencyValue": "1",
+                "successUrl": format!("{MERCHANT_SITE}/ok"),
+                "cancelUrl": format!("{MERCHANT_SITE}/cancel"),
+                "errorUrl": format!("{MERCHANT_SITE}/error"),
+            }),
+        )
+        .await;
+    ok(&r);
+    let landed = walk_buyer(&env, &r, "visa-1111").await;
+    assert!(landed.as_str().starts_with(&format!("{MERCHANT_SITE}/ok")));
+    let order = env.order("pg-sub-1").await.unwrap();
+    assert_eq!(order.order.state, OrderState::Authorized);
+    assert_eq!(order.consent.unwrap().state, ConsentState::Active);
+
+    let r = env
+        .mdk(
+            "ReAuthorize",
+            json!({"orderId": "pg-sub-1-m2", "originalOrderId": "pg-sub-1", "amount": "980", "withCapture": "true"}),
+        )
+        .await;
+    ok(&r);
+    let m2 = env.order("pg-sub-1-m2").await.unwrap();
+    assert_eq!(m2.order.state, OrderState::Captured);
+    assert_eq!(m2.accounting_type(), 1);
+
+    ok(&env.mdk("Terminate", json!({"orderId": "pg-sub-1"})).await);
+    let order = env.order("pg-sub-1").await.unwrap();
+    assert_eq!(order.consent.unwrap().state, ConsentState::Terminated);
+    assert_eq!(schema.count("orders").await, 2);
+}
+
+fn query_of(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `kessai merchant add` and `list` with `--database-url` work on PostgreSQL, not on a file.
+#[tokio::test]
+async fn merchant_commands_on_postgres() {
+    let schema = Schema::create().await;
+    let dir = common::fresh_dir("pg-merchant");
+    let kessai = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kessai"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("KESSAI_DATABASE_URL", schema.database_url())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let added = kessai(&["merchant", "add", "--name", "Shop on PostgreSQL"]);
+    let ccid = added
+        .lines()
+        .find_map(|l| l.strip_prefix("merchantCcid="))
+        .unwrap()
+        .to_owned();
+    let listed = kessai(&["merchant", "list"]);
+    assert!(
+        listed.contains(&format!("{ccid}\tShop on PostgreSQL")),
+        "{listed}"
+    );
+    assert_eq!(schema.count("merchants").await, 1);
+    assert!(!dir.join("gateway.sqlite").exists());
+}
+
+#[tokio::test]
+async fn a_database_url_that_is_not_postgres_is_refused() {
+    let dir = common::fresh_dir("pg-refused");
+    let refused = kessai::open_gateway_store(Some("mysql://localhost/kessai"), &dir).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("postgres://"), "{message}");
+}
