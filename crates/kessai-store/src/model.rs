@@ -158,6 +158,11 @@ pub enum Write {
     MarkReported {
         key: String,
     },
+    /// A step of a pending operation that a resolver must know about (its `note` is replaced).
+    NoteOperation {
+        key: String,
+        note: String,
+    },
     /// A result record for the merchant, delivered later by the push worker.
     Push(PushRecord),
     /// Amazon's state of one of the order's refunds.

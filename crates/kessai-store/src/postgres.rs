@@ -667,6 +667,19 @@ async fn apply_write(tx: &mut PgConnection, unit: &Unit, write: &Write) -> Resul
                 .await?;
             Ok(())
         }
+        Write::NoteOperation { key, note } => {
+            let done = sqlx::query("UPDATE operations SET note = $1 WHERE idempotency_key = $2 AND merchant_ccid = $3 AND order_id = $4 AND status = 'Pending'")
+                .bind(note)
+                .bind(key)
+                .bind(ccid)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        }
         Write::MarkReported { key } => {
             let done = sqlx::query("UPDATE operations SET reported = true WHERE idempotency_key = $1 AND merchant_ccid = $2 AND order_id = $3 AND status <> 'Pending'")
                 .bind(key)

@@ -751,6 +751,19 @@ async fn apply_write(
                 .await?;
             Ok(())
         }
+        Write::NoteOperation { key, note } => {
+            let done = sqlx::query("UPDATE operations SET note = ? WHERE idempotency_key = ? AND merchant_ccid = ? AND order_id = ? AND status = 'Pending'")
+                .bind(note)
+                .bind(key)
+                .bind(ccid)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        }
         Write::MarkReported { key } => {
             let done = sqlx::query("UPDATE operations SET reported = 1 WHERE idempotency_key = ? AND merchant_ccid = ? AND order_id = ? AND status != 'Pending'")
                 .bind(key)

@@ -173,3 +173,57 @@ async fn terminate_under_every_fault() {
         }
     }
 }
+
+/// The new amount is declined, the old amount authorized again, and the outcome's commit fails:
+/// the retry goes on with the old amount's authorization (never asks for the new amount a second
+/// time, which Amazon may not answer the same way), so one authorization is held. A ReAuthorize
+/// order: its recurring charge permission has no balance that would refuse a second one anyway.
+#[tokio::test]
+async fn a_lost_outcome_after_a_declined_new_amount_holds_one_authorization() {
+    let fe = FaultEnv::start("fault-update-declined").await;
+    subscribe(&fe.env, "ud").await;
+    let r = fe
+        .env
+        .mdk(
+            "ReAuthorize",
+            json!({"orderId": "ud-1", "originalOrderId": "ud", "amount": "1000"}),
+        )
+        .await;
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    let before = fe.env.order("ud-1").await.unwrap();
+    fe.env
+        .simulate_next_charge_decline(before.charge_permission_id.as_deref().unwrap())
+        .await;
+    fe.faulty_store.fail_next_outcome();
+    let params = json!({"orderId": "ud-1", "amount": "900"});
+    let first = fe.env.mdk("UpdateAuthorize", params.clone()).await;
+    expect_unknown(&first);
+    let retry = fe.env.mdk("UpdateAuthorize", params).await;
+    assert_eq!(retry["mstatus"], "failure", "{retry:?}");
+    assert!(
+        retry["merrMsg"]
+            .as_str()
+            .unwrap()
+            .contains("previous amount (1000 yen) is authorized again"),
+        "{retry:?}"
+    );
+    let o = fe.env.order("ud-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.authorized),
+        (OrderState::Authorized, Yen::new(1000))
+    );
+    let amazon = fe.env.amazon().await;
+    let held = amazon
+        .get_charge(o.charge_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(held.status_details.state, ChargeState::Authorized);
+    assert_eq!(held.charge_amount.amount, "1000");
+    // The first charge (released) and the old amount again (a declined Create Charge makes no
+    // charge): nothing else.
+    assert_eq!(
+        charges_for(&fe, "ud-1").await,
+        2,
+        "no second try of the new amount"
+    );
+}

@@ -10,6 +10,7 @@ use crate::util::amazon_failure;
 use kessai_amazonpay::wire::{self, ChargePermissionState};
 use kessai_amazonpay::AmazonPayError;
 use kessai_core::{ConsentEvent, Event, Kind, Money, OperationStatus, ResultCode, Yen};
+use kessai_store::{Unit, Write};
 
 fn declined(reason: &str) -> ResultCode {
     ResultCode::new(
@@ -165,8 +166,25 @@ pub async fn reauthorize(step: Step<'_>) -> Outcome {
     state_after_release(step, new_amount, old_amount).await
 }
 
+/// The note of a `Reauthorize` operation whose new amount was declined: the old amount is being
+/// authorized again, under the restore key. A resolver goes straight on with that.
+const RESTORING: &str = "restoring";
+
+fn restoring_note(failure: &ResultCode) -> String {
+    format!("{RESTORING} {}\n{}", failure.code(), failure.message)
+}
+
+fn restoring_failure(note: Option<&str>) -> Option<ResultCode> {
+    let rest = note?.strip_prefix(RESTORING)?.strip_prefix(' ')?;
+    let (code, message) = rest.split_once('\n')?;
+    ResultCode::parse(code, message.to_owned())
+}
+
 async fn state_after_release(step: Step<'_>, new_amount: Yen, old_amount: Yen) -> Outcome {
     let amazon = step.amazon();
+    if let Some(failure) = restoring_failure(step.op.intent.note.as_deref()) {
+        return restore(step, old_amount, failure).await;
+    }
     let body = match charge_request(&step, new_amount, false, false) {
         Ok(b) => b,
         Err(r) => return step.end(Ending::failed(r)).await,
@@ -183,7 +201,21 @@ async fn state_after_release(step: Step<'_>, new_amount: Yen, old_amount: Yen) -
         Err(e) if e.outcome_unknown() => return lost(&e),
         Err(e) => amazon_failure(&e),
     };
-    // The new amount was declined: authorize the old amount again.
+    // Recorded before the old amount is asked for again: a resolver must not ask for the new
+    // amount a second time (Amazon may not replay a refusal under the same key), but go on here.
+    let unit = Unit::new(&step.record.merchant, &step.record.order_id).with(Write::NoteOperation {
+        key: step.op.key.clone(),
+        note: restoring_note(&failure),
+    });
+    if let Err(e) = step.state.store.apply(&unit).await {
+        return lost(format!("the gateway could not record the decline: {e}"));
+    }
+    restore(step, old_amount, failure).await
+}
+
+/// Authorizes the old amount again after the new one was declined.
+async fn restore(step: Step<'_>, old_amount: Yen, failure: ResultCode) -> Outcome {
+    let amazon = step.amazon();
     let body = match charge_request(&step, old_amount, false, false) {
         Ok(b) => b,
         Err(r) => return step.end(Ending::failed(r)).await,
