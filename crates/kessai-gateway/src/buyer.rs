@@ -550,7 +550,8 @@ fn frequency_words(f: kessai_core::Frequency) -> String {
     }
 }
 
-/// `payRedirectUrl`: where the merchant of a merchant-hosted confirmation sends the buyer. It
+/// `payRedirectUrl`: where the merchant sends the buyer who waits in `PreAuth` (the merchant-hosted
+/// confirmation; on Kessai's own page it is the same last step). It
 /// shows Kessai's last step (the final amount, one button on to Amazon Pay); it works while the
 /// order waits in `PreAuth`, and once the buyer went on it is refused (E319) and changes nothing.
 async fn pay(
@@ -562,10 +563,8 @@ async fn pay(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if !matches!(record.confirm_screen, ConfirmScreen::Merchant { .. }) {
-        let r = ResultCode::new(Kind::UnknownOrderId, "This payment link is not known.");
-        return problem(&state, StatusCode::NOT_FOUND, &r, None);
-    }
+    // (An order confirmed on Kessai's own page has the same last step: GetAddress answers its
+    // payRedirectUrl too while it waits in PreAuth.)
     if record.order.state != OrderState::PreAuth {
         return problem(&state, StatusCode::CONFLICT, &pay_link_used(), None);
     }

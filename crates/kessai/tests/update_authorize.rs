@@ -131,17 +131,41 @@ async fn update_authorize_before_confirmation_is_for_merchant_screens() {
         .await;
     ok(&r);
     // On Kessai's own page the buyer sees the Authorize amount: it cannot change under them.
-    let r = env
+    let r2 = env
         .mdk(
             "UpdateAuthorize",
             json!({"orderId": "gh-1", "amount": "3500"}),
         )
         .await;
-    refused(&r, "E308", "orderId");
+    refused(&r2, "E308", "orderId");
     assert_eq!(
         env.order("gh-1").await.unwrap().order.amount,
         Yen::new(3000)
     );
+    // Signed in and waiting on Kessai's page (PreAuth): GetAddress's payRedirectUrl leads to the
+    // same last step, with the Authorize amount.
+    let mut browser = Browser::new(&env.http);
+    let html = r["responseContents"].as_str().unwrap().to_owned();
+    let page = browser.submit(&html, &env.gateway, &[]).await;
+    let page = browser
+        .submit_page(page, &[("instrument", "visa-1111")])
+        .await;
+    assert!(page.html.contains("¥3,000"), "{}", page.html);
+    assert_eq!(
+        env.order("gh-1").await.unwrap().order.state,
+        OrderState::PreAuth
+    );
+    let r = env.mdk("GetAddress", json!({"orderId": "gh-1"})).await;
+    ok(&r);
+    let pay = browser
+        .go(
+            reqwest::Method::GET,
+            r["payRedirectUrl"].as_str().unwrap().to_owned(),
+            None,
+        )
+        .await;
+    assert_eq!(pay.status, 200, "{}", pay.html);
+    assert!(pay.html.contains("¥3,000"), "{}", pay.html);
 }
 
 #[tokio::test]
