@@ -1,6 +1,6 @@
 use kessai_core::{
-    Consent, Intent, MerchantCcid, OperationStatus, Order, OrderId, PushKind, PushStatus, Secret,
-    Yen,
+    Consent, ConsentState, Frequency, FrequencyUnit, Intent, MerchantCcid, OperationStatus, Order,
+    OrderId, PushKind, PushStatus, Secret, Yen,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,4 +273,37 @@ pub struct PushFilter {
     pub order_id: Option<OrderId>,
     pub status: Option<PushStatus>,
     pub limit: i64,
+}
+
+/// A consent from its stored columns (the same in every backend); `None` when the order has none.
+pub(crate) fn consent_from_columns(
+    state: Option<String>,
+    unit: Option<String>,
+    value: Option<i64>,
+    amount: Option<i64>,
+    with_authorization: Option<bool>,
+) -> Result<Option<Consent>, crate::StoreError> {
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| crate::StoreError::Corrupt(format!("consent: {what}"));
+    let state = ConsentState::parse(&state).ok_or_else(|| corrupt("unknown state"))?;
+    let unit = unit
+        .as_deref()
+        .and_then(FrequencyUnit::parse)
+        .ok_or_else(|| corrupt("frequency unit"))?;
+    let value = value
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| corrupt("frequency value"))?;
+    let frequency = Frequency::new(unit, value).map_err(|e| corrupt(&e.to_string()))?;
+    let amount = amount
+        .and_then(|v| u64::try_from(v).ok())
+        .map(Yen::new)
+        .ok_or_else(|| corrupt("amount"))?;
+    Ok(Some(Consent {
+        state,
+        amount,
+        frequency,
+        with_authorization: with_authorization.unwrap_or(true),
+    }))
 }

@@ -7,8 +7,8 @@ use crate::{
 };
 use async_trait::async_trait;
 use kessai_core::{
-    Consent, ConsentState, Frequency, FrequencyUnit, Intent, MerchantCcid, OperationKind,
-    OperationStatus, Order, OrderId, OrderState, PushKind, PushStatus, Secret, Yen,
+    Consent, Intent, MerchantCcid, OperationKind, OperationStatus, Order, OrderId, OrderState,
+    PushKind, PushStatus, Secret, Yen,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -139,33 +139,14 @@ fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
 }
 
 fn consent_from_row(row: &SqliteRow) -> Result<Option<Consent>, StoreError> {
-    let Some(state) = row.try_get::<Option<String>, _>("consent_state")? else {
-        return Ok(None);
-    };
-    let corrupt = |what: &str| StoreError::Corrupt(format!("consent: {what}"));
-    let state = ConsentState::parse(&state).ok_or_else(|| corrupt("unknown state"))?;
-    let unit: Option<String> = row.try_get("frequency_unit")?;
-    let unit = unit
-        .as_deref()
-        .and_then(FrequencyUnit::parse)
-        .ok_or_else(|| corrupt("frequency unit"))?;
-    let value: Option<i64> = row.try_get("frequency_value")?;
-    let value = value
-        .and_then(|v| u64::try_from(v).ok())
-        .ok_or_else(|| corrupt("frequency value"))?;
-    let frequency = Frequency::new(unit, value).map_err(|e| corrupt(&e.to_string()))?;
-    let amount: Option<i64> = row.try_get("consent_amount")?;
-    let amount = amount
-        .and_then(|v| u64::try_from(v).ok())
-        .map(Yen::new)
-        .ok_or_else(|| corrupt("amount"))?;
-    let auth: Option<i64> = row.try_get("consent_auth_type")?;
-    Ok(Some(Consent {
-        state,
-        amount,
-        frequency,
-        with_authorization: auth.unwrap_or(1) != 0,
-    }))
+    crate::model::consent_from_columns(
+        row.try_get("consent_state")?,
+        row.try_get("frequency_unit")?,
+        row.try_get("frequency_value")?,
+        row.try_get("consent_amount")?,
+        row.try_get::<Option<i64>, _>("consent_auth_type")?
+            .map(|v| v != 0),
+    )
 }
 
 async fn insert_history<'c, E>(

@@ -72,6 +72,33 @@ fn sample_order(ccid: &MerchantCcid, order_id: &str, public_ref: &str) -> OrderR
     }
 }
 
+/// A pending Capture of 500 yen, the operation `seq` of the order.
+fn pending_capture(
+    ccid: &MerchantCcid,
+    order_id: &OrderId,
+    key: &str,
+    seq: i64,
+) -> OperationRecord {
+    OperationRecord {
+        key: key.into(),
+        merchant: ccid.clone(),
+        order_id: order_id.clone(),
+        seq,
+        intent: Intent {
+            kind: OperationKind::Capture,
+            amount: Yen::new(500),
+            note: None,
+        },
+        status: OperationStatus::Pending,
+        reported: false,
+        result_code: None,
+        result_message: None,
+        amazon_id: None,
+        created_at: now_text(),
+        finished_at: None,
+    }
+}
+
 async fn with_merchant(store: &dyn Store, ccid: &str) -> MerchantCcid {
     let ccid = MerchantCcid::parse(ccid).unwrap();
     store
@@ -199,24 +226,7 @@ async fn one_pending_operation_per_order_finished_once(db: TestDb) {
         .apply(&Unit::new(&ccid, &order_id).with(Write::InsertOrder(order)))
         .await
         .unwrap();
-    let op = |key: &str, seq: i64| OperationRecord {
-        key: key.into(),
-        merchant: ccid.clone(),
-        order_id: order_id.clone(),
-        seq,
-        intent: Intent {
-            kind: OperationKind::Capture,
-            amount: Yen::new(500),
-            note: None,
-        },
-        status: OperationStatus::Pending,
-        reported: false,
-        result_code: None,
-        result_message: None,
-        amazon_id: None,
-        created_at: now_text(),
-        finished_at: None,
-    };
+    let op = |key: &str, seq: i64| pending_capture(&ccid, &order_id, key, seq);
     store
         .apply(&Unit::new(&ccid, &order_id).with(Write::BeginOperation(op("k1", 1))))
         .await
@@ -716,24 +726,12 @@ async fn two_gateways_begin_operations_on_one_order_one_wins(db: TestDb) {
             .await
             .unwrap();
         let begin = |key: &str, seq: i64| {
-            Unit::new(&ccid, &order_id).with(Write::BeginOperation(OperationRecord {
-                key: format!("{key}-{round}"),
-                merchant: ccid.clone(),
-                order_id: order_id.clone(),
+            Unit::new(&ccid, &order_id).with(Write::BeginOperation(pending_capture(
+                &ccid,
+                &order_id,
+                &format!("{key}-{round}"),
                 seq,
-                intent: Intent {
-                    kind: OperationKind::Capture,
-                    amount: Yen::new(500),
-                    note: None,
-                },
-                status: OperationStatus::Pending,
-                reported: false,
-                result_code: None,
-                result_message: None,
-                amazon_id: None,
-                created_at: now_text(),
-                finished_at: None,
-            }))
+            )))
         };
         let (ua, ub) = (begin("a", 1), begin("b", 2));
         let (ra, rb) = tokio::join!(a.apply(&ua), b.apply(&ub));
@@ -791,17 +789,7 @@ async fn sqlite_commits_count_write_transactions_not_reads() {
     let store = SqliteStore::open(&dir.join("gateway.sqlite"))
         .await
         .unwrap();
-    let ccid = MerchantCcid::parse("A100000000000001069951cc").unwrap();
-    store
-        .insert_merchant(&MerchantRecord {
-            ccid: ccid.clone(),
-            secret_hex: Secret::new("00ff".into()),
-            name: "m".into(),
-            consent_auth_default: true,
-            created_at: now_text(),
-        })
-        .await
-        .unwrap();
+    let ccid = with_merchant(&store, "A100000000000001069951cc").await;
     let before = store.commits();
     let order = sample_order(&ccid, "o-1", "ref-o-1");
     let unit = Unit::new(&ccid, &order.order_id)

@@ -55,7 +55,7 @@ impl ConsentRequest {
             return Err(ResultCode::field(
                 Kind::FieldNotAllowed,
                 Field::WithCapture,
-                "may be \"true\" only when consentAuthType is \"1\" (consent-only moves no money; this merchant's default is consent only).",
+                "may be \"true\" only when consentAuthType is \"1\" (a consent only moves no money; left out, consentAuthType is the merchant's setting).",
             ));
         }
         Ok(Consent::new(
@@ -145,13 +145,6 @@ impl Authorize {
             let with_authorization = p
                 .choice(Field::ConsentAuthType, &["0", "1"])?
                 .map(|v| v == "1");
-            if with_authorization == Some(false) && with_capture {
-                return Err(ResultCode::field(
-                    Kind::FieldNotAllowed,
-                    Field::WithCapture,
-                    "may be \"true\" only when consentAuthType is \"1\" (consent-only moves no money).",
-                ));
-            }
             if p.flag(Field::ExtendExpiration)? == Some(true) {
                 return Err(ResultCode::field(
                     Kind::FieldNotAllowed,

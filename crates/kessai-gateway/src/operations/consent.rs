@@ -8,7 +8,6 @@ use super::ending::{Ending, Step};
 use super::{internal, lost, Outcome};
 use crate::util::amazon_failure;
 use kessai_amazonpay::wire::{self, ChargePermissionState};
-use kessai_amazonpay::AmazonPayError;
 use kessai_core::{ConsentEvent, Event, Kind, Money, OperationStatus, ResultCode, Yen};
 use kessai_store::{Unit, Write};
 
@@ -246,7 +245,7 @@ async fn restore(step: Step<'_>, old_amount: Yen, failure: ResultCode) -> Outcom
         other => {
             let why = match other {
                 Ok(c) => format!("{:?}", charge_view(&c)),
-                Err(e) => restore_failure(&e),
+                Err(e) => amazon_failure(&e).message,
             };
             let result = ResultCode::new(
                 failure.kind,
@@ -263,10 +262,6 @@ async fn restore(step: Step<'_>, old_amount: Yen, failure: ResultCode) -> Outcom
             .await
         }
     }
-}
-
-fn restore_failure(e: &AmazonPayError) -> String {
-    amazon_failure(e).message
 }
 
 /// Terminate: close the consent's charge permission (read first: Close takes no key).
