@@ -169,12 +169,13 @@ impl Gateway {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
+        // Every instance on one database signs buyer links with the same key.
         let ref_key = match store.setting("buyer_ref_key").await? {
             Some(k) => k,
             None => {
-                let k = config.ids.hex(32);
-                store.set_setting("buyer_ref_key", &k).await?;
-                k
+                store
+                    .claim_setting("buyer_ref_key", &config.ids.hex(32))
+                    .await?
             }
         };
         let demo = config

@@ -187,6 +187,9 @@ pub trait Store: Send + Sync {
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// The setting `name`, written as `value` if it had none: the first writer wins, and every
+    /// caller (several instances starting at once on one database) gets the same answer.
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 }
 
 /// An instant as stored: RFC 3339 UTC, to the microsecond (what both backends keep exactly). The

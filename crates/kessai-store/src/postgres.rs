@@ -477,6 +477,22 @@ impl Store for PgStore {
             .await?;
         Ok(())
     }
+
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO settings(name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
 }
 
 async fn insert_order(tx: &mut PgConnection, o: &OrderRecord) -> Result<(), StoreError> {

@@ -190,6 +190,95 @@ async fn recurring_flow_on_postgres() {
     assert_eq!(schema.count("orders").await, 2);
 }
 
+/// Two instances on one database are one gateway: the second needs only `--database-url` and the
+/// first's emulator, and gets the same demo merchant, the same Amazon Pay key (so the same
+/// merchant at Amazon) and the same buyer-link key. An order paid through one is captured and
+/// refunded through the other.
+#[tokio::test]
+async fn two_instances_on_one_database_are_one_gateway() {
+    let schema = Schema::create().await;
+    let a = TestEnv::start_on_database("pg-two-a", &schema.database_url()).await;
+    let b =
+        TestEnv::start_on_database_against("pg-two-b", &schema.database_url(), &a.emulator).await;
+    assert_ne!(a.gateway, b.gateway);
+    assert_eq!((&a.ccid, &a.secret), (&b.ccid, &b.secret));
+    assert!(
+        !b.data_dir.join("amazon-pay-private-key.pem").exists(),
+        "the key lives in the database, not in a file of each instance"
+    );
+
+    let landed = a.buy("pg-two-1", 5000, false, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    ok(&b
+        .mdk("Capture", json!({"orderId": "pg-two-1", "amount": "5000"}))
+        .await);
+    ok(&a
+        .mdk("Refund", json!({"orderId": "pg-two-1", "amount": "1000"}))
+        .await);
+    let o = b.order("pg-two-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.captured, o.order.refunded),
+        (
+            OrderState::PartiallyRefunded,
+            Yen::new(5000),
+            Yen::new(1000)
+        )
+    );
+    assert!(o.order.invariants_hold());
+
+    // Authorized and paid through B (whose buyer pages sign links with the key both share),
+    // captured through A.
+    let r = b
+        .mdk("Authorize", b.authorize_params("pg-two-2", 3000, false))
+        .await;
+    ok(&r);
+    let landed = walk_buyer(&b, &r, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    ok(&a
+        .mdk("Capture", json!({"orderId": "pg-two-2", "amount": "3000"}))
+        .await);
+    assert_eq!(
+        a.order("pg-two-2").await.unwrap().order.state,
+        OrderState::Captured
+    );
+    assert_eq!(schema.count("merchants").await, 1);
+}
+
+/// Three instances starting at the same moment on an empty database agree on one demo merchant
+/// and one Amazon Pay key: the first to store each wins, the others take it.
+#[tokio::test]
+async fn instances_starting_at_once_agree_on_one_identity() {
+    let schema = Schema::create().await;
+    let emulator = common::standalone_emulator(&common::fresh_dir("pg-three-amazon")).await;
+    let url = schema.database_url();
+    let emulator = emulator.as_str().trim_end_matches('/').to_owned();
+    let (one, two, three) = tokio::join!(
+        TestEnv::start_on_database_against("pg-three-1", &url, &emulator),
+        TestEnv::start_on_database_against("pg-three-2", &url, &emulator),
+        TestEnv::start_on_database_against("pg-three-3", &url, &emulator),
+    );
+    for other in [&two, &three] {
+        assert_eq!((&one.ccid, &one.secret), (&other.ccid, &other.secret));
+    }
+    assert_eq!(schema.count("merchants").await, 1);
+    let landed = one.buy("pg-three-1", 2000, false, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    ok(&three
+        .mdk(
+            "Capture",
+            json!({"orderId": "pg-three-1", "amount": "2000"}),
+        )
+        .await);
+    ok(&two
+        .mdk("Refund", json!({"orderId": "pg-three-1", "amount": "2000"}))
+        .await);
+    let o = one.order("pg-three-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.refunded),
+        (OrderState::Refunded, Yen::new(2000))
+    );
+}
+
 fn query_of(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)

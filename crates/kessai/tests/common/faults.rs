@@ -470,6 +470,10 @@ impl Store for FaultyStore {
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
         self.inner.set_setting(name, value).await
     }
+
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        self.inner.claim_setting(name, value).await
+    }
 }
 
 // ---- shared by the fault tests ----

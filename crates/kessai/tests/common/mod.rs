@@ -73,6 +73,23 @@ impl TestEnv {
         .await
     }
 
+    /// A second instance on the database at `database_url`, against another instance's emulator
+    /// (`--database-url` and `--amazon-pay-endpoint`, nothing else).
+    #[allow(dead_code)]
+    pub async fn start_on_database_against(
+        name: &str,
+        database_url: &str,
+        emulator: &str,
+    ) -> TestEnv {
+        TestEnv::start_full(
+            name,
+            kessai::Hooks::default(),
+            Some(url::Url::parse(emulator).unwrap()),
+            Some(database_url.to_owned()),
+        )
+        .await
+    }
+
     /// A gateway of its own (its own merchant at the emulator) against another's emulator.
     pub async fn start_against(name: &str, emulator: &str) -> TestEnv {
         let endpoint = url::Url::parse(emulator).unwrap();
