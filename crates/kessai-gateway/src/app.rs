@@ -211,7 +211,7 @@ impl Gateway {
             .route("/amazonpay/ipn", post(crate::ipn::receive))
             .merge(crate::buyer::router())
             .merge(crate::demo::router())
-            .route("/health", axum::routing::get(|| async { "ok" }))
+            .route("/health", axum::routing::get(health))
             .method_not_allowed_fallback(crate::pages::wrong_method)
             .fallback(crate::pages::not_found)
             .with_state(state.clone());
@@ -443,6 +443,20 @@ async fn handle(
     }
 }
 
+/// `/health`: 200 `ok` while the database answers within 2 s, else 503 `database down`.
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, &'static str) {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => (axum::http::StatusCode::OK, "ok"),
+        Ok(Err(e)) => {
+            tracing::warn!(%e, "health: the database does not answer");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database down")
+        }
+        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database down"),
+    }
+}
+
 pub(crate) async fn authenticate(
     state: &AppState,
     bytes: &[u8],
@@ -456,7 +470,7 @@ pub(crate) async fn authenticate(
         .store
         .merchant(&ccid)
         .await
-        .map_err(|e| ResultCode::new(Kind::Internal, e.to_string()))?
+        .map_err(crate::util::store_failure)?
         .ok_or_else(|| {
             ResultCode::field(
                 Kind::UnknownMerchant,

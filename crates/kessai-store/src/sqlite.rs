@@ -555,6 +555,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
         sqlx::query("INSERT INTO settings(name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
             .bind(name)

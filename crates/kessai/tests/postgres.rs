@@ -323,3 +323,143 @@ async fn a_database_url_that_is_not_postgres_is_refused() {
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("postgres://"), "{message}");
 }
+
+/// A TCP proxy in front of the PostgreSQL server that the test can cut (every connection
+/// dropped, new ones refused at once) and restore: the database "going away" and coming back,
+/// without restarting the server the other tests share.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, l) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut down, _)) = listener.accept().await else {
+                    return;
+                };
+                if c.load(Ordering::SeqCst) {
+                    drop(down);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+                l.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy { addr, cut, links }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The database goes away under a running gateway: requests get E504 (retry) within the pool's
+/// and statements' timeouts instead of hanging, `/health` says `database down`, and once the
+/// database is back the gateway serves again by itself; the retried Capture captures once.
+#[tokio::test]
+async fn a_database_that_goes_away_gets_e504_and_the_gateway_recovers_by_itself() {
+    let schema = Schema::create().await;
+    let server = url::Url::parse(&server_url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        server.host_str().unwrap_or("127.0.0.1"),
+        server.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(upstream).await;
+    let mut through = url::Url::parse(&schema.database_url()).unwrap();
+    through.set_host(Some("127.0.0.1")).unwrap();
+    through.set_port(Some(proxy.addr.port())).unwrap();
+    let env = TestEnv::start_on_database("pg-outage", through.as_str()).await;
+    let landed = env.buy("pg-outage-1", 5000, false, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    let health = |env: &TestEnv| {
+        let (http, url) = (env.http.clone(), format!("{}/health", env.gateway));
+        async move { http.send_timeout(url).await }
+    };
+
+    proxy.cut();
+    let (status, body) = health(&env).await;
+    assert_eq!((status, body.as_str()), (503, "database down"));
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(40),
+        env.mdk(
+            "Capture",
+            json!({"orderId": "pg-outage-1", "amount": "5000"}),
+        ),
+    )
+    .await
+    .expect("a Capture while the database is away is answered, not left hanging");
+    assert_eq!(r["mstatus"], "failure", "{r:?}");
+    assert!(
+        r["vResultCode"].as_str().unwrap().starts_with("E504"),
+        "{r:?}"
+    );
+
+    proxy.restore();
+    let mut back = false;
+    for _ in 0..40 {
+        if health(&env).await.0 == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(back, "/health answers ok again once the database is back");
+    ok(&env
+        .mdk(
+            "Capture",
+            json!({"orderId": "pg-outage-1", "amount": "5000"}),
+        )
+        .await);
+    let o = env.order("pg-outage-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.captured),
+        (OrderState::Captured, Yen::new(5000))
+    );
+    let captures = env
+        .store
+        .operations(&o.merchant, &o.order_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|op| op.intent.kind == kessai_core::OperationKind::Capture)
+        .count();
+    assert_eq!(captures, 1, "one Capture operation reached Amazon Pay");
+}
+
+/// GET with a deadline: (status, body); a request that does not finish in 10 s fails the test.
+trait SendTimeout {
+    async fn send_timeout(&self, url: String) -> (u16, String);
+}
+
+impl SendTimeout for reqwest::Client {
+    async fn send_timeout(&self, url: String) -> (u16, String) {
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), self.get(&url).send())
+            .await
+            .expect("answered in time")
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+}

@@ -471,6 +471,10 @@ impl Store for FaultyStore {
         self.inner.set_setting(name, value).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
     async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
         self.inner.claim_setting(name, value).await
     }
