@@ -3,6 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod faults;
+pub mod pg;
+pub mod procs;
 
 use faults::{FaultyAmazon, FaultyStore};
 use kessai::ServeOptions;
