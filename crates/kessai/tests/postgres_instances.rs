@@ -67,6 +67,7 @@ fn env_for(url: &str, emulator: &str, store: Arc<dyn kessai_store::Store>) -> Te
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap(),
+        schema: None,
     }
 }
 
