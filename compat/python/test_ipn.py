@@ -1,5 +1,6 @@
 """IPNs from the emulator, read and authenticated by the SDK's own IpnHandler."""
 
+import base64
 import json
 import unittest
 
@@ -143,7 +144,9 @@ class Notifications(MwsTestCase):
 
         # Another signature.
         envelope = json.loads(body)
-        envelope["Signature"] = envelope["Signature"][::-1]
+        signature = bytearray(base64.b64decode(envelope["Signature"]))
+        signature[len(signature) // 2] ^= 0x01
+        envelope["Signature"] = base64.b64encode(bytes(signature)).decode("ascii")
         with self.assertRaisesRegex(ValueError, "Invalid signature"):
             EmulatorIpnHandler(json.dumps(envelope).encode("utf-8"), headers).authenticate()
 
