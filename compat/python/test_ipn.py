@@ -70,7 +70,9 @@ class Notifications(MwsTestCase):
         self.check_envelope(handler, body, headers, "PaymentAuthorize")
         details = handler.notification()["AuthorizationNotification"]["AuthorizationDetails"]
         self.assertEqual(details["AuthorizationReferenceId"], auth_ref)
-        self.assert_status(details["AuthorizationStatus"], "Open")
+        # (Amazon's IPN samples carry <ReasonCode>None</ReasonCode> on some states: only the
+        # state is compared here.)
+        self.assertEqual(details["AuthorizationStatus"]["State"], "Open")
         self.assert_jpy(details["AuthorizationAmount"], 2000)
 
         capture = self.ok(
