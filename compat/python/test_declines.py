@@ -159,7 +159,7 @@ class Simulations(MwsTestCase):
             "InvalidPaymentMethod",
         )
         # The simulated buyer updates the payment method within the minutes given.
-        advance_clock(5 * 60)
+        advance_clock(5 * 60 + 30)
         self.assert_status(self.agreement(client, agreement_id)["BillingAgreementStatus"], "Open")
 
     def test_amazon_rejected_leaves_the_agreement_open(self):

@@ -132,8 +132,11 @@ class Notifications(MwsTestCase):
 
     def test_changed_notifications_fail_authentication(self):
         agreement_id = self.open_agreement(self.client, self.seller)
-        auth = self.authorized(self.client, agreement_id, 1200, sync=True)
-        _, body, headers = self.inbox.wait_for(about("Authorization", auth["AmazonAuthorizationId"]))
+        auth = self.authorized(self.client, agreement_id, 1200, sync=False)
+        advance_clock(31)
+        _, body, headers = self.inbox.wait_for(
+            about("Authorization", auth["AmazonAuthorizationId"], "Open")
+        )
         self.assertTrue(EmulatorIpnHandler(body, headers).authenticate())
 
         # Another amount in the signed message.
@@ -171,8 +174,12 @@ class Notifications(MwsTestCase):
         second = IpnInbox()
         set_ipn_url(self.seller, second.url)
         agreement_id = self.open_agreement(self.client, self.seller)
-        auth = self.authorized(self.client, agreement_id, 700, sync=True)
-        handler, body, headers = second.wait_for(about("Authorization", auth["AmazonAuthorizationId"]))
+        auth = self.authorized(self.client, agreement_id, 700, sync=False)
+        advance_clock(31)
+        handler, body, headers = second.wait_for(
+            about("Authorization", auth["AmazonAuthorizationId"], "Open")
+        )
+        self.assertTrue(self.inbox.arrived.empty() and not self.inbox.seen)
         self.check_envelope(handler, body, headers, "PaymentAuthorize")
 
 
