@@ -103,7 +103,15 @@ fn virtual_env(suite: &Path) -> PathBuf {
     let venv = root.join(format!("venv-{key}"));
     let python = venv.join("bin").join("python");
     if venv.join("installed").exists() {
-        return python;
+        // A Python upgraded under an existing environment leaves it unusable: make it again.
+        let usable = Command::new(&python)
+            .args(["-c", "import amazon_pay.client, OpenSSL.crypto"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if usable {
+            return python;
+        }
+        let _ = std::fs::remove_dir_all(&venv);
     }
     std::fs::create_dir_all(&root).unwrap();
     // Built beside its final place and renamed when complete, so that an interrupted install is
