@@ -1,6 +1,7 @@
 """The whole life of an Auto Pay billing agreement, driven by the official SDK."""
 
 import unittest
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from support import (
@@ -44,8 +45,8 @@ class AutoPayLife(MwsTestCase):
         limits = draft["BillingAgreementLimits"]
         self.assert_jpy(limits["AmountLimitPerTimePeriod"], MONTHLY_LIMIT)
         self.assert_jpy(limits["CurrentRemainingBalance"], MONTHLY_LIMIT)
-        now = emulator_clock()["now"]
-        self.assertEqual(limits["TimePeriodStartDate"][:10], now[:8] + "01")
+        now = datetime.fromtimestamp(emulator_clock()["unix"], tz=timezone.utc)
+        self.assertEqual(limits["TimePeriodStartDate"][:10], now.strftime("%Y-%m-01"))
         self.assertRegex(limits["TimePeriodStartDate"], r"T00:00:00(\.0+)?Z$")
         self.assertRegex(limits["TimePeriodEndDate"], r"-01T00:00:00(\.0+)?Z$")
 
