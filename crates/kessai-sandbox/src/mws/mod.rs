@@ -149,7 +149,9 @@ async fn handle(
     })?;
     let params = Params::parse(&body)?;
     let now = state.now();
-    let seller = authenticate(state, headers, path, &params, now).await?;
+    // A client stamps its requests with its own (wall) clock; the emulator's clock may have been
+    // moved ahead by tests, so freshness is judged on the wall clock, as the v2 face does.
+    let seller = authenticate(state, headers, path, &params, state.wall()).await?;
     let action_name = params.required("Action")?;
     let action = Action::parse(action_name).ok_or_else(|| {
         MwsError::sender(
