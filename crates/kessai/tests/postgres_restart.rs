@@ -41,7 +41,9 @@ async fn a_postgres_restart_under_load_gets_retryable_answers_and_moves_money_on
     let schema = Schema::create().await;
     let env = Arc::new(TestEnv::start_on_database("pg-restart", &schema.database_url()).await);
     for i in 0..ORDERS {
-        let landed = env.buy(&format!("restart-{i}"), 3000, false, "visa-1111").await;
+        let landed = env
+            .buy(&format!("restart-{i}"), 3000, false, "visa-1111")
+            .await;
         assert!(landed.as_str().contains("mstatus=success"), "{landed}");
     }
 
@@ -56,12 +58,12 @@ async fn a_postgres_restart_under_load_gets_retryable_answers_and_moves_money_on
             let mut codes = Vec::new();
             loop {
                 let params = json!({"orderId": format!("restart-{i}"), "amount": "3000"});
-                let r = tokio::time::timeout(
-                    Duration::from_secs(40),
-                    env.try_mdk("Capture", params),
-                )
-                .await
-                .expect("every request is answered within the timeouts, never left hanging");
+                let r =
+                    tokio::time::timeout(Duration::from_secs(40), env.try_mdk("Capture", params))
+                        .await
+                        .expect(
+                            "every request is answered within the timeouts, never left hanging",
+                        );
                 match r {
                     Ok(r) if r["mstatus"] == "success" => return codes,
                     Ok(r) => {
@@ -119,7 +121,10 @@ async fn a_postgres_restart_under_load_gets_retryable_answers_and_moves_money_on
     let landed = env.buy("restart-after", 1000, false, "visa-1111").await;
     assert!(landed.as_str().contains("mstatus=success"), "{landed}");
     ok(&env
-        .mdk("Capture", json!({"orderId": "restart-after", "amount": "1000"}))
+        .mdk(
+            "Capture",
+            json!({"orderId": "restart-after", "amount": "1000"}),
+        )
         .await);
     println!(
         "{ORDERS} Captures across a PostgreSQL restart: {} retryable answers ({:?}), every order captured once",
