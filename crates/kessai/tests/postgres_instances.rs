@@ -117,6 +117,36 @@ impl Client {
     }
 }
 
+/// The merchant's push receiver: every `notifyId` it was sent (after answering 200).
+#[derive(Clone, Default)]
+struct Received(Arc<std::sync::Mutex<Vec<String>>>);
+
+async fn push_receiver() -> (String, Received) {
+    async fn receive(
+        axum::extract::State(r): axum::extract::State<Received>,
+        body: String,
+    ) -> &'static str {
+        let fields: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+        let n: usize = fields["numberOfNotify"].parse().unwrap();
+        let mut got = r.0.lock().unwrap();
+        for i in 0..n {
+            got.push(fields[&format!("notifyId{i:04}")].clone());
+        }
+        "Push data Accepted."
+    }
+    let r = Received::default();
+    let app = axum::Router::new()
+        .route("/push", axum::routing::post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/push", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, r)
+}
+
 fn success(r: &Map<String, Value>) -> bool {
     r["mstatus"] == "success"
 }
@@ -147,12 +177,16 @@ async fn three_instances_share_the_work_and_survive_one_killed() {
         dead: (0..3).map(|_| AtomicBool::new(false)).collect(),
     });
 
+    // The merchant's results are pushed to one receiver, by whichever instance claims them.
+    let (push_url, received) = push_receiver().await;
+    let push_url = Arc::new(push_url);
     // Orders run 6 at a time; when half are done, instance 2 is killed under load.
     let done = Arc::new(AtomicUsize::new(0));
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..6 {
         let (client, done, next) = (client.clone(), done.clone(), next.clone());
+        let push_url = push_url.clone();
         workers.push(tokio::spawn(async move {
             let mut refunds = Vec::new();
             loop {
@@ -165,13 +199,11 @@ async fn three_instances_share_the_work_and_survive_one_killed() {
                 // instance's own); the commands then go to the others.
                 let home = i % 2;
                 let env = &client.envs[home];
-                let r = client
-                    .send(
-                        home,
-                        "Authorize",
-                        env.authorize_params(&order_id, AMOUNT, false),
-                    )
-                    .await;
+                let mut params = env.authorize_params(&order_id, AMOUNT, false);
+                for field in ["authorizePushUrl", "capturePushUrl", "cancelPushUrl"] {
+                    params[field] = json!(push_url.as_str());
+                }
+                let r = client.send(home, "Authorize", params).await;
                 assert!(success(&r), "{order_id}: {r:?}");
                 let landed = walk_buyer(env, &r, "visa-1111").await;
                 assert!(
@@ -223,6 +255,46 @@ async fn three_instances_share_the_work_and_survive_one_killed() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(pending, 0, "operations left pending after the kill");
+
+    // Every push record is delivered, by one of the living instances if the dead one held it.
+    let (mut undelivered, mut pushed) = (usize::MAX, 0);
+    for _ in 0..240 {
+        let records = store
+            .pushes(&kessai_store::PushFilter {
+                merchant: Some(MerchantCcid::parse(CCID).unwrap()),
+                order_id: None,
+                status: None,
+                limit: 100_000,
+            })
+            .await
+            .unwrap();
+        pushed = records.len();
+        undelivered = records
+            .iter()
+            .filter(|r| r.status != kessai_core::PushStatus::Delivered)
+            .count();
+        if undelivered == 0 && !records.is_empty() {
+            let got = received.0.lock().unwrap().clone();
+            let distinct: std::collections::HashSet<&String> = got.iter().collect();
+            for r in &records {
+                assert!(
+                    distinct.contains(&r.id.to_string()),
+                    "push {} was marked delivered but never arrived",
+                    r.id
+                );
+            }
+            println!(
+                "{} push records, {} deliveries received ({} again after the kill, with their ids)",
+                records.len(),
+                got.len(),
+                got.len() - distinct.len()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(pushed > 0, "the orders' results were pushed");
+    assert_eq!(undelivered, 0, "push records left undelivered");
 
     // Amazon Pay as the gateway's merchant sees it, once its refunds have settled (so a refund
     // the gateway does not know of would show in the charge's refundedAmount).
