@@ -3,11 +3,14 @@
 //! anyone who reaches the port (the default only on a loopback address).
 
 use crate::db::KeyRow;
+use crate::engine::clock::timestamp;
+use crate::engine::{
+    BuyerChoice, Engine, Merchant, MerchantId, PermissionId, SessionId, Simulated,
+};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
 use crate::pages;
 use crate::server::{AppState, KeyEntry, TestHelpers};
-use crate::world::{timestamp, BuyerChoice, Merchant};
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::extract::{Path, State};
@@ -18,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::PublicKey;
+use kessai_core::Currency;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
@@ -130,7 +134,8 @@ async fn register_key(
             .find(|(_, e)| e.fingerprint == fingerprint)
             .map(|(id, e)| (id.clone(), e.merchant_id.clone()))
     });
-    let mut world = state.world.lock().await;
+    // Registrations are serialised with every other change.
+    let _engine = state.engine.lock().await;
     if let Some((id, merchant_id)) = existing {
         if let Err(e) = signed_by(&state, &headers, &uri, &body, &key) {
             return ApiError::new(
@@ -143,17 +148,16 @@ async fn register_key(
             )
             .into_response();
         }
-        let store_id = world
-            .merchants
-            .get(&merchant_id)
-            .map(|m| m.store_id.clone());
+        let store_id = state
+            .merchant(&MerchantId::new(merchant_id.as_str()))
+            .map(|m| m.store_id().to_owned());
         let token = state.merchant_token(&merchant_id);
         return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id, "merchantToken": token}))
             .into_response();
     }
     if let Some(id) = merchant_id
         .as_deref()
-        .filter(|id| world.merchants.contains_key(*id))
+        .filter(|id| state.merchant(&MerchantId::new(*id)).is_some())
     {
         let expected = state.merchant_token(id);
         let given = merchant_token.as_deref().unwrap_or_default();
@@ -170,20 +174,23 @@ async fn register_key(
         }
     }
     let merchant_id = merchant_id.unwrap_or_else(|| format!("A{}", random_upper(&state, 12)));
-    let merchant = world
-        .merchants
-        .get(&merchant_id)
-        .cloned()
-        .unwrap_or_else(|| Merchant {
-            merchant_id: merchant_id.clone(),
-            store_id: store_id.unwrap_or_else(|| {
-                format!(
-                    "amzn1.application-oa2-client.{}",
-                    random_upper(&state, 32).to_ascii_lowercase()
-                )
-            }),
-            region: region.unwrap_or_else(|| "jp".to_owned()),
-            ledger_currency: currency.unwrap_or_else(|| "JPY".to_owned()),
+    let merchant = state
+        .merchant(&MerchantId::new(merchant_id.as_str()))
+        .unwrap_or_else(|| {
+            Merchant::new(
+                MerchantId::new(merchant_id.as_str()),
+                store_id.unwrap_or_else(|| {
+                    format!(
+                        "amzn1.application-oa2-client.{}",
+                        random_upper(&state, 32).to_ascii_lowercase()
+                    )
+                }),
+                region.unwrap_or_else(|| "jp".to_owned()),
+                currency
+                    .as_deref()
+                    .and_then(Currency::parse)
+                    .unwrap_or(Currency::Jpy),
+            )
         });
     let public_key_id = format!("SANDBOX-{}", random_upper(&state, 24));
     let row = KeyRow {
@@ -199,9 +206,9 @@ async fn register_key(
     {
         return ApiError::internal(e).into_response();
     }
-    world
-        .merchants
-        .insert(merchant_id.clone(), merchant.clone());
+    if let Ok(mut merchants) = state.merchants.write() {
+        merchants.insert(merchant.id().clone(), merchant.clone());
+    }
     if let Ok(mut keys) = state.keys.write() {
         keys.insert(
             public_key_id.clone(),
@@ -217,7 +224,7 @@ async fn register_key(
         Json(json!({
             "publicKeyId": public_key_id,
             "merchantId": merchant_id,
-            "storeId": merchant.store_id,
+            "storeId": merchant.store_id(),
             "merchantToken": state.merchant_token(&merchant_id),
         })),
     )
@@ -264,8 +271,8 @@ fn helper_result(result: Result<String, String>) -> Response {
     }
 }
 
-fn exists(state_world: &crate::world::World, id: &str) -> Result<(), ApiError> {
-    if state_world.sessions.contains_key(id) {
+fn exists(engine: &Engine, id: &str) -> Result<(), ApiError> {
+    if engine.session_for_buyer(&SessionId::new(id)).is_some() {
         Ok(())
     } else {
         Err(ApiError::not_found("CheckoutSession", id))
@@ -275,8 +282,8 @@ fn exists(state_world: &crate::world::World, id: &str) -> Result<(), ApiError> {
 /// Optional body: `{"buyerId", "addressId", "paymentMethod"}` (see the sign-in page's choices).
 async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
     {
-        let world = state.world.lock().await;
-        if let Err(e) = exists(&world, &id) {
+        let engine = state.engine.lock().await;
+        if let Err(e) = exists(&engine, &id) {
             return e.into_response();
         }
     }
@@ -310,11 +317,7 @@ async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: By
                 "no such test payment method.",
             ));
         }
-        Ok::<_, ApiError>(Some(BuyerChoice {
-            buyer_id,
-            address_id,
-            instrument_id,
-        }))
+        Ok::<_, ApiError>(Some(BuyerChoice::new(buyer_id, address_id, instrument_id)))
     })();
     match parsed {
         Ok(choice) => helper_result(pages::do_sign_in(&state, &id, choice).await),
@@ -324,8 +327,8 @@ async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: By
 
 async fn confirm(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     {
-        let world = state.world.lock().await;
-        if let Err(e) = exists(&world, &id) {
+        let engine = state.engine.lock().await;
+        if let Err(e) = exists(&engine, &id) {
             return e.into_response();
         }
     }
@@ -334,8 +337,8 @@ async fn confirm(State(state): State<AppState>, Path(id): Path<String>) -> Respo
 
 async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     {
-        let world = state.world.lock().await;
-        if let Err(e) = exists(&world, &id) {
+        let engine = state.engine.lock().await;
+        if let Err(e) = exists(&engine, &id) {
             return e.into_response();
         }
     }
@@ -355,10 +358,10 @@ async fn arm_simulation(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let mut world = state.world.lock().await;
-    match world.arm_simulation(&id, &code) {
+    let mut engine = state.engine.lock().await;
+    match engine.arm_simulation(&PermissionId::new(id.as_str()), Simulated::parse(&code)) {
         Ok(()) => Json(json!({"chargePermissionId": id, "code": code})).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -390,7 +393,7 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let mut world = state.world.lock().await;
+    let mut engine = state.engine.lock().await;
     let offset = state.clock_offset.fetch_add(seconds, Ordering::SeqCst) + seconds;
     if let Err(e) = state
         .db
@@ -400,11 +403,11 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
         return ApiError::internal(e).into_response();
     }
     let now = state.now();
-    world.settle(now);
-    if let Err(e) = state.commit(&mut world).await {
+    engine.settle(now);
+    if let Err(e) = state.commit(&mut engine).await {
         return e.into_response();
     }
-    drop(world);
+    drop(engine);
     Json(clock_json(&state)).into_response()
 }
 

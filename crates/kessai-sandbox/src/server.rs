@@ -2,8 +2,9 @@
 //! returns a handle that knows its address; [`Sandbox::serve`] runs it.
 
 use crate::db::{Db, DbError, IdemRow, Remembered};
+use crate::engine::clock::timestamp;
+use crate::engine::{Engine, Merchant, MerchantId};
 use crate::error::ApiError;
-use crate::world::{timestamp, Merchant, World};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -143,7 +144,9 @@ pub struct Inner {
     pub ids: Arc<dyn IdSource>,
     pub signer: Arc<crate::notify::Signer>,
     pub base_url: String,
-    pub world: Mutex<World>,
+    /// The engine; its lock serialises every change.
+    pub engine: Mutex<Engine>,
+    pub merchants: RwLock<HashMap<MerchantId, Merchant>>,
     pub keys: RwLock<HashMap<String, KeyEntry>>,
     pub clock_offset: AtomicI64,
     pub templates: minijinja::Environment<'static>,
@@ -171,26 +174,31 @@ impl Inner {
         self.clock.unix()
     }
 
-    /// Writes what changed in `world` and the notifications of what changed on its own, in one
+    /// The merchant registered under `id`.
+    pub fn merchant(&self, id: &MerchantId) -> Option<Merchant> {
+        self.merchants.read().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    /// Writes what changed in the engine and the notifications of what changed on its own, in one
     /// transaction. If that fails, the changed records are put back as the file has them, so
     /// the emulator never answers from a state it did not store.
-    pub async fn commit(&self, world: &mut World) -> Result<(), ApiError> {
-        self.commit_with(world, None).await
+    pub async fn commit(&self, engine: &mut Engine) -> Result<(), ApiError> {
+        self.commit_with(engine, None).await
     }
 
     /// As [`Inner::commit`], storing `answer` (an idempotent reply) in the same transaction.
     async fn commit_with(
         &self,
-        world: &mut World,
+        engine: &mut Engine,
         answer: Option<&Remembered<'_>>,
     ) -> Result<(), ApiError> {
-        let changed = world.take_changed();
-        let fired = world.take_fired();
+        let changed = engine.take_changed();
+        let fired = engine.take_fired();
         let saved = match crate::notify::outgoing(
             &self.db,
             &self.signer,
             &self.base_url,
-            world,
+            engine,
             &fired,
             &*self.ids,
             self.clock.now(),
@@ -199,7 +207,7 @@ impl Inner {
         {
             Ok(outbox) => self
                 .db
-                .save(world, &changed, answer, &outbox)
+                .save(engine, &changed, answer, &outbox)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -209,7 +217,7 @@ impl Inner {
         };
         // Undo in memory what could not be stored; the transitions that fired on their own
         // get their deadlines back and fire again at the next settle.
-        if let Err(reload) = self.db.reload(world, &changed).await {
+        if let Err(reload) = self.db.reload(engine, &changed).await {
             tracing::error!(%reload, "cannot reload the records of a failed save; the emulator's memory may be ahead of its file");
         }
         Err(ApiError::internal(e))
@@ -217,9 +225,9 @@ impl Inner {
 
     /// Settles what fell due and commits it.
     pub async fn tick(&self) -> Result<(), ApiError> {
-        let mut world = self.world.lock().await;
-        world.settle(self.now());
-        self.commit(&mut world).await
+        let mut engine = self.engine.lock().await;
+        engine.settle(self.now());
+        self.commit(&mut engine).await
     }
 
     pub fn key(&self, public_key_id: &str) -> Option<KeyEntry> {
@@ -229,14 +237,14 @@ impl Inner {
             .and_then(|k| k.get(public_key_id).cloned())
     }
 
-    /// Runs one change to the world under the lock: settle due transitions, apply `op`, write
+    /// Runs one change to the engine under the lock: settle due transitions, apply `op`, write
     /// every changed record, then answer. With an idempotency key, a replay returns the stored
     /// answer and a reuse with another request is refused.
     pub async fn mutate<F>(&self, idem: Option<Idempotency<'_>>, op: F) -> Response
     where
-        F: FnOnce(&mut World, i64) -> Result<(StatusCode, serde_json::Value), ApiError>,
+        F: FnOnce(&mut Engine, i64) -> Result<(StatusCode, serde_json::Value), ApiError>,
     {
-        let mut world = self.world.lock().await;
+        let mut engine = self.engine.lock().await;
         if let Some(idem) = &idem {
             match self.db.idempotent(idem.merchant_id, idem.key).await {
                 Ok(Some(row)) if row.fingerprint == idem.fingerprint => {
@@ -260,8 +268,8 @@ impl Inner {
             }
         }
         let now = self.now();
-        world.settle(now);
-        let result = op(&mut world, now);
+        engine.settle(now);
+        let result = op(&mut engine, now);
         let answer = match (&result, &idem) {
             (Ok((status, value)), Some(idem)) => Some(Remembered {
                 merchant_id: idem.merchant_id,
@@ -275,8 +283,8 @@ impl Inner {
             }),
             _ => None,
         };
-        if let Err(e) = self.commit_with(&mut world, answer.as_ref()).await {
-            // The world in memory is ahead of the file; an emulator that cannot write its own
+        if let Err(e) = self.commit_with(&mut engine, answer.as_ref()).await {
+            // The engine in memory is ahead of the file; an emulator that cannot write its own
             // file has no good answer: report and carry on.
             return e.into_response();
         }
@@ -289,9 +297,9 @@ impl Inner {
     /// Reads under the lock after settling due transitions.
     pub async fn read<F>(&self, op: F) -> Response
     where
-        F: FnOnce(&World) -> Result<serde_json::Value, ApiError>,
+        F: FnOnce(&Engine) -> Result<serde_json::Value, ApiError>,
     {
-        self.mutate(None, |world, _| op(world).map(|v| (StatusCode::OK, v)))
+        self.mutate(None, |engine, _| op(engine).map(|v| (StatusCode::OK, v)))
             .await
     }
 }
@@ -353,7 +361,7 @@ pub fn idempotency<'a>(
         kessai_amazonpay::signing::sha256_hex(body)
     );
     Ok(Some(Idempotency {
-        merchant_id: &merchant.merchant_id,
+        merchant_id: merchant.id().as_str(),
         key,
         fingerprint,
     }))
@@ -397,8 +405,14 @@ impl Sandbox {
             .trim_end_matches('/')
             .to_owned();
         let db = Db::open(&config.database).await?;
-        let mut world = World::new(base_url.clone(), sources.ids.clone());
-        db.load(&mut world).await?;
+        let mut engine = Engine::new(sources.ids.clone());
+        db.load(&mut engine).await?;
+        let merchants = db
+            .merchants()
+            .await?
+            .into_iter()
+            .map(|m| (m.id().clone(), m))
+            .collect();
         let mut keys = HashMap::new();
         for row in db.keys().await? {
             if let Ok(key) = PublicKey::from_pem(&row.pem) {
@@ -442,12 +456,13 @@ impl Sandbox {
             signer,
             base_url: base_url.clone(),
             db,
-            world: Mutex::new(world),
+            engine: Mutex::new(engine),
+            merchants: RwLock::new(merchants),
             keys: RwLock::new(keys),
             clock_offset: AtomicI64::new(offset),
             templates: crate::pages::templates(),
         });
-        let routes = crate::api::router(state.clone())
+        let routes = crate::v2::router(state.clone())
             .merge(crate::pages::router())
             .merge(crate::helpers::router(state.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }))
@@ -456,7 +471,7 @@ impl Sandbox {
             .with_state(state.clone());
         // Wrapped around the routes (not layered inside them) so it runs before routing.
         let router = Router::new().fallback_service(tower::Layer::layer(
-            &axum::middleware::from_fn(crate::api::trim_trailing_slash),
+            &axum::middleware::from_fn(crate::v2::trim_trailing_slash),
             routes,
         ));
         let (tls, cert_path) = match &config.tls {
