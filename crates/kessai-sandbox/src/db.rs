@@ -1,8 +1,9 @@
-//! The emulator's SQLite file: the engine's records are loaded at start and written (with the
-//! notifications a change causes) in one transaction per change.
+//! The emulator's SQLite file: the engine's records, loaded on demand (by id, with the records
+//! their rules read) and written with the notifications a change causes in one transaction per
+//! change. Nothing is read at start but merchants, keys and settings.
 
 use crate::engine::clock::timestamp;
-use crate::engine::{Changed, Engine, Kind, Merchant, MerchantId, RecordError};
+use crate::engine::{Changed, Engine, Fetch, Kind, Merchant, MerchantId, RecordError};
 use kessai_core::Currency;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -60,7 +61,7 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
@@ -89,40 +90,141 @@ impl Db {
             .collect()
     }
 
-    /// Puts every stored record into the engine.
-    pub async fn load(&self, engine: &mut Engine) -> Result<(), DbError> {
-        for row in sqlx::query("SELECT kind, id, json FROM records")
+    /// Puts one stored record into the engine; answers whether it was found and its parent.
+    async fn put(
+        &self,
+        engine: &mut Engine,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<Option<String>>, DbError> {
+        let row = sqlx::query("SELECT parent_id, json FROM records WHERE kind = ? AND id = ?")
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let parent: Option<String> = row.try_get(0)?;
+        let json: String = row.try_get(1)?;
+        engine.put(kind, id, &json)?;
+        Ok(Some(parent))
+    }
+
+    /// Puts the records of `kind` that belong to `parent` into the engine.
+    async fn put_children(
+        &self,
+        engine: &mut Engine,
+        kind: Kind,
+        parent: &str,
+    ) -> Result<(), DbError> {
+        let rows = sqlx::query("SELECT id, json FROM records WHERE kind = ? AND parent_id = ?")
+            .bind(kind.as_str())
+            .bind(parent)
             .fetch_all(&self.pool)
-            .await?
-        {
-            let kind: String = row.try_get(0)?;
-            let id: String = row.try_get(1)?;
-            let json: String = row.try_get(2)?;
-            if let Some(kind) = Kind::parse(&kind) {
-                engine.put(kind, &id, &json)?;
+            .await?;
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            let json: String = row.try_get(1)?;
+            engine.put(kind, &id, &json)?;
+        }
+        Ok(())
+    }
+
+    /// Loads what an operation needs (see [`Fetch`]) into the engine's working set.
+    pub async fn fetch(&self, engine: &mut Engine, what: &Fetch) -> Result<(), DbError> {
+        match what {
+            Fetch::Session(id) => {
+                self.put(engine, Kind::CheckoutSession, id.as_str()).await?;
+            }
+            Fetch::Permission(id) => {
+                self.put(engine, Kind::ChargePermission, id.as_str())
+                    .await?;
+                self.put_children(engine, Kind::Charge, id.as_str()).await?;
+            }
+            Fetch::Charge(id) => {
+                if let Some(Some(permission)) = self.put(engine, Kind::Charge, id.as_str()).await? {
+                    self.put(engine, Kind::ChargePermission, &permission)
+                        .await?;
+                }
+                self.put_children(engine, Kind::Refund, id.as_str()).await?;
+            }
+            Fetch::Refund(id) => {
+                if let Some(Some(charge)) = self.put(engine, Kind::Refund, id.as_str()).await? {
+                    self.put(engine, Kind::Charge, &charge).await?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Puts the given records of the engine back as the file has them (a record the file does
-    /// not have is removed), after a save failed: the emulator then answers from what it stored.
-    pub async fn reload(&self, engine: &mut Engine, records: &[Changed]) -> Result<(), DbError> {
-        engine.discard_pending();
-        for r in records {
-            let json: Option<String> =
-                sqlx::query_scalar("SELECT json FROM records WHERE kind = ? AND id = ?")
-                    .bind(r.kind.as_str())
-                    .bind(&r.id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            match json {
-                Some(json) => engine.put(r.kind, &r.id, &json)?,
-                None => engine.remove(r.kind, &r.id),
+    /// Loads only the record `what` names, as last committed (for reads, without the lock).
+    pub async fn fetch_one(&self, engine: &mut Engine, what: &Fetch) -> Result<(), DbError> {
+        let (kind, id) = match what {
+            Fetch::Session(id) => (Kind::CheckoutSession, id.as_str()),
+            Fetch::Permission(id) => (Kind::ChargePermission, id.as_str()),
+            Fetch::Charge(id) => (Kind::Charge, id.as_str()),
+            Fetch::Refund(id) => (Kind::Refund, id.as_str()),
+        };
+        self.put(engine, kind, id).await?;
+        Ok(())
+    }
+
+    /// Whether some record waits for a transition due at `now`.
+    pub async fn has_due(&self, now: i64) -> Result<bool, DbError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM records WHERE deadline IS NOT NULL AND deadline <= ? LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Loads up to `limit` records whose transition is due at `now` (earliest first), with the
+    /// records their transitions change or report (a charge's permission, a refund's charge).
+    /// Answers how many were due.
+    pub async fn fetch_due(
+        &self,
+        engine: &mut Engine,
+        now: i64,
+        limit: i64,
+    ) -> Result<usize, DbError> {
+        let rows = sqlx::query("SELECT kind, id, parent_id, json FROM records WHERE deadline IS NOT NULL AND deadline <= ? ORDER BY deadline LIMIT ?")
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let kind: String = row.try_get(0)?;
+            let id: String = row.try_get(1)?;
+            let parent: Option<String> = row.try_get(2)?;
+            let json: String = row.try_get(3)?;
+            let Some(kind) = Kind::parse(&kind) else {
+                continue;
+            };
+            engine.put(kind, &id, &json)?;
+            let parent_kind = match kind {
+                Kind::Charge => Some(Kind::ChargePermission),
+                Kind::Refund => Some(Kind::Charge),
+                _ => None,
+            };
+            if let (Some(parent_kind), Some(parent)) = (parent_kind, parent) {
+                self.put(engine, parent_kind, &parent).await?;
             }
         }
-        engine.restore_deadlines_of(records);
-        Ok(())
+        Ok(rows.len())
+    }
+
+    /// Whether the session exists.
+    pub async fn session_exists(&self, id: &str) -> Result<bool, DbError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM records WHERE kind = ? AND id = ?")
+                .bind(Kind::CheckoutSession.as_str())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
     }
 
     /// Writes the changed records, the idempotent answer that reports them if any, and the

@@ -4,9 +4,7 @@
 
 use crate::db::KeyRow;
 use crate::engine::clock::timestamp;
-use crate::engine::{
-    BuyerChoice, Engine, Merchant, MerchantId, PermissionId, SessionId, Simulated,
-};
+use crate::engine::{BuyerChoice, Fetch, Merchant, MerchantId, PermissionId, Simulated};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
 use crate::pages;
@@ -135,7 +133,7 @@ async fn register_key(
             .map(|(id, e)| (id.clone(), e.merchant_id.clone()))
     });
     // Registrations are serialised with every other change.
-    let _engine = state.engine.lock().await;
+    let _engine = state.lock().await;
     if let Some((id, merchant_id)) = existing {
         if let Err(e) = signed_by(&state, &headers, &uri, &body, &key) {
             return ApiError::new(
@@ -271,21 +269,18 @@ fn helper_result(result: Result<String, String>) -> Response {
     }
 }
 
-fn exists(engine: &Engine, id: &str) -> Result<(), ApiError> {
-    if engine.session_for_buyer(&SessionId::new(id)).is_some() {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("CheckoutSession", id))
+async fn exists(state: &AppState, id: &str) -> Result<(), ApiError> {
+    match state.db.session_exists(id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::not_found("CheckoutSession", id)),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 
 /// Optional body: `{"buyerId", "addressId", "paymentMethod"}` (see the sign-in page's choices).
 async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
-    {
-        let engine = state.engine.lock().await;
-        if let Err(e) = exists(&engine, &id) {
-            return e.into_response();
-        }
+    if let Err(e) = exists(&state, &id).await {
+        return e.into_response();
     }
     let parsed = (|| {
         let map = parse_object(&body)?;
@@ -326,21 +321,15 @@ async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: By
 }
 
 async fn confirm(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    {
-        let engine = state.engine.lock().await;
-        if let Err(e) = exists(&engine, &id) {
-            return e.into_response();
-        }
+    if let Err(e) = exists(&state, &id).await {
+        return e.into_response();
     }
     helper_result(pages::do_confirm(&state, &id).await)
 }
 
 async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    {
-        let engine = state.engine.lock().await;
-        if let Err(e) = exists(&engine, &id) {
-            return e.into_response();
-        }
+    if let Err(e) = exists(&state, &id).await {
+        return e.into_response();
     }
     helper_result(pages::do_cancel(&state, &id).await)
 }
@@ -358,10 +347,16 @@ async fn arm_simulation(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let mut engine = state.engine.lock().await;
-    match engine.arm_simulation(&PermissionId::new(id.as_str()), Simulated::parse(&code)) {
-        Ok(()) => Json(json!({"chargePermissionId": id, "code": code})).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+    let permission = PermissionId::new(id.as_str());
+    let armed = state
+        .change(&[Fetch::Permission(permission.clone())], |engine, _| {
+            engine.arm_simulation(&permission, Simulated::parse(&code))
+        })
+        .await;
+    match armed {
+        Ok(Ok(())) => Json(json!({"chargePermissionId": id, "code": code})).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -393,21 +388,21 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let mut engine = state.engine.lock().await;
-    let offset = state.clock_offset.fetch_add(seconds, Ordering::SeqCst) + seconds;
-    if let Err(e) = state
-        .db
-        .set_setting("clock_offset", &offset.to_string())
-        .await
+    // Moved under the lock, so no change runs half before and half after the move.
     {
-        return ApiError::internal(e).into_response();
+        let _engine = state.lock().await;
+        let offset = state.clock_offset.fetch_add(seconds, Ordering::SeqCst) + seconds;
+        if let Err(e) = state
+            .db
+            .set_setting("clock_offset", &offset.to_string())
+            .await
+        {
+            return ApiError::internal(e).into_response();
+        }
     }
-    let now = state.now();
-    engine.settle(now);
-    if let Err(e) = state.commit(&mut engine).await {
+    if let Err(e) = state.tick().await {
         return e.into_response();
     }
-    drop(engine);
     Json(clock_json(&state)).into_response()
 }
 

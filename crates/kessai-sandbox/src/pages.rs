@@ -6,7 +6,7 @@
 //! cannot sign a buyer in, pay or cancel for them.
 
 use crate::buyers::{self, BUYERS, INSTRUMENTS};
-use crate::engine::{BuyerChoice, Session, SessionId, SessionState};
+use crate::engine::{BuyerChoice, Fetch, Session, SessionId, SessionState};
 use crate::server::AppState;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -215,20 +215,21 @@ async fn session_for_page(
             "amazonCheckoutSessionId is missing.",
         ));
     };
-    let now = state.now();
-    let rec = {
-        let mut engine = state.engine.lock().await;
-        engine.settle(now);
-        if let Err(e) = state.commit(&mut engine).await {
+    // Read as last committed, without waiting for the lock that serialises changes.
+    let rec = match state
+        .snapshot(&Fetch::Session(SessionId::new(id.as_str())))
+        .await
+    {
+        Ok(snapshot) => snapshot
+            .session_for_buyer(&SessionId::new(id.as_str()))
+            .cloned(),
+        Err(e) => {
             return Err(error_page(
                 state,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &e.message,
-            ));
+            ))
         }
-        engine
-            .session_for_buyer(&SessionId::new(id.as_str()))
-            .cloned()
     };
     match rec {
         Some(rec) => Ok((id, rec)),
@@ -334,15 +335,15 @@ pub async fn do_sign_in(
     choice: Option<BuyerChoice>,
 ) -> Result<String, String> {
     let choice = choice.unwrap_or_else(BuyerChoice::default_choice);
-    let now = state.now();
-    let mut engine = state.engine.lock().await;
-    engine.settle(now);
-    let result = engine
-        .sign_in(&SessionId::new(id), choice, now)
-        .map(|rec| rec.urls().review.clone());
-    // What settled is stored even when the buyer's step is refused.
-    state.commit(&mut engine).await.map_err(|e| e.message)?;
-    result
+    let session = SessionId::new(id);
+    state
+        .change(&[Fetch::Session(session.clone())], |engine, now| {
+            engine
+                .sign_in(&session, choice, now)
+                .map(|rec| rec.urls().review.clone())
+        })
+        .await
+        .map_err(|e| e.message)?
         .map_err(|e| e.to_string())?
         .as_deref()
         .map(|u| with_session(u, id))
@@ -351,28 +352,28 @@ pub async fn do_sign_in(
 
 /// The buyer cancels; returns where the browser goes next.
 pub async fn do_cancel(state: &AppState, id: &str) -> Result<String, String> {
-    let now = state.now();
-    let mut engine = state.engine.lock().await;
-    engine.settle(now);
-    let result = engine
-        .buyer_cancel(&SessionId::new(id), now)
-        .map(cancel_redirect);
-    state.commit(&mut engine).await.map_err(|e| e.message)?;
-    result
+    let session = SessionId::new(id);
+    state
+        .change(&[Fetch::Session(session.clone())], |engine, now| {
+            engine.buyer_cancel(&session, now).map(cancel_redirect)
+        })
+        .await
+        .map_err(|e| e.message)?
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "The checkout session has no return URL.".to_owned())
 }
 
 /// The buyer confirms; returns where the browser goes next (`checkoutResultReturnUrl`).
 pub async fn do_confirm(state: &AppState, id: &str) -> Result<String, String> {
-    let now = state.now();
-    let mut engine = state.engine.lock().await;
-    engine.settle(now);
-    let result = engine
-        .confirm(&SessionId::new(id), now)
-        .map(|rec| rec.urls().result.clone());
-    state.commit(&mut engine).await.map_err(|e| e.message)?;
-    result
+    let session = SessionId::new(id);
+    state
+        .change(&[Fetch::Session(session.clone())], |engine, now| {
+            engine
+                .confirm(&session, now)
+                .map(|rec| rec.urls().result.clone())
+        })
+        .await
+        .map_err(|e| e.message)?
         .map_err(|e| e.to_string())?
         .as_deref()
         .map(|u| with_session(u, id))

@@ -3,7 +3,7 @@
 
 use crate::db::{Db, DbError, IdemRow, Remembered};
 use crate::engine::clock::timestamp;
-use crate::engine::{Engine, Merchant, MerchantId};
+use crate::engine::{Engine, Fetch, Merchant, MerchantId};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
@@ -174,6 +174,16 @@ impl Inner {
         self.clock.unix()
     }
 
+    /// Takes the lock that serialises changes, with an empty working set: a request whose
+    /// handler was dropped half-way (its client went away) may have left records or unsaved
+    /// changes behind, which are let go here (the file has what was stored).
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, Engine> {
+        let mut engine = self.engine.lock().await;
+        engine.discard_pending();
+        engine.evict();
+        engine
+    }
+
     /// The merchant registered under `id`.
     pub fn merchant(&self, id: &MerchantId) -> Option<Merchant> {
         self.merchants.read().ok().and_then(|m| m.get(id).cloned())
@@ -212,22 +222,65 @@ impl Inner {
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let Err(e) = saved else {
-            return Ok(());
-        };
-        // Undo in memory what could not be stored; the transitions that fired on their own
-        // get their deadlines back and fire again at the next settle.
-        if let Err(reload) = self.db.reload(engine, &changed).await {
-            tracing::error!(%reload, "cannot reload the records of a failed save; the emulator's memory may be ahead of its file");
-        }
-        Err(ApiError::internal(e))
+        // The working set is let go either way: the next operation reads the records as the
+        // file has them, so nothing is answered from a state that was not stored, and a
+        // transition whose change could not be stored is still due in the file and fires again.
+        engine.discard_pending();
+        engine.evict();
+        saved.map_err(ApiError::internal)
     }
 
-    /// Settles what fell due and commits it.
+    /// Makes every transition that is due at `now`, a batch at a time, each batch written (with
+    /// its notifications) before the next.
+    async fn settle_due(&self, engine: &mut Engine, now: i64) -> Result<(), ApiError> {
+        const BATCH: i64 = 500;
+        loop {
+            let due = self
+                .db
+                .fetch_due(engine, now, BATCH)
+                .await
+                .map_err(ApiError::internal)?;
+            if due == 0 {
+                return Ok(());
+            }
+            let fired = engine.settle(now);
+            self.commit(engine).await?;
+            // A due record that did not change would be found again: stop rather than spin.
+            if fired.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Settles what fell due and commits it (the lock is taken only if something is due).
     pub async fn tick(&self) -> Result<(), ApiError> {
-        let mut engine = self.engine.lock().await;
-        engine.settle(self.now());
-        self.commit(&mut engine).await
+        let now = self.now();
+        if !self.db.has_due(now).await.map_err(ApiError::internal)? {
+            return Ok(());
+        }
+        let mut engine = self.lock().await;
+        self.settle_due(&mut engine, now).await
+    }
+
+    /// Settles due transitions, then runs `op` on the records `fetch` names, and writes what
+    /// changed: a change the buyer's pages and helpers make (no idempotent answer).
+    pub async fn change<T>(
+        &self,
+        fetch: &[Fetch],
+        op: impl FnOnce(&mut Engine, i64) -> T,
+    ) -> Result<T, ApiError> {
+        let mut engine = self.lock().await;
+        let now = self.now();
+        self.settle_due(&mut engine, now).await?;
+        for f in fetch {
+            if let Err(e) = self.db.fetch(&mut engine, f).await {
+                engine.evict();
+                return Err(ApiError::internal(e));
+            }
+        }
+        let out = op(&mut engine, now);
+        self.commit(&mut engine).await?;
+        Ok(out)
     }
 
     pub fn key(&self, public_key_id: &str) -> Option<KeyEntry> {
@@ -240,11 +293,11 @@ impl Inner {
     /// Runs one change to the engine under the lock: settle due transitions, apply `op`, write
     /// every changed record, then answer. With an idempotency key, a replay returns the stored
     /// answer and a reuse with another request is refused.
-    pub async fn mutate<F>(&self, idem: Option<Idempotency<'_>>, op: F) -> Response
+    pub async fn mutate<F>(&self, idem: Option<Idempotency<'_>>, fetch: &[Fetch], op: F) -> Response
     where
         F: FnOnce(&mut Engine, i64) -> Result<(StatusCode, serde_json::Value), ApiError>,
     {
-        let mut engine = self.engine.lock().await;
+        let mut engine = self.lock().await;
         if let Some(idem) = &idem {
             match self.db.idempotent(idem.merchant_id, idem.key).await {
                 Ok(Some(row)) if row.fingerprint == idem.fingerprint => {
@@ -268,7 +321,15 @@ impl Inner {
             }
         }
         let now = self.now();
-        engine.settle(now);
+        if let Err(e) = self.settle_due(&mut engine, now).await {
+            return e.into_response();
+        }
+        for f in fetch {
+            if let Err(e) = self.db.fetch(&mut engine, f).await {
+                engine.evict();
+                return ApiError::internal(e).into_response();
+            }
+        }
         let result = op(&mut engine, now);
         let answer = match (&result, &idem) {
             (Ok((status, value)), Some(idem)) => Some(Remembered {
@@ -284,8 +345,8 @@ impl Inner {
             _ => None,
         };
         if let Err(e) = self.commit_with(&mut engine, answer.as_ref()).await {
-            // The engine in memory is ahead of the file; an emulator that cannot write its own
-            // file has no good answer: report and carry on.
+            // An emulator that cannot write its own file has no good answer: report (nothing
+            // was changed) and carry on.
             return e.into_response();
         }
         match result {
@@ -294,13 +355,31 @@ impl Inner {
         }
     }
 
-    /// Reads under the lock after settling due transitions.
-    pub async fn read<F>(&self, op: F) -> Response
+    /// Reads the record `fetch` names as last committed, without waiting for the lock that
+    /// serialises changes; only when a transition is due does it settle first (under the lock),
+    /// so a read never shows a state Amazon would already have left.
+    pub async fn read<F>(&self, fetch: Fetch, op: F) -> Response
     where
         F: FnOnce(&Engine) -> Result<serde_json::Value, ApiError>,
     {
-        self.mutate(None, |engine, _| op(engine).map(|v| (StatusCode::OK, v)))
+        match self.snapshot(&fetch).await {
+            Ok(snapshot) => match op(&snapshot) {
+                Ok(value) => json_response(StatusCode::OK, value.to_string()),
+                Err(e) => e.into_response(),
+            },
+            Err(e) => e.into_response(),
+        }
+    }
+
+    /// The record `fetch` names, in an engine of its own, after due transitions are settled.
+    pub async fn snapshot(&self, fetch: &Fetch) -> Result<Engine, ApiError> {
+        self.tick().await?;
+        let mut snapshot = Engine::new(self.ids.clone());
+        self.db
+            .fetch_one(&mut snapshot, fetch)
             .await
+            .map_err(ApiError::internal)?;
+        Ok(snapshot)
     }
 }
 
@@ -405,8 +484,8 @@ impl Sandbox {
             .trim_end_matches('/')
             .to_owned();
         let db = Db::open(&config.database).await?;
-        let mut engine = Engine::new(sources.ids.clone());
-        db.load(&mut engine).await?;
+        // Records are read when an operation needs them: nothing of them is loaded here.
+        let engine = Engine::new(sources.ids.clone());
         let merchants = db
             .merchants()
             .await?
@@ -538,5 +617,102 @@ impl Sandbox {
         ticker.abort();
         delivery.abort();
         served.map_err(SandboxError::Serve)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use kessai_amazonpay::wire::{CreateCheckoutSessionRequest, WebCheckoutDetailsRequest};
+    use kessai_amazonpay::{AmazonPay, AmazonPayClient, ClientConfig, PrivateKey};
+    use std::time::Duration;
+
+    /// The emulator keeps no object in memory between requests, and reads answer while a change
+    /// holds the lock.
+    #[tokio::test]
+    async fn records_live_in_the_file_and_reads_skip_the_lock() {
+        let dir = std::env::temp_dir().join(format!(
+            "kessai-sandbox-unit-{}-{}",
+            std::process::id(),
+            SeededIds::from_seed(rand::random()).hex(8)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sandbox = Sandbox::bind(SandboxConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: dir.join("sandbox.sqlite"),
+            public_url: None,
+            tls: TlsSetting::Off,
+            test_helpers: None,
+            limits: kessai_http::Limits::default(),
+        })
+        .await
+        .unwrap();
+        let state = sandbox.state.clone();
+        let base = sandbox.base_url().to_owned();
+        tokio::spawn(sandbox.serve());
+        let key = Arc::new(PrivateKey::generate().unwrap());
+        let v: serde_json::Value = reqwest::Client::new()
+            .post(format!("{base}/test_helpers/publicKeys"))
+            .json(&serde_json::json!({"publicKey": key.public_key().to_pem().unwrap()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let store_id = v["storeId"].as_str().unwrap().to_owned();
+        let client = AmazonPayClient::new(
+            ClientConfig {
+                endpoint: url::Url::parse(&base).unwrap(),
+                public_key_id: v["publicKeyId"].as_str().unwrap().into(),
+                region: "jp".into(),
+                store_id: store_id.clone(),
+                timeout: Duration::from_secs(10),
+            },
+            key,
+        )
+        .unwrap();
+        let cs = client
+            .create_checkout_session(
+                &CreateCheckoutSessionRequest {
+                    web_checkout_details: WebCheckoutDetailsRequest {
+                        checkout_review_return_url: Some("https://m.example/review".into()),
+                        ..Default::default()
+                    },
+                    store_id,
+                    ..Default::default()
+                },
+                "unit-1",
+            )
+            .await
+            .unwrap();
+        assert_eq!(state.engine.lock().await.held(), 0);
+        // A change in progress holds the lock; a read still answers, from the file.
+        let guard = state.engine.lock().await;
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.get_checkout_session(&cs.checkout_session_id),
+        )
+        .await
+        .expect("a read waited for the lock")
+        .unwrap();
+        assert_eq!(read.checkout_session_id, cs.checkout_session_id);
+        // A change waits for it.
+        let helper = tokio::spawn(
+            reqwest::Client::new()
+                .post(format!(
+                    "{base}/test_helpers/checkoutSessions/{}/sign_in",
+                    cs.checkout_session_id
+                ))
+                .json(&serde_json::json!({}))
+                .send(),
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!helper.is_finished());
+        drop(guard);
+        assert!(helper.await.unwrap().unwrap().status().is_success());
+        assert_eq!(state.engine.lock().await.held(), 0);
     }
 }

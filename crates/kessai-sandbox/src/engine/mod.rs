@@ -182,7 +182,23 @@ pub struct Notice {
     pub permission_id: PermissionId,
 }
 
-/// The objects the engine holds, and what changed since the last commit.
+/// The stored records an operation needs in the engine's working set: the object it names and
+/// the objects its rules read with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// The session.
+    Session(SessionId),
+    /// The charge permission and its charges (limits, counts, closing).
+    Permission(PermissionId),
+    /// The charge, its charge permission (balance) and its refunds (how much is left).
+    Charge(ChargeId),
+    /// The refund and its charge.
+    Refund(RefundId),
+}
+
+/// The engine's working set: the records one operation (or one settling of due transitions)
+/// reads and changes, loaded from the emulator's file for it and let go after it is written
+/// ([`Engine::evict`]); and what changed since the last commit.
 #[derive(Debug)]
 pub struct Engine {
     /// Where every new id comes from (seeded in tests, so runs repeat).
@@ -228,6 +244,20 @@ impl Engine {
     pub fn discard_pending(&mut self) {
         self.changed.clear();
         self.fired.clear();
+    }
+
+    /// Lets go of every record (they are in the file, or their change was undone).
+    pub fn evict(&mut self) {
+        self.sessions.clear();
+        self.permissions.clear();
+        self.charges.clear();
+        self.refunds.clear();
+        self.deadlines.clear();
+    }
+
+    /// How many records the working set holds.
+    pub fn held(&self) -> usize {
+        self.sessions.len() + self.permissions.len() + self.charges.len() + self.refunds.len()
     }
 
     fn touch(&mut self, kind: Kind, id: &str) {

@@ -27,20 +27,6 @@ impl Engine {
         }
     }
 
-    /// The earliest future transition, if any.
-    pub fn next_deadline(&self) -> Option<i64> {
-        self.deadlines.first().map(|(when, _, _)| *when)
-    }
-
-    /// Registers the deadlines of the given records (after reloading them).
-    pub fn restore_deadlines_of(&mut self, records: &[Changed]) {
-        for r in records {
-            if let Some(when) = self.deadline_of(r.kind, &r.id) {
-                self.schedule(when, r.kind, &r.id);
-            }
-        }
-    }
-
     /// Makes every transition whose time has come. Returns the objects that changed on their
     /// own (for notifications).
     pub fn settle(&mut self, now: i64) -> Vec<Changed> {

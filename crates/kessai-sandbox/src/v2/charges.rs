@@ -3,7 +3,7 @@
 use super::{ledger, read_metadata, read_recurring, render, simulation, to_json};
 use crate::auth::Caller;
 use crate::engine::charge::NewCharge;
-use crate::engine::{ChargeId, Metadata, PermissionId, RefundId};
+use crate::engine::{ChargeId, Fetch, Metadata, PermissionId, RefundId};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
 use crate::server::{idempotency, AppState};
@@ -21,7 +21,7 @@ pub(super) async fn get_permission(
 ) -> Response {
     let id = PermissionId::new(id);
     state
-        .read(|engine| {
+        .read(Fetch::Permission(id.clone()), |engine| {
             to_json(&render::permission(
                 engine.permission(&caller.merchant, &id)?,
             ))
@@ -36,7 +36,9 @@ pub(super) async fn get_charge(
 ) -> Response {
     let id = ChargeId::new(id);
     state
-        .read(|engine| to_json(&render::charge(engine.charge(&caller.merchant, &id)?)))
+        .read(Fetch::Charge(id.clone()), |engine| {
+            to_json(&render::charge(engine.charge(&caller.merchant, &id)?))
+        })
         .await
 }
 
@@ -71,7 +73,7 @@ pub(super) async fn capture(
     }
     let id = ChargeId::new(id);
     state
-        .mutate(idem, |engine, now| {
+        .mutate(idem, &[Fetch::Charge(id.clone())], |engine, now| {
             let charge = engine.capture(&caller.merchant, &id, amount, soft, now)?;
             Ok((StatusCode::OK, to_json(&render::charge(charge))?))
         })
@@ -96,7 +98,7 @@ pub(super) async fn cancel(
     };
     let id = ChargeId::new(id);
     state
-        .mutate(None, |engine, now| {
+        .mutate(None, &[Fetch::Charge(id.clone())], |engine, now| {
             let charge = engine.cancel_charge(&caller.merchant, &id, reason, now)?;
             Ok((StatusCode::OK, to_json(&render::charge(charge))?))
         })
@@ -135,7 +137,7 @@ pub(super) async fn create_refund(
     };
     let charge_id = ChargeId::new(charge_id);
     state
-        .mutate(idem, |engine, now| {
+        .mutate(idem, &[Fetch::Charge(charge_id.clone())], |engine, now| {
             let refund =
                 engine.create_refund(&caller.merchant, &charge_id, amount, soft, sim, now)?;
             Ok((StatusCode::CREATED, to_json(&render::refund(refund))?))
@@ -150,7 +152,9 @@ pub(super) async fn get_refund(
 ) -> Response {
     let id = RefundId::new(id);
     state
-        .read(|engine| to_json(&render::refund(engine.refund(&caller.merchant, &id)?)))
+        .read(Fetch::Refund(id.clone()), |engine| {
+            to_json(&render::refund(engine.refund(&caller.merchant, &id)?))
+        })
         .await
 }
 
@@ -211,8 +215,9 @@ pub(super) async fn create_charge(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
+    let fetch = [Fetch::Permission(new.permission_id.clone())];
     state
-        .mutate(idem, |engine, now| {
+        .mutate(idem, &fetch, |engine, now| {
             let charge = engine.create_charge(&caller.merchant, new, sim, now)?;
             Ok((StatusCode::CREATED, to_json(&render::charge(charge))?))
         })
@@ -248,7 +253,7 @@ pub(super) async fn update_permission(
     };
     let id = PermissionId::new(id);
     state
-        .mutate(None, |engine, now| {
+        .mutate(None, &[Fetch::Permission(id.clone())], |engine, now| {
             let cp = engine.update_permission(&caller.merchant, &id, metadata, recurring, now)?;
             Ok((StatusCode::OK, to_json(&render::permission(cp))?))
         })
@@ -280,7 +285,7 @@ pub(super) async fn close_permission(
     };
     let id = PermissionId::new(id);
     state
-        .mutate(None, |engine, now| {
+        .mutate(None, &[Fetch::Permission(id.clone())], |engine, now| {
             let cp = engine.close_permission(&caller.merchant, &id, reason, cancel_pending, now)?;
             Ok((StatusCode::OK, to_json(&render::permission(cp))?))
         })
@@ -313,7 +318,7 @@ pub(super) async fn update_charge(
     }
     let id = ChargeId::new(id);
     state
-        .mutate(None, |engine, now| {
+        .mutate(None, &[Fetch::Charge(id.clone())], |engine, now| {
             let charge = engine.mark_expired(&caller.merchant, &id, now)?;
             Ok((StatusCode::OK, to_json(&render::charge(charge))?))
         })

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::engine::session::{NewSession, Payment, ReturnUrls, SessionUpdate};
-use crate::engine::{Metadata, SessionId};
+use crate::engine::{Fetch, Metadata, SessionId};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
 use crate::server::{idempotency, AppState};
@@ -92,7 +92,7 @@ pub(super) async fn create_session(
     };
     let base = state.base_url.clone();
     state
-        .mutate(idem, |engine, now| {
+        .mutate(idem, &[], |engine, now| {
             let cs = engine.create_session(&caller.merchant, new, now)?;
             Ok((StatusCode::CREATED, to_json(&render::session(&base, cs))?))
         })
@@ -107,7 +107,7 @@ pub(super) async fn get_session(
     let base = state.base_url.clone();
     let id = SessionId::new(id);
     state
-        .read(|engine| {
+        .read(Fetch::Session(id.clone()), |engine| {
             to_json(&render::session(
                 &base,
                 engine.session(&caller.merchant, &id)?,
@@ -166,7 +166,7 @@ pub(super) async fn update_session(
     let base = state.base_url.clone();
     let id = SessionId::new(id);
     state
-        .mutate(None, |engine, now| {
+        .mutate(None, &[Fetch::Session(id.clone())], |engine, now| {
             let cs = engine.update_session(&caller.merchant, &id, update, now)?;
             Ok((StatusCode::OK, to_json(&render::session(&base, cs))?))
         })
@@ -205,7 +205,7 @@ pub(super) async fn complete_session(
     let base = state.base_url.clone();
     let id = SessionId::new(id);
     state
-        .mutate(idem, |engine, now| {
+        .mutate(idem, &[Fetch::Session(id.clone())], |engine, now| {
             let cs = engine.complete_session(&caller.merchant, &id, amount, sim, now)?;
             Ok((StatusCode::OK, to_json(&render::session(&base, cs))?))
         })
@@ -263,7 +263,7 @@ pub(super) async fn finalize_session(
     let base = state.base_url.clone();
     let id = SessionId::new(id);
     state
-        .mutate(idem, |engine, now| {
+        .mutate(idem, &[Fetch::Session(id.clone())], |engine, now| {
             let cs = engine.finalize_session(
                 &caller.merchant,
                 &id,
