@@ -83,6 +83,7 @@ pub enum Kind {
     AmazonUnreachable,
     AmazonServerError,
     AmazonAnswerNotUnderstood,
+    DatabaseUnavailable,
     Internal,
     // E2xx, added with Search
     FieldWrongShape,
@@ -91,7 +92,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 66] = [
+    pub const ALL: [Kind; 67] = [
         Kind::Success,
         Kind::AuthorizationPending,
         Kind::AuthHashMismatch,
@@ -154,6 +155,7 @@ impl Kind {
         Kind::AmazonUnreachable,
         Kind::AmazonServerError,
         Kind::AmazonAnswerNotUnderstood,
+        Kind::DatabaseUnavailable,
         Kind::Internal,
         Kind::FieldWrongShape,
         Kind::FieldInvalidDate,
@@ -225,6 +227,7 @@ impl Kind {
             Kind::AmazonUnreachable => "E501",
             Kind::AmazonServerError => "E502",
             Kind::AmazonAnswerNotUnderstood => "E503",
+            Kind::DatabaseUnavailable => "E504",
             Kind::Internal => "E599",
             Kind::FieldWrongShape => "E214",
             Kind::FieldInvalidDate => "E215",
@@ -297,6 +300,7 @@ impl Kind {
             Kind::AmazonUnreachable => "Amazon Pay could not be reached or did not answer in time; the outcome is unknown.",
             Kind::AmazonServerError => "Amazon Pay answered with a server error; the outcome is unknown.",
             Kind::AmazonAnswerNotUnderstood => "Amazon Pay's answer could not be read; the outcome is unknown.",
+            Kind::DatabaseUnavailable => "The gateway's database could not be reached or did not answer in time; send the same command again later (it is never carried out twice).",
             Kind::Internal => "An internal error of the gateway; nothing was changed.",
             Kind::FieldWrongShape => "A field has the wrong JSON shape: a list of strings, a {\"from\",\"to\"} range, an object of filters, or a single string or integer was expected.",
             Kind::FieldInvalidDate => "A date is not YYYYMMDDhhmmss or YYYYMMDD (Japan time), or names no real day or time.",

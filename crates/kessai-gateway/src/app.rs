@@ -169,12 +169,13 @@ impl Gateway {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
+        // Every instance on one database signs buyer links with the same key.
         let ref_key = match store.setting("buyer_ref_key").await? {
             Some(k) => k,
             None => {
-                let k = config.ids.hex(32);
-                store.set_setting("buyer_ref_key", &k).await?;
-                k
+                store
+                    .claim_setting("buyer_ref_key", &config.ids.hex(32))
+                    .await?
             }
         };
         let demo = config
@@ -210,7 +211,7 @@ impl Gateway {
             .route("/amazonpay/ipn", post(crate::ipn::receive))
             .merge(crate::buyer::router())
             .merge(crate::demo::router())
-            .route("/health", axum::routing::get(|| async { "ok" }))
+            .route("/health", axum::routing::get(health))
             .method_not_allowed_fallback(crate::pages::wrong_method)
             .fallback(crate::pages::not_found)
             .with_state(state.clone());
@@ -442,6 +443,20 @@ async fn handle(
     }
 }
 
+/// `/health`: 200 `ok` while the database answers within 2 s, else 503 `database down`.
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, &'static str) {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => (axum::http::StatusCode::OK, "ok"),
+        Ok(Err(e)) => {
+            tracing::warn!(%e, "health: the database does not answer");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database down")
+        }
+        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database down"),
+    }
+}
+
 pub(crate) async fn authenticate(
     state: &AppState,
     bytes: &[u8],
@@ -455,7 +470,7 @@ pub(crate) async fn authenticate(
         .store
         .merchant(&ccid)
         .await
-        .map_err(|e| ResultCode::new(Kind::Internal, e.to_string()))?
+        .map_err(crate::util::store_failure)?
         .ok_or_else(|| {
             ResultCode::field(
                 Kind::UnknownMerchant,

@@ -205,8 +205,13 @@ async fn order_for(
             return Err(problem(state, StatusCode::NOT_FOUND, &r, None));
         }
         Err(e) => {
-            let r = ResultCode::new(Kind::Internal, e.to_string());
-            return Err(problem(state, StatusCode::INTERNAL_SERVER_ERROR, &r, None));
+            let r = crate::util::store_failure(e);
+            let status = if r.kind == Kind::DatabaseUnavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            return Err(problem(state, status, &r, None));
         }
     };
     if let Some(id) = session {
@@ -278,7 +283,7 @@ async fn advance(
             Field::OrderId,
             "was changed at the same time; reload the page.",
         )),
-        Err(e) => Err(ResultCode::new(Kind::Internal, e.to_string())),
+        Err(e) => Err(crate::util::store_failure(e)),
     }
 }
 

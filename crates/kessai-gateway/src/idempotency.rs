@@ -94,6 +94,11 @@ pub async fn start(
             Kind::IdempotencyKeyInFlight,
             "Idempotency-Key: the first request with this key is still running; retry in a moment.",
         )),
+        Err(kessai_store::StoreError::Unavailable(cause)) => {
+            Start::Refuse(crate::util::store_failure(
+                kessai_store::StoreError::Unavailable(cause),
+            ))
+        }
         Err(e) => {
             tracing::error!(%e, "cannot read idempotency keys");
             Start::Refuse(ResultCode::new(
@@ -112,6 +117,7 @@ fn is_final(result: &ResultCode) -> bool {
             | Kind::AmazonUnreachable
             | Kind::AmazonServerError
             | Kind::AmazonAnswerNotUnderstood
+            | Kind::DatabaseUnavailable
             | Kind::Internal
             | Kind::ConcurrentCommand
     )

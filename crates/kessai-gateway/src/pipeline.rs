@@ -15,6 +15,7 @@ use crate::commands::CommandName;
 use crate::operations::{self, Actor, Outcome};
 use crate::reply::{Answer, Reply};
 use crate::util::history;
+use crate::util::{internal, store_failure};
 use kessai_core::{
     ConsentEvent, Event, Field, Intent, Kind, OperationKind, OperationStatus, OrderId, PushKind,
     ResultCode, Yen,
@@ -89,11 +90,6 @@ pub trait OrderCommand: Sync {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ResultCode {
-    tracing::error!(%e, "internal error");
-    ResultCode::new(Kind::Internal, format!("Internal error: {e}"))
-}
-
 pub(crate) fn unknown_order(order_id: &OrderId) -> ResultCode {
     ResultCode::field(
         Kind::UnknownOrderId,
@@ -145,7 +141,7 @@ pub async fn rejected(
             Answer::about(order_id, result, Reply::Nothing)
         }
         Ok(None) => Answer::about(order_id, unknown_order(order_id), Reply::Nothing),
-        Err(e) => Answer::about(order_id, internal(e), Reply::Nothing),
+        Err(e) => Answer::about(order_id, store_failure(e), Reply::Nothing),
     }
 }
 
@@ -179,7 +175,7 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
     let record = match state.store.order(ccid, order_id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Answer::about(order_id, unknown_order(order_id), Reply::Nothing),
-        Err(e) => return Answer::about(order_id, internal(e), Reply::Nothing),
+        Err(e) => return Answer::about(order_id, store_failure(e), Reply::Nothing),
     };
     let refuse = |record: &OrderRecord, result: ResultCode| {
         let reply = cmd.refused(record);
@@ -200,7 +196,7 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
     let ops = if cmd.retry_of().is_some() {
         match state.store.operations(ccid, order_id).await {
             Ok(ops) => ops,
-            Err(e) => return Answer::about(order_id, internal(e), Reply::Nothing),
+            Err(e) => return Answer::about(order_id, store_failure(e), Reply::Nothing),
         }
     } else {
         Vec::new()
@@ -219,7 +215,7 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
                 let unit =
                     Unit::new(ccid, order_id).with(Write::History(caller.entry(state, &result)));
                 if let Err(e) = state.store.apply(&unit).await {
-                    return Answer::about(order_id, internal(e), Reply::Nothing);
+                    return Answer::about(order_id, store_failure(e), Reply::Nothing);
                 }
                 Answer::about(order_id, result, reply)
             }
@@ -258,7 +254,7 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
             match state.store.apply(&unit).await {
                 Ok(()) => Answer::about(order_id, result, cmd.reply(state, &after, None)),
                 Err(StoreError::Conflict) => Answer::about(order_id, concurrent(), Reply::Nothing),
-                Err(e) => Answer::about(order_id, internal(e), Reply::Nothing),
+                Err(e) => Answer::about(order_id, store_failure(e), Reply::Nothing),
             }
         }
         Plan::Amend(event) => {
@@ -282,7 +278,7 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
             match state.store.apply(&unit).await {
                 Ok(()) => Answer::about(order_id, result, cmd.reply(state, &after, None)),
                 Err(StoreError::Conflict) => Answer::about(order_id, concurrent(), Reply::Nothing),
-                Err(e) => Answer::about(order_id, internal(e), Reply::Nothing),
+                Err(e) => Answer::about(order_id, store_failure(e), Reply::Nothing),
             }
         }
         Plan::Call(intent) => {
@@ -347,7 +343,7 @@ async fn answer_retry<C: OrderCommand>(
         })
         .with(Write::History(caller.entry(state, &result)));
     if let Err(e) = state.store.apply(&unit).await {
-        return Some(Answer::about(order_id, internal(e), Reply::Nothing));
+        return Some(Answer::about(order_id, store_failure(e), Reply::Nothing));
     }
     let reply = if result.is_success() && op.status == OperationStatus::Done {
         cmd.reply(state, record, Some(op))

@@ -3,7 +3,7 @@
 use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::AmazonPayError;
 use kessai_core::{Kind, MerchantCcid, OrderId, ResultCode};
-use kessai_store::HistoryEntry;
+use kessai_store::{HistoryEntry, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,27 @@ pub fn history(command: &str, request: &str, result: &ResultCode, at: String) ->
 }
 
 /// Maps an Amazon Pay failure to a result code; the message keeps Amazon's reason.
+/// An internal error of the gateway (E599): logged, and answered without changing anything.
+pub fn internal(e: impl std::fmt::Display) -> ResultCode {
+    tracing::error!(%e, "internal error");
+    ResultCode::new(Kind::Internal, format!("Internal error: {e}"))
+}
+
+/// The answer to a failure of the store: E504 when the database is unreachable or timed out (the
+/// merchant retries), else an internal error.
+pub fn store_failure(e: StoreError) -> ResultCode {
+    match e {
+        StoreError::Unavailable(cause) => {
+            tracing::warn!(%cause, "the database is unavailable");
+            ResultCode::new(
+                Kind::DatabaseUnavailable,
+                "The gateway's database is unavailable; send the same command again later.",
+            )
+        }
+        e => internal(e),
+    }
+}
+
 pub fn amazon_failure(e: &AmazonPayError) -> ResultCode {
     let kind = match e {
         AmazonPayError::Api {

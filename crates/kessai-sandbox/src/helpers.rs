@@ -127,13 +127,14 @@ async fn register_key(
         return ApiError::internal("cannot encode key").into_response();
     };
     let fingerprint = kessai_amazonpay::signing::sha256_hex(spki.as_bytes());
+    // Under the lock that serialises changes: two registrations of one key at once (several
+    // gateway instances starting together) get the same id, not a second row.
+    let _engine = state.lock().await;
     let existing = state.keys.read().ok().and_then(|keys| {
         keys.iter()
             .find(|(_, e)| e.fingerprint == fingerprint)
             .map(|(id, e)| (id.clone(), e.merchant_id.clone()))
     });
-    // Registrations are serialised with every other change.
-    let _engine = state.lock().await;
     if let Some((id, merchant_id)) = existing {
         if let Err(e) = signed_by(&state, &headers, &uri, &body, &key) {
             return ApiError::new(

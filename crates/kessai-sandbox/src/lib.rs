@@ -18,6 +18,7 @@ mod error;
 mod helpers;
 pub use helpers::TOKEN_HEADER as TEST_HELPERS_TOKEN_HEADER;
 mod input;
+pub mod mws;
 pub mod notify;
 mod pages;
 mod server;

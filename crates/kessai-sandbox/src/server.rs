@@ -154,6 +154,8 @@ pub struct Inner {
     pub helpers: TestHelpers,
     /// Key of the merchant tokens (proof that a caller may add keys to a merchant).
     pub merchant_token_key: ring::hmac::Key,
+    /// The MWS (Auto Pay) face: its engine and notification signer.
+    pub mws: crate::mws::Mws,
 }
 
 pub type AppState = Arc<Inner>;
@@ -527,7 +529,11 @@ impl Sandbox {
             .test_helpers
             .clone()
             .unwrap_or_else(|| TestHelpers::default_for(&addr));
+        let mws = crate::mws::Mws::open(&db, &config.database, sources.ids.clone(), &base_url)
+            .await
+            .map_err(|e| SandboxError::Serve(std::io::Error::other(e)))?;
         let state = Arc::new(Inner {
+            mws,
             helpers,
             merchant_token_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token_key.as_bytes()),
             clock: sources.clock,
@@ -544,6 +550,7 @@ impl Sandbox {
         let routes = crate::v2::router(state.clone())
             .merge(crate::pages::router())
             .merge(crate::helpers::router(state.clone()))
+            .merge(crate::mws::router(state.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }))
             .method_not_allowed_fallback(crate::pages::wrong_method)
             .fallback(crate::pages::not_found)
@@ -613,9 +620,11 @@ impl Sandbox {
             self.state.db.clone(),
             self.state.clock.clone(),
         ));
+        let mws_delivery = tokio::spawn(crate::mws::ipn::deliver_forever(self.state.clone()));
         let served = crate::tls::serve(self.listener, self.router, self.tls, self.limits).await;
         ticker.abort();
         delivery.abort();
+        mws_delivery.abort();
         served.map_err(SandboxError::Serve)
     }
 }

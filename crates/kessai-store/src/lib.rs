@@ -40,6 +40,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database: {0}")]
     Database(String),
+    /// The database could not be reached, or did not answer in time (a pool, connection or
+    /// statement timeout): retrying later may succeed. Whether a unit of work whose commit was
+    /// cut off was stored is not known.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// A query the store cannot run as asked (a caller's mistake, not the data's).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
@@ -52,6 +57,20 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            // SQLSTATE class 08: connection exception; 57: operator intervention (a server
+            // shutting down or restarting, a statement timeout); 53300: too many connections.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57") || c == "53300"
+                }) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Database(e.to_string()),
         }
     }
@@ -187,6 +206,11 @@ pub trait Store: Send + Sync {
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// Whether the database answers (`/health`).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The setting `name`, written as `value` if it had none: the first writer wins, and every
+    /// caller (several instances starting at once on one database) gets the same answer.
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 }
 
 /// An instant as stored: RFC 3339 UTC, to the microsecond (what both backends keep exactly). The

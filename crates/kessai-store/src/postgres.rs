@@ -28,15 +28,34 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://…`) and applies the migrations.
+    ///
+    /// Every connection gets a `statement_timeout` of 15 s, a `lock_timeout` of 10 s and an
+    /// `idle_in_transaction_session_timeout` of 60 s unless the URL's `options` set them: a
+    /// database that stops answering fails a request (`StoreError::Unavailable`) instead of
+    /// hanging it, and a gateway that dies inside a transaction does not keep its locks.
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
-        PgStore::open_with(PgConnectOptions::from_str(url)?).await
+        let mut options = PgConnectOptions::from_str(url)?;
+        for (name, value) in [
+            ("statement_timeout", "15s"),
+            ("lock_timeout", "10s"),
+            ("idle_in_transaction_session_timeout", "60s"),
+        ] {
+            if !url.contains(name) {
+                options = options.options([(name, value)]);
+            }
+        }
+        PgStore::open_with(options).await
     }
 
     /// Connects with `options` and applies the migrations. Several gateways may start at once:
-    /// the migrator holds a lock on the database while it runs.
+    /// the migrator holds a lock on the database while it runs. A request waits at most 5 s for
+    /// a connection; connections that broke (the server restarted) are replaced when next taken.
     pub async fn open_with(options: PgConnectOptions) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .test_before_acquire(true)
+            .idle_timeout(std::time::Duration::from_secs(300))
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -476,6 +495,27 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO settings(name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
 

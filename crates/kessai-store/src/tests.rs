@@ -592,6 +592,11 @@ async fn notifications_settings_and_merchants(db: TestDb) {
     store.set_setting("s", "1").await.unwrap();
     store.set_setting("s", "2").await.unwrap();
     assert_eq!(store.setting("s").await.unwrap().as_deref(), Some("2"));
+    // A claim keeps what is there; the first claim of a new name wins for every later one.
+    assert_eq!(store.claim_setting("s", "3").await.unwrap(), "2");
+    assert_eq!(store.claim_setting("t", "first").await.unwrap(), "first");
+    assert_eq!(store.claim_setting("t", "second").await.unwrap(), "first");
+    assert_eq!(store.setting("t").await.unwrap().as_deref(), Some("first"));
 
     let m = store.merchant(&ccid).await.unwrap().unwrap();
     assert_eq!(m.name, "m");

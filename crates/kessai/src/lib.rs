@@ -337,10 +337,65 @@ async fn demo_merchant(
             return Ok((m, true));
         }
     }
-    let m = new_merchant("Demo merchant", clock, ids)?;
-    store.insert_merchant(&m).await?;
-    store.set_setting("demo_merchant", m.ccid.as_str()).await?;
+    // Several instances starting at once on one database agree on one demo merchant: the first
+    // to claim the setting makes it, the others wait for its row.
+    let fresh = new_merchant("Demo merchant", clock, ids)?;
+    let claimed = MerchantCcid::parse(
+        &store
+            .claim_setting("demo_merchant", fresh.ccid.as_str())
+            .await?,
+    )?;
+    if claimed == fresh.ccid {
+        store.insert_merchant(&fresh).await?;
+        return Ok((fresh, true));
+    }
+    for _ in 0..50 {
+        if let Some(m) = store.merchant(&claimed).await? {
+            return Ok((m, true));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The instance that claimed it stopped before making it: make it under the claimed id.
+    let m = MerchantRecord {
+        ccid: claimed.clone(),
+        ..fresh
+    };
+    if let Err(e) = store.insert_merchant(&m).await {
+        return match store.merchant(&claimed).await? {
+            Some(m) => Ok((m, true)),
+            None => Err(e.into()),
+        };
+    }
     Ok((m, true))
+}
+
+/// The key the gateway signs its Amazon Pay requests with: the file of
+/// `--amazon-pay-private-key` if given; on a shared database (`--database-url`) the one stored
+/// there, so that every instance signs as the same merchant; else the data directory's file.
+async fn amazon_pay_key(options: &ServeOptions, store: &dyn Store) -> anyhow::Result<PrivateKey> {
+    const SETTING: &str = "amazon_pay_private_key";
+    if let Some(path) = &options.amazon_pay_private_key {
+        return load_or_create_key(path);
+    }
+    let file = options.data_dir.join("amazon-pay-private-key.pem");
+    if options.database_url.is_none() {
+        return load_or_create_key(&file);
+    }
+    let pem = match store.setting(SETTING).await? {
+        Some(pem) => pem,
+        None => {
+            // The data directory's key becomes the shared one (a move from SQLite), else a new
+            // one; if another instance stored a key first, that one wins.
+            let candidate = if file.exists() {
+                load_or_create_key(&file)?
+            } else {
+                PrivateKey::generate()?
+            };
+            store.claim_setting(SETTING, candidate.to_pem()).await?
+        }
+    };
+    PrivateKey::from_pem(&pem)
+        .context("the Amazon Pay private key stored in the database is not an RSA private key")
 }
 
 /// Writes `contents` to a new file that only its owner can read or write (0600 on Unix).
@@ -606,11 +661,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         (None, Some(url)) => url.clone(),
         (None, None) => return Err(anyhow!("no Amazon Pay endpoint")),
     };
-    let key_path = options
-        .amazon_pay_private_key
-        .clone()
-        .unwrap_or_else(|| options.data_dir.join("amazon-pay-private-key.pem"));
-    let key = Arc::new(load_or_create_key(&key_path)?);
+    let key = Arc::new(amazon_pay_key(&options, store.as_ref()).await?);
     // With keys registered at an emulator, the emulator's notifications are trusted (its own
     // certificate origin and topic) and sent to this gateway once it is bound.
     let mut emulator_merchants = Vec::new();

@@ -106,7 +106,8 @@ struct ServeArgs {
         requires = "amazon_pay_public_key_id"
     )]
     amazon_pay_store_id: Option<String>,
-    /// PEM file of the RSA private key for Amazon Pay (default: <data-dir>/amazon-pay-private-key.pem, generated if missing).
+    /// PEM file of the RSA private key for Amazon Pay (default: <data-dir>/amazon-pay-private-key.pem, generated if missing;
+    /// with --database-url, the key stored in the database, shared by every instance).
     #[arg(long, env = "KESSAI_AMAZON_PAY_PRIVATE_KEY")]
     amazon_pay_private_key: Option<PathBuf>,
     /// Amazon Pay region sent in x-amz-pay-region.

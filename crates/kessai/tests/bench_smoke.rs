@@ -93,3 +93,73 @@ fn quick_bench_completes_flows_and_writes_its_report() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `kessai bench --quick --database-url`: the same flows with the gateway on PostgreSQL, in a
+/// schema of the bench's own that is gone afterwards; the bound is PostgreSQL's commits.
+#[test]
+fn quick_bench_on_postgres_completes_flows_and_leaves_no_schema() {
+    let server = std::env::var("KESSAI_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-test-bench-pg-{}-{}",
+        std::process::id(),
+        kessai::random_hex(4)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("report.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kessai"))
+        .args([
+            "bench",
+            "--quick",
+            "--flow",
+            "one-time",
+            "--database-url",
+            &server,
+            "--json",
+        ])
+        .arg(&json_path)
+        .env("TMPDIR", &dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kessai bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PostgreSQL commits/s"), "{stdout}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert!(
+        report["bounds"]["postgres_commits_per_s"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(
+        report["bounds"].get("sqlite_commits_per_s").is_none(),
+        "{report}"
+    );
+    assert!(
+        report["flows"]["completed"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert_eq!(report["flows"]["failed"], 0, "{report}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let left: i64 = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&server).await.unwrap();
+        sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'kessai_bench_{pid}_%'"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    });
+    assert_eq!(left, 0, "the bench's schema is dropped");
+}

@@ -10,76 +10,16 @@
 
 mod common;
 
+use common::procs::{sandbox, spawn, Proc};
 use common::{first_form, query, Browser, TestEnv, MERCHANT_SITE};
 use kessai_core::OrderState;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const CCID: &str = "A100000000000000000c0ffe";
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-struct Proc {
-    child: tokio::process::Child,
-    url: String,
-}
-
-/// Starts `kessai <args>` and waits for the line that names its URL (after `marker`). Its output
-/// keeps being read, so the process never blocks on a full pipe.
-async fn spawn(args: &[&str], env: &[(&str, &str)], marker: &str) -> Proc {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kessai"));
-    cmd.args(args)
-        .envs(env.iter().copied())
-        .env_remove(kessai_gateway::crash::ENV)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let _ = tx.send(line);
-        }
-    });
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = rx.recv().await {
-            if let Some(rest) = line.split_once(marker).map(|(_, r)| r) {
-                if let Some(url) = rest.split_whitespace().find(|w| w.starts_with("http")) {
-                    return url.to_owned();
-                }
-            }
-        }
-        panic!("kessai {args:?} ended before printing {marker}")
-    })
-    .await
-    .expect("the process starts");
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    Proc { child, url }
-}
-
-async fn sandbox(dir: &Path) -> Proc {
-    spawn(
-        &[
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-tls",
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ],
-        &[],
-        "listening on",
-    )
-    .await
-}
 
 async fn gateway(dir: &Path, listen: &str, emulator: &str, abort_at: Option<&str>) -> Proc {
     let mut env = vec![

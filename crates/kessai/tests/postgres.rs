@@ -5,67 +5,10 @@
 
 mod common;
 
+use common::pg::{server_url, Schema};
 use common::{ok, walk_buyer, TestEnv, MERCHANT_SITE};
 use kessai_core::{ConsentState, OrderState, Yen};
 use serde_json::json;
-use sqlx::{Connection, Executor, PgConnection};
-
-fn server_url() -> String {
-    std::env::var("KESSAI_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A schema of its own on the test server, dropped when this is dropped.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    async fn create() -> Schema {
-        let name = format!("e2e_{}_{}", std::process::id(), kessai::random_hex(6));
-        let mut conn = PgConnection::connect(&server_url()).await.unwrap();
-        conn.execute(format!("CREATE SCHEMA {name}").as_str())
-            .await
-            .unwrap();
-        Schema { name }
-    }
-
-    /// The server's URL with this schema as the connections' search path.
-    fn database_url(&self) -> String {
-        let base = server_url();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{sep}options=-c%20search_path%3D{}", self.name)
-    }
-
-    /// How many rows `table` of this schema holds.
-    async fn count(&self, table: &str) -> i64 {
-        let mut conn = PgConnection::connect(&server_url()).await.unwrap();
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {}.{table}", self.name))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA {} CASCADE", self.name);
-        // Drop runs inside the test's runtime: drop the schema from a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let mut conn = PgConnection::connect(&server_url()).await.unwrap();
-                // Never hang the suite on a lock: a schema left behind is the lesser harm.
-                conn.execute("SET lock_timeout = '10s'").await.unwrap();
-                conn.execute(sql.as_str()).await.unwrap();
-            });
-        })
-        .join();
-    }
-}
 
 #[tokio::test]
 async fn one_time_flow_on_postgres() {
@@ -190,6 +133,95 @@ async fn recurring_flow_on_postgres() {
     assert_eq!(schema.count("orders").await, 2);
 }
 
+/// Two instances on one database are one gateway: the second needs only `--database-url` and the
+/// first's emulator, and gets the same demo merchant, the same Amazon Pay key (so the same
+/// merchant at Amazon) and the same buyer-link key. An order paid through one is captured and
+/// refunded through the other.
+#[tokio::test]
+async fn two_instances_on_one_database_are_one_gateway() {
+    let schema = Schema::create().await;
+    let a = TestEnv::start_on_database("pg-two-a", &schema.database_url()).await;
+    let b =
+        TestEnv::start_on_database_against("pg-two-b", &schema.database_url(), &a.emulator).await;
+    assert_ne!(a.gateway, b.gateway);
+    assert_eq!((&a.ccid, &a.secret), (&b.ccid, &b.secret));
+    assert!(
+        !b.data_dir.join("amazon-pay-private-key.pem").exists(),
+        "the key lives in the database, not in a file of each instance"
+    );
+
+    let landed = a.buy("pg-two-1", 5000, false, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    ok(&b
+        .mdk("Capture", json!({"orderId": "pg-two-1", "amount": "5000"}))
+        .await);
+    ok(&a
+        .mdk("Refund", json!({"orderId": "pg-two-1", "amount": "1000"}))
+        .await);
+    let o = b.order("pg-two-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.captured, o.order.refunded),
+        (
+            OrderState::PartiallyRefunded,
+            Yen::new(5000),
+            Yen::new(1000)
+        )
+    );
+    assert!(o.order.invariants_hold());
+
+    // Authorized and paid through B (whose buyer pages sign links with the key both share),
+    // captured through A.
+    let r = b
+        .mdk("Authorize", b.authorize_params("pg-two-2", 3000, false))
+        .await;
+    ok(&r);
+    let landed = walk_buyer(&b, &r, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    ok(&a
+        .mdk("Capture", json!({"orderId": "pg-two-2", "amount": "3000"}))
+        .await);
+    assert_eq!(
+        a.order("pg-two-2").await.unwrap().order.state,
+        OrderState::Captured
+    );
+    assert_eq!(schema.count("merchants").await, 1);
+}
+
+/// Three instances starting at the same moment on an empty database agree on one demo merchant
+/// and one Amazon Pay key: the first to store each wins, the others take it.
+#[tokio::test]
+async fn instances_starting_at_once_agree_on_one_identity() {
+    let schema = Schema::create().await;
+    let emulator = common::standalone_emulator(&common::fresh_dir("pg-three-amazon")).await;
+    let url = schema.database_url();
+    let emulator = emulator.as_str().trim_end_matches('/').to_owned();
+    let (one, two, three) = tokio::join!(
+        TestEnv::start_on_database_against("pg-three-1", &url, &emulator),
+        TestEnv::start_on_database_against("pg-three-2", &url, &emulator),
+        TestEnv::start_on_database_against("pg-three-3", &url, &emulator),
+    );
+    for other in [&two, &three] {
+        assert_eq!((&one.ccid, &one.secret), (&other.ccid, &other.secret));
+    }
+    assert_eq!(schema.count("merchants").await, 1);
+    let landed = one.buy("pg-three-1", 2000, false, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    ok(&three
+        .mdk(
+            "Capture",
+            json!({"orderId": "pg-three-1", "amount": "2000"}),
+        )
+        .await);
+    ok(&two
+        .mdk("Refund", json!({"orderId": "pg-three-1", "amount": "2000"}))
+        .await);
+    let o = one.order("pg-three-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.refunded),
+        (OrderState::Refunded, Yen::new(2000))
+    );
+}
+
 fn query_of(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
@@ -233,4 +265,144 @@ async fn a_database_url_that_is_not_postgres_is_refused() {
     let refused = kessai::open_gateway_store(Some("mysql://localhost/kessai"), &dir).await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("postgres://"), "{message}");
+}
+
+/// A TCP proxy in front of the PostgreSQL server that the test can cut (every connection
+/// dropped, new ones refused at once) and restore: the database "going away" and coming back,
+/// without restarting the server the other tests share.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, l) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut down, _)) = listener.accept().await else {
+                    return;
+                };
+                if c.load(Ordering::SeqCst) {
+                    drop(down);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+                l.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy { addr, cut, links }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The database goes away under a running gateway: requests get E504 (retry) within the pool's
+/// and statements' timeouts instead of hanging, `/health` says `database down`, and once the
+/// database is back the gateway serves again by itself; the retried Capture captures once.
+#[tokio::test]
+async fn a_database_that_goes_away_gets_e504_and_the_gateway_recovers_by_itself() {
+    let schema = Schema::create().await;
+    let server = url::Url::parse(&server_url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        server.host_str().unwrap_or("127.0.0.1"),
+        server.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(upstream).await;
+    let mut through = url::Url::parse(&schema.database_url()).unwrap();
+    through.set_host(Some("127.0.0.1")).unwrap();
+    through.set_port(Some(proxy.addr.port())).unwrap();
+    let env = TestEnv::start_on_database("pg-outage", through.as_str()).await;
+    let landed = env.buy("pg-outage-1", 5000, false, "visa-1111").await;
+    assert_eq!(query_of(&landed, "mstatus").as_deref(), Some("success"));
+    let health = |env: &TestEnv| {
+        let (http, url) = (env.http.clone(), format!("{}/health", env.gateway));
+        async move { http.send_timeout(url).await }
+    };
+
+    proxy.cut();
+    let (status, body) = health(&env).await;
+    assert_eq!((status, body.as_str()), (503, "database down"));
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(40),
+        env.mdk(
+            "Capture",
+            json!({"orderId": "pg-outage-1", "amount": "5000"}),
+        ),
+    )
+    .await
+    .expect("a Capture while the database is away is answered, not left hanging");
+    assert_eq!(r["mstatus"], "failure", "{r:?}");
+    assert!(
+        r["vResultCode"].as_str().unwrap().starts_with("E504"),
+        "{r:?}"
+    );
+
+    proxy.restore();
+    let mut back = false;
+    for _ in 0..40 {
+        if health(&env).await.0 == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(back, "/health answers ok again once the database is back");
+    ok(&env
+        .mdk(
+            "Capture",
+            json!({"orderId": "pg-outage-1", "amount": "5000"}),
+        )
+        .await);
+    let o = env.order("pg-outage-1").await.unwrap();
+    assert_eq!(
+        (o.order.state, o.order.captured),
+        (OrderState::Captured, Yen::new(5000))
+    );
+    let captures = env
+        .store
+        .operations(&o.merchant, &o.order_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|op| op.intent.kind == kessai_core::OperationKind::Capture)
+        .count();
+    assert_eq!(captures, 1, "one Capture operation reached Amazon Pay");
+}
+
+/// GET with a deadline: (status, body); a request that does not finish in 10 s fails the test.
+trait SendTimeout {
+    async fn send_timeout(&self, url: String) -> (u16, String);
+}
+
+impl SendTimeout for reqwest::Client {
+    async fn send_timeout(&self, url: String) -> (u16, String) {
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), self.get(&url).send())
+            .await
+            .expect("answered in time")
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
 }

@@ -594,6 +594,7 @@ async fn a_left_out_consent_auth_type_is_the_merchants_setting() {
         store: env.store.clone(),
         data_dir: env.data_dir.clone(),
         http: env.http.clone(),
+        schema: env.schema.clone(),
     };
     params["orderId"] = json!("d-2");
     let r = other.mdk("Authorize", params.clone()).await;

@@ -6,6 +6,7 @@ use crate::app::AppState;
 use crate::params::Params;
 use crate::pipeline::Caller;
 use crate::reply::{Answer, Reply};
+use crate::util::store_failure;
 use crate::util::{amazon_failure, history, idempotency_key};
 use kessai_amazonpay::wire::{self, ChargePermissionType, PaymentIntent, Price};
 use kessai_core::consent::MAX_RECURRING_AMOUNT;
@@ -213,11 +214,6 @@ fn duplicate(order_id: &kessai_core::OrderId) -> ResultCode {
     )
 }
 
-fn internal(e: impl std::fmt::Display) -> ResultCode {
-    tracing::error!(%e, "internal error");
-    ResultCode::new(Kind::Internal, format!("Internal error: {e}"))
-}
-
 /// The Create Checkout Session request of an Authorize: one-time or recurring, with the options
 /// passed through (`addressRestrictions` as `deliverySpecifications`, `extendExpiration`,
 /// `platformId`, `noteToBuyer`).
@@ -312,7 +308,7 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
     match state.store.order(ccid, &order_id).await {
         Ok(None) => {}
         Ok(Some(_)) => return Answer::about(&order_id, duplicate(&order_id), Reply::Nothing),
-        Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
+        Err(e) => return Answer::about(&order_id, store_failure(e), Reply::Nothing),
     }
     let public_ref = crate::util::buyer_ref(&state.ref_key, ccid, &order_id);
     let amazon = state.amazon_for(caller.dummy);
@@ -372,7 +368,7 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         Err(StoreError::Duplicate) => {
             return Answer::about(&order_id, duplicate(&order_id), Reply::Nothing)
         }
-        Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
+        Err(e) => return Answer::about(&order_id, store_failure(e), Reply::Nothing),
     }
     let sign_in = amazon.sign_in_url(&session.checkout_session_id);
     Answer::about(

@@ -10,6 +10,7 @@ use crate::params::Params;
 use crate::pipeline::{self, Caller};
 use crate::reply::{Answer, Center, Reply};
 use crate::util::history;
+use crate::util::{internal, store_failure};
 use kessai_core::consent::MAX_RECURRING_AMOUNT;
 use kessai_core::{
     Field, Intent, Kind, OperationKind, OperationStatus, Order, OrderId, OrderState, Refusal,
@@ -50,11 +51,6 @@ impl ReAuthorize {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ResultCode {
-    tracing::error!(%e, "internal error");
-    ResultCode::new(Kind::Internal, format!("Internal error: {e}"))
-}
-
 fn duplicate(order_id: &OrderId) -> ResultCode {
     ResultCode::field(
         Kind::DuplicateOrderId,
@@ -92,7 +88,7 @@ pub async fn run(state: &AppState, caller: &Caller, cmd: ReAuthorize) -> Answer 
     match state.store.order(ccid, &order_id).await {
         Ok(None) => {}
         Ok(Some(existing)) => return retried(state, caller, &cmd, existing).await,
-        Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
+        Err(e) => return Answer::about(&order_id, store_failure(e), Reply::Nothing),
     }
     let original = match state.store.order(ccid, &cmd.original_order_id).await {
         Ok(Some(o)) => o,
@@ -103,7 +99,7 @@ pub async fn run(state: &AppState, caller: &Caller, cmd: ReAuthorize) -> Answer 
                 Reply::Nothing,
             )
         }
-        Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
+        Err(e) => return Answer::about(&order_id, store_failure(e), Reply::Nothing),
     };
     // Whatever is unresolved on the consent order (a Terminate whose answer was lost) first.
     let original = match operations::settle(state, original).await {
@@ -177,7 +173,7 @@ pub async fn run(state: &AppState, caller: &Caller, cmd: ReAuthorize) -> Answer 
         Err(StoreError::Duplicate) => {
             return Answer::about(&order_id, duplicate(&order_id), Reply::Nothing)
         }
-        Err(e) => return Answer::about(&order_id, internal(e), Reply::Nothing),
+        Err(e) => return Answer::about(&order_id, store_failure(e), Reply::Nothing),
     };
     let answer = match outcome {
         Outcome::Done { record, op, result } => {
@@ -222,7 +218,7 @@ async fn retried(
     };
     let ops = match state.store.operations(&existing.merchant, order_id).await {
         Ok(ops) => ops,
-        Err(e) => return Answer::about(order_id, internal(e), Reply::Nothing),
+        Err(e) => return Answer::about(order_id, store_failure(e), Reply::Nothing),
     };
     let Some(op) = ops.into_iter().find(|o| {
         o.intent.kind == OperationKind::ChargeConsent
@@ -244,7 +240,7 @@ async fn retried(
     );
     let unit = Unit::new(&existing.merchant, order_id).with(Write::History(entry));
     if let Err(e) = state.store.apply(&unit).await {
-        return Answer::about(order_id, internal(e), Reply::Nothing);
+        return Answer::about(order_id, store_failure(e), Reply::Nothing);
     }
     let reply = if result.is_success() {
         Reply::Center(center(state, &existing))

@@ -13,6 +13,7 @@ mod ending;
 
 use crate::app::AppState;
 use crate::util::{history, idempotency_key};
+use crate::util::{internal, store_failure};
 use ending::Step;
 use kessai_core::{Field, Intent, Kind, OperationKind, OperationStatus, OrderState, ResultCode};
 use kessai_store::{HistoryEntry, OperationRecord, OrderRecord, StoreError, Unit, Write};
@@ -144,7 +145,7 @@ pub async fn execute_as(
         Err(e) => {
             return Outcome::Refused {
                 record,
-                result: internal(e),
+                result: store_failure(e),
                 op: None,
             }
         }
@@ -212,11 +213,6 @@ fn concurrent() -> ResultCode {
         Field::OrderId,
         "was changed by another command at the same time; read it and retry.",
     )
-}
-
-fn internal(e: impl std::fmt::Display) -> ResultCode {
-    tracing::error!(%e, "internal error");
-    ResultCode::new(Kind::Internal, format!("Internal error: {e}"))
 }
 
 fn store_failed(e: impl std::fmt::Display) -> ResultCode {

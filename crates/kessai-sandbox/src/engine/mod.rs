@@ -8,6 +8,7 @@
 //! has come. Each operation notes the records it changed ([`Engine::take_changed`]) so the caller
 //! writes them, with the notifications of what fired, in one transaction before it answers.
 
+pub mod agreements;
 pub mod buyer;
 pub mod charge;
 pub mod clock;

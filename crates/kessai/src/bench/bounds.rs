@@ -134,3 +134,66 @@ pub async fn sqlite_commits(dir: &Path, time: Duration) -> anyhow::Result<f64> {
     }
     Ok(commits as f64 / started.elapsed().as_secs_f64())
 }
+
+/// As [`sqlite_commits`], on PostgreSQL at `url` (in the bench's own schema, which the caller
+/// drops): commits per second of single-row inserts.
+pub async fn postgres_commits(url: &str, time: Duration) -> anyhow::Result<f64> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting to --database-url")?;
+    sqlx::query("CREATE TABLE bench_rows (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(&mut conn)
+        .await?;
+    let started = Instant::now();
+    let mut commits = 0u64;
+    while started.elapsed() < time {
+        sqlx::query("INSERT INTO bench_rows (body) VALUES ($1)")
+            .bind("a history row of about this size, as the gateway writes one")
+            .execute(&mut conn)
+            .await?;
+        commits += 1;
+    }
+    Ok(commits as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A schema of the bench's own on the PostgreSQL database at `url`, so a run never reads or
+/// writes anything else there; `url` with that schema as the search path.
+pub struct BenchSchema {
+    server: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl BenchSchema {
+    pub async fn create(server: &str) -> anyhow::Result<BenchSchema> {
+        use sqlx::{Connection, Executor};
+        let name = format!(
+            "kessai_bench_{}_{}",
+            std::process::id(),
+            kessai::random_hex(4)
+        );
+        let mut conn = sqlx::PgConnection::connect(server)
+            .await
+            .context("connecting to --database-url")?;
+        conn.execute(format!("CREATE SCHEMA {name}").as_str())
+            .await
+            .context("creating the bench's schema (the user needs CREATE on the database)")?;
+        let sep = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{sep}options=-c%20search_path%3D{name}");
+        Ok(BenchSchema {
+            server: server.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    pub async fn drop_schema(&self) -> anyhow::Result<()> {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::PgConnection::connect(&self.server).await?;
+        conn.execute("SET lock_timeout = '10s'").await?;
+        conn.execute(format!("DROP SCHEMA {} CASCADE", self.name).as_str())
+            .await?;
+        Ok(())
+    }
+}

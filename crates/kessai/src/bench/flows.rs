@@ -25,12 +25,13 @@ pub struct Target {
 }
 
 impl Target {
-    pub async fn start(data_dir: &Path) -> anyhow::Result<Target> {
+    /// The gateway on SQLite in `data_dir`, or on the PostgreSQL database at `database_url`.
+    pub async fn start(data_dir: &Path, database_url: Option<String>) -> anyhow::Result<Target> {
         let started = kessai::start(kessai::ServeOptions {
             listen: "127.0.0.1:0".parse()?,
             public_url: None,
             data_dir: data_dir.to_owned(),
-            database_url: None,
+            database_url,
             sandbox_listen: "127.0.0.1:0".parse()?,
             amazon_pay_endpoint: None,
             amazon_pay_public_key_id: None,

@@ -69,6 +69,11 @@ pub struct BenchArgs {
     /// Keep the temporary data directory (its path is printed) instead of removing it.
     #[arg(long)]
     keep_data: bool,
+    /// Run the gateway on this PostgreSQL database (`postgres://…`) instead of SQLite: in a
+    /// schema of the bench's own, dropped at the end (kept with --keep-data); the commit bound is
+    /// then PostgreSQL's.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
@@ -121,14 +126,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     ));
     kessai::prepare_data_dir(&dir)?;
 
+    let schema = match &args.database_url {
+        Some(url) => Some(bounds::BenchSchema::create(url).await?),
+        None => None,
+    };
     let spinner = bar(2, "RSA");
     let rsa = tokio::task::spawn_blocking(move || bounds::rsa(threads, bound_time)).await??;
     spinner.set_position(1);
-    spinner.set_message("SQLite");
-    let commits = bounds::sqlite_commits(&dir, bound_time).await?;
+    let commits = match &schema {
+        Some(schema) => {
+            spinner.set_message("PostgreSQL");
+            bounds::postgres_commits(&schema.url, bound_time).await?
+        }
+        None => {
+            spinner.set_message("SQLite");
+            bounds::sqlite_commits(&dir, bound_time).await?
+        }
+    };
     spinner.finish_and_clear();
 
-    let target = Arc::new(Target::start(&dir.join("kessai")).await?);
+    let target =
+        Arc::new(Target::start(&dir.join("kessai"), schema.as_ref().map(|s| s.url.clone())).await?);
     let mut flow_reports = Vec::new();
     for &kind in args.flow.kinds() {
         let rec = Arc::new(flows::Recorder::default());
@@ -172,6 +190,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .join(" "),
         concurrency: args.concurrency,
         rsa,
+        database: if schema.is_some() {
+            Database::Postgres
+        } else {
+            Database::Sqlite
+        },
         commits,
         flows: flow_reports,
         refused,
@@ -184,8 +207,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.keep_data {
         println!("data kept in {}", dir.display());
-    } else if let Err(e) = std::fs::remove_dir_all(&dir) {
-        tracing::warn!(%e, "cannot remove {}", dir.display());
+        if let Some(schema) = &schema {
+            println!("PostgreSQL schema kept: {}", schema.name);
+        }
+    } else {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(%e, "cannot remove {}", dir.display());
+        }
+        if let Some(schema) = &schema {
+            if let Err(e) = schema.drop_schema().await {
+                tracing::warn!(%e, "cannot drop the schema {}", schema.name);
+            }
+        }
     }
     for f in &report.flows {
         anyhow::ensure!(
@@ -204,11 +237,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The gateway's database in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    fn commits_label(self) -> &'static str {
+        match self {
+            Database::Sqlite => "SQLite commits/s (WAL, synchronous FULL)",
+            Database::Postgres => "PostgreSQL commits/s (one connection)",
+        }
+    }
+
+    fn json_key(self) -> &'static str {
+        match self {
+            Database::Sqlite => "sqlite_commits_per_s",
+            Database::Postgres => "postgres_commits_per_s",
+        }
+    }
+}
+
 struct Report {
     threads: usize,
     load_before: String,
     concurrency: usize,
     rsa: bounds::RsaBounds,
+    database: Database,
     commits: f64,
     flows: Vec<FlowReport>,
     refused: flows::RefusalRun,
@@ -294,13 +351,17 @@ impl FlowReport {
             "  RSA bound        {bound:.1} flows/s on all cores; this run reached {:.0} %",
             100.0 * self.flows_per_sec() / bound
         );
-        let bound = self.commit_bound(commits);
-        let _ = writeln!(
-            s,
-            "  commits          {:.1} per flow at the gateway (the emulator's not counted): bound {bound:.1} flows/s; this run reached {:.0} %",
-            self.gateway_commits_per_flow(),
-            100.0 * self.flows_per_sec() / bound
-        );
+        if self.run.gateway_commits == 0 {
+            let _ = writeln!(s, "  commits          not counted on PostgreSQL");
+        } else {
+            let bound = self.commit_bound(commits);
+            let _ = writeln!(
+                s,
+                "  commits          {:.1} per flow at the gateway (the emulator's not counted): bound {bound:.1} flows/s; this run reached {:.0} %",
+                self.gateway_commits_per_flow(),
+                100.0 * self.flows_per_sec() / bound
+            );
+        }
         let _ = writeln!(s, "  errors           {}", errors_text(&self.errors));
         steps_table(s, &self.steps);
     }
@@ -381,7 +442,8 @@ impl Report {
         let _ = writeln!(
             s,
             "  {:<44} {:>10.0}",
-            "SQLite commits/s (WAL, synchronous FULL)", self.commits
+            self.database.commits_label(),
+            self.commits
         );
         for f in &self.flows {
             f.human(&mut s, &self.rsa, self.commits, self.concurrency);
@@ -432,7 +494,6 @@ impl Report {
             "bounds": {
                 "rsa_sign_per_s": rate(&self.rsa.sign),
                 "rsa_verify_per_s": rate(&self.rsa.verify),
-                "sqlite_commits_per_s": self.commits,
             },
             "refusals": {
                 "count": self.refused.count,
@@ -452,6 +513,7 @@ impl Report {
                 "steps": self.searched.steps.iter().map(step_json).collect::<Vec<_>>(),
             },
         });
+        report["bounds"][self.database.json_key()] = json!(self.commits);
         for f in &self.flows {
             report[f.kind.json_key()] = f.json(&self.rsa, self.commits, self.concurrency);
         }

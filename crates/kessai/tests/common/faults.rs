@@ -470,6 +470,14 @@ impl Store for FaultyStore {
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
         self.inner.set_setting(name, value).await
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        self.inner.claim_setting(name, value).await
+    }
 }
 
 // ---- shared by the fault tests ----

@@ -3,6 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod faults;
+pub mod pg;
+pub mod procs;
 
 use faults::{FaultyAmazon, FaultyStore};
 use kessai::ServeOptions;
@@ -24,6 +26,9 @@ pub struct TestEnv {
     pub store: Arc<dyn Store>,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
+    /// With `KESSAI_TEST_BACKEND=postgres`: the gateway's schema on the test server, dropped with
+    /// the last clone of this.
+    pub schema: Option<Arc<pg::Schema>>,
 }
 
 /// An emulator of its own, serving on a port of its own (its file `sandbox.sqlite` in `dir`).
@@ -53,6 +58,11 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Whether this run puts the gateways of the tests on PostgreSQL (`KESSAI_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("KESSAI_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
 impl TestEnv {
     pub async fn start(name: &str) -> TestEnv {
         TestEnv::start_with(name, kessai::Hooks::default()).await
@@ -73,6 +83,23 @@ impl TestEnv {
         .await
     }
 
+    /// A second instance on the database at `database_url`, against another instance's emulator
+    /// (`--database-url` and `--amazon-pay-endpoint`, nothing else).
+    #[allow(dead_code)]
+    pub async fn start_on_database_against(
+        name: &str,
+        database_url: &str,
+        emulator: &str,
+    ) -> TestEnv {
+        TestEnv::start_full(
+            name,
+            kessai::Hooks::default(),
+            Some(url::Url::parse(emulator).unwrap()),
+            Some(database_url.to_owned()),
+        )
+        .await
+    }
+
     /// A gateway of its own (its own merchant at the emulator) against another's emulator.
     pub async fn start_against(name: &str, emulator: &str) -> TestEnv {
         let endpoint = url::Url::parse(emulator).unwrap();
@@ -86,6 +113,16 @@ impl TestEnv {
         database_url: Option<String>,
     ) -> TestEnv {
         let data_dir = fresh_dir(name);
+        // The whole suite runs on PostgreSQL too: with KESSAI_TEST_BACKEND=postgres every
+        // gateway a test starts gets a schema of its own there instead of a SQLite file.
+        let (database_url, schema) = match database_url {
+            Some(url) => (Some(url), None),
+            None if on_postgres() => {
+                let schema = pg::Schema::create().await;
+                (Some(schema.database_url()), Some(Arc::new(schema)))
+            }
+            None => (None, None),
+        };
         let started = kessai::start_with(
             ServeOptions {
                 listen: "127.0.0.1:0".parse().unwrap(),
@@ -128,6 +165,7 @@ impl TestEnv {
             secret,
             store,
             data_dir,
+            schema,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -212,8 +250,16 @@ impl TestEnv {
 
     /// An Amazon Pay client with the gateway's own key, to look at what the emulator holds.
     pub async fn amazon(&self) -> AmazonPayClient {
-        let pem =
-            std::fs::read_to_string(self.data_dir.join("amazon-pay-private-key.pem")).unwrap();
+        // On PostgreSQL the key is in the database, not in the data directory.
+        let pem = match std::fs::read_to_string(self.data_dir.join("amazon-pay-private-key.pem")) {
+            Ok(pem) => pem,
+            Err(_) => self
+                .store
+                .setting("amazon_pay_private_key")
+                .await
+                .unwrap()
+                .expect("the Amazon Pay key is in the file or in the database"),
+        };
         let key = PrivateKey::from_pem(&pem).unwrap();
         let endpoint = url::Url::parse(&self.emulator).unwrap();
         let (id, store_id) = kessai::register_key(&endpoint, &key).await.unwrap();
@@ -300,6 +346,7 @@ impl TestEnv {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            schema: None,
         }
     }
 
@@ -718,6 +765,7 @@ impl FaultEnv {
             secret: started.demo.secret_hex.expose().clone(),
             store: started.store.clone(),
             data_dir: options.data_dir.clone(),
+            schema: None,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
