@@ -313,3 +313,78 @@ async fn measure() {
         times[times.len() / 2].as_secs_f64() * 1000.0
     );
 }
+
+/// Reads while changes queue for the lock: 64 writers create checkout sessions in a loop on a
+/// fresh emulator while one reader times Get Checkout Session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore]
+async fn reads_under_load() {
+    let dir = std::env::temp_dir().join(format!("kessai-ws-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("sandbox.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let sandbox = Sandbox::bind(config(db)).await.unwrap();
+    let base = sandbox.base_url().to_owned();
+    tokio::spawn(sandbox.serve());
+    let http = reqwest::Client::new();
+    let key = Arc::new(PrivateKey::generate().unwrap());
+    let v: Value = http
+        .post(format!("{base}/test_helpers/publicKeys"))
+        .json(&json!({"publicKey": key.public_key().to_pem().unwrap()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_id = v["publicKeyId"].as_str().unwrap().to_owned();
+    let store_id = v["storeId"].as_str().unwrap().to_owned();
+    let api = Arc::new(client(&base, key, &key_id, &store_id));
+    let request = CreateCheckoutSessionRequest {
+        web_checkout_details: WebCheckoutDetailsRequest {
+            checkout_review_return_url: Some("https://m.example/review".into()),
+            ..Default::default()
+        },
+        store_id: store_id.clone(),
+        ..Default::default()
+    };
+    let first = api
+        .create_checkout_session(&request, "load-first")
+        .await
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..64 {
+        let (api, request, stop) = (api.clone(), request.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                api.create_checkout_session(&request, &format!("load-{w}-{n}"))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        api.get_checkout_session(&first.checkout_session_id)
+            .await
+            .unwrap();
+        times.push(t.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut writes = 0;
+    for w in writers {
+        writes += w.await.unwrap();
+    }
+    times.sort();
+    println!(
+        "with 64 writers ({writes} sessions made): Get Checkout Session p50 {:.1} ms, p90 {:.1} ms",
+        times[times.len() / 2].as_secs_f64() * 1000.0,
+        times[times.len() * 9 / 10].as_secs_f64() * 1000.0,
+    );
+}

@@ -1,12 +1,13 @@
 //! Charge permissions, charges and refunds.
 
+use super::idempotency::idempotency;
 use super::{ledger, read_metadata, read_recurring, render, simulation, to_json};
 use crate::auth::Caller;
 use crate::engine::charge::NewCharge;
 use crate::engine::{ChargeId, Fetch, Metadata, PermissionId, RefundId};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
-use crate::server::{idempotency, AppState};
+use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};

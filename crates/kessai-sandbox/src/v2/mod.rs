@@ -4,6 +4,7 @@
 
 mod charges;
 pub mod error;
+mod idempotency;
 pub mod render;
 mod sessions;
 

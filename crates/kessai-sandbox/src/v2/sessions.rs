@@ -1,5 +1,6 @@
 //! Checkout sessions: create, read, update, complete, finalize.
 
+use super::idempotency::idempotency;
 use super::{
     ledger, read_intent, read_kind, read_metadata, read_payment, read_recurring, render,
     simulation, to_json,
@@ -9,7 +10,7 @@ use crate::engine::session::{NewSession, Payment, ReturnUrls, SessionUpdate};
 use crate::engine::{Fetch, Metadata, SessionId};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
-use crate::server::{idempotency, AppState};
+use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
