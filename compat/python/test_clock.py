@@ -16,13 +16,6 @@ from support import (
     reference_id,
 )
 
-# KNOWN EMULATOR DEFECT, to be fixed on the emulator side: the MWS face checks the request's
-# Timestamp against the emulator's moved clock instead of the wall clock, so after
-# /test_helpers/clock/advance every SDK call answers 400 RequestExpired. Until then the tests of
-# this module are expected to fail; once it is fixed each of them is an "unexpected success",
-# which fails the run, and this marker must go.
-emulator_defect_timestamp_on_moved_clock = unittest.expectedFailure
-
 HOUR = 3600
 DAY = 24 * HOUR
 
@@ -53,7 +46,6 @@ class MonthlyLimit(MwsTestCase):
         # Start at the beginning of a month, so that no month ends inside a test.
         advance_to(first_of_next_month(emulator_now()) + timedelta(hours=1))
 
-    @emulator_defect_timestamp_on_moved_clock
     def test_fifty_thousand_yen_a_month_then_a_new_month(self):
         seller = new_seller()
         client = client_for(seller)
@@ -93,7 +85,6 @@ class MonthlyLimit(MwsTestCase):
         self.assert_status(renewed["AuthorizationStatus"], "Closed", "MaxCapturesProcessed")
         self.assertEqual(self.remaining(client, agreement_id), 0)
 
-    @emulator_defect_timestamp_on_moved_clock
     def test_limits_are_per_agreement(self):
         seller = new_seller()
         client = client_for(seller)
@@ -107,7 +98,6 @@ class MonthlyLimit(MwsTestCase):
 
 
 class Expiry(MwsTestCase):
-    @emulator_defect_timestamp_on_moved_clock
     def test_a_draft_agreement_not_confirmed_in_three_hours_is_canceled(self):
         seller = new_seller()
         client = client_for(seller)
@@ -128,7 +118,6 @@ class Expiry(MwsTestCase):
         # A confirmed agreement does not go stale.
         self.assert_status(self.agreement(client, confirmed)["BillingAgreementStatus"], "Open")
 
-    @emulator_defect_timestamp_on_moved_clock
     def test_an_authorization_unused_for_thirty_days_is_closed(self):
         seller = new_seller()
         client = client_for(seller)

@@ -533,3 +533,105 @@ test('a cancel at Amazon is confirmed on Kessai\'s page, and the buyer can start
         await context.close();
     }
 });
+
+/**
+ * The agreement as the emulator reports it to its buyer: the consent widget's page, opened with
+ * the buyer's access token (the cookie Widgets.js keeps on the shop's origin).
+ */
+async function agreementAtEmulator(context, sellerId, id) {
+    const cookies = await context.cookies(server.gateway);
+    const token = cookies.find((c) => c.name === 'amazon_Login_accessToken');
+    assert.ok(token, 'Widgets.js kept the access token');
+    const q = new URLSearchParams({
+        sellerId, origin: server.gateway, access_token: decodeURIComponent(token.value), amazonBillingAgreementId: id, env: 'sandbox',
+    });
+    const r = await fetch(`${server.emulator}/mws/widgets/consent?${q}`);
+    assert.equal(r.status, 200);
+    const html = await r.text();
+    return {
+        state: /data-state="([^"]*)"/.exec(html)[1],
+        consent: /data-consent="([^"]*)"/.exec(html)[1],
+        token: decodeURIComponent(token.value),
+    };
+}
+
+test('Auto Pay (seed 000): login, address, payment, consent, confirm, first charge, later charge, refund', { timeout: 120000 }, async () => {
+    const { context, page, problems } = await openPage();
+    const start = await page.goto(`${server.gateway}/demo/autopay`);
+    assert.equal(start.status(), 200);
+    assert.match(start.headers()['content-security-policy'], new RegExp(`script-src 'self' ${server.emulator}`));
+    await assertStyled(page);
+    await page.getByRole('heading', { name: 'サブスクリプション (Auto Pay)' }).waitFor();
+    const sellerId = await page.locator('#autopay').getAttribute('data-seller-id');
+    const submit = page.locator('#autopay-confirm button');
+    assert.equal(await submit.isDisabled(), true);
+
+    // Login with Amazon in a popup.
+    const [popup] = await Promise.all([
+        page.waitForEvent('popup'),
+        page.getByRole('button', { name: 'Amazonアカウントでお支払い' }).click(),
+    ]);
+    await popup.waitForLoadState('load');
+    assert.ok(onEmulator(popup.url()) && new URL(popup.url()).pathname === '/ap/oa', popup.url());
+    await popup.getByRole('heading', { name: 'Amazonアカウントでログイン / Login with Amazon' }).waitFor();
+    await assertStyled(popup);
+    await shot(popup, 'autopay-login-desktop.png');
+    await Promise.all([
+        popup.waitForEvent('close'),
+        popup.getByRole('button', { name: 'ログイン / Sign in' }).click(),
+    ]);
+    await page.getByText('ログインしました / Signed in').waitFor();
+
+    // The address book makes a Draft agreement; the default choices are made at once.
+    const idText = page.locator('#agreement-id');
+    await page.waitForFunction(() => /^C0\d-\d{7}-\d{7}$/.test(document.getElementById('agreement-id').textContent));
+    const id = (await idText.textContent()).trim();
+    const addressBook = page.frameLocator('#addressBookWidgetDiv iframe');
+    await addressBook.getByText('選択しました / Selected').waitFor();
+    await addressBook.locator('input[value="taro-office"]').check();
+    const wallet = page.frameLocator('#walletWidgetDiv iframe');
+    await wallet.getByText('選択しました / Selected').waitFor();
+    await wallet.getByText(/JCB \*\*\*\*0005/).click();
+    const consent = page.frameLocator('#consentWidgetDiv iframe');
+    let atEmulator = await agreementAtEmulator(context, sellerId, id);
+    assert.deepEqual([atEmulator.state, atEmulator.consent], ['Draft', 'false']);
+    assert.equal(await submit.isDisabled(), true, 'no subscribing before consent');
+    await consent.getByRole('checkbox').check();
+    await consent.getByText('同意しました / Consent given').waitFor();
+    await page.waitForFunction(() => !document.querySelector('#autopay-confirm button').disabled);
+    await shot(page, 'autopay-widgets-desktop.png');
+
+    // The profile API knows the buyer by the same token.
+    const profile = await (await fetch(`${server.emulator}/user/profile`, { headers: { authorization: `bearer ${atEmulator.token}` } })).json();
+    assert.equal(profile.name, '山田 太郎');
+
+    // Confirm: Set, Confirm, Validate, Authorize (sync, CaptureNow) on the shop's server.
+    await submit.click();
+    await waitForPath(page, server.gateway, `/demo/autopay/agreements/${id}`);
+    await assertStyled(page);
+    await page.getByText(/お支払いが完了しました/).waitFor();
+    assert.equal((await page.locator('.agreement-state').textContent()).trim(), 'Open');
+    assert.equal((await page.locator('.capture-state').textContent()).trim(), 'Completed');
+    assert.equal((await page.locator('.capture-amount').textContent()).trim(), '¥980');
+    assert.match(await page.locator('.address').textContent(), /530-0001/);
+    assert.equal((await page.locator('.remaining').textContent()).trim(), '¥49,020');
+    const firstCapture = (await page.locator('.capture-id').textContent()).trim();
+    atEmulator = await agreementAtEmulator(context, sellerId, id);
+    assert.deepEqual([atEmulator.state, atEmulator.consent], ['Open', 'true']);
+
+    // A later month's charge.
+    await page.getByRole('button', { name: /^もう一度請求する/ }).click();
+    await page.waitForURL((u) => u.searchParams.get('capture') !== firstCapture);
+    await page.getByText(/お支払いが完了しました/).waitFor();
+    assert.equal((await page.locator('.capture-state').textContent()).trim(), 'Completed');
+    assert.equal((await page.locator('.remaining').textContent()).trim(), '¥48,040');
+
+    // A part refund of it: Pending at first, as Amazon answers.
+    await page.locator('input[name=amount]').fill('500');
+    await page.getByRole('button', { name: '返金する / Refund' }).click();
+    await page.waitForURL((u) => u.searchParams.has('refund'));
+    assert.equal((await page.locator('.refund-state').textContent()).trim(), 'Pending');
+    await shot(page, 'autopay-final-desktop.png');
+    assert.deepEqual(problems, []);
+    await context.close();
+});

@@ -29,6 +29,8 @@ pub struct GatewayConfig {
     pub public_url: Option<String>,
     /// The merchant whose credentials the demo shop at `/` uses; no demo shop if `None`.
     pub demo_merchant: Option<MerchantCcid>,
+    /// The built-in emulator the demo's Auto Pay page uses; without it the page says so.
+    pub demo_auto_pay: Option<crate::demo::AutoPayEmulator>,
     /// Shown to buyers on Amazon Pay's pages.
     pub store_name: String,
     /// Where "now" comes from (the system clock; a manual clock in tests).
@@ -180,7 +182,7 @@ impl Gateway {
         };
         let demo = config
             .demo_merchant
-            .map(|ccid| crate::demo::Demo::new(ccid, base_url.clone()));
+            .map(|ccid| crate::demo::Demo::new(ccid, base_url.clone(), config.demo_auto_pay));
         let instance = config.ids.hex(8);
         let state = Arc::new(Inner {
             push: config.push,

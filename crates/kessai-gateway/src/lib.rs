@@ -24,6 +24,7 @@ mod search;
 mod util;
 
 pub use app::{Amazons, Gateway, GatewayConfig, GatewayError};
+pub use demo::AutoPayEmulator;
 pub use ipn::IpnSettings;
 pub use pushes::PushSettings;
 pub use recovery::RecoverySettings;

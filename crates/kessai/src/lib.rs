@@ -716,6 +716,14 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             listen: options.listen,
             public_url: options.public_url.clone(),
             demo_merchant: options.demo_shop.then(|| demo.ccid.clone()),
+            demo_auto_pay: builtin_url
+                .as_ref()
+                .map(|u| kessai_gateway::AutoPayEmulator {
+                    base_url: u.as_str().trim_end_matches('/').to_owned(),
+                    helpers_token: helpers_token
+                        .clone()
+                        .map(|t| (kessai_sandbox::TEST_HELPERS_TOKEN_HEADER.to_owned(), t)),
+                }),
             store_name: "Kessai Demo Shop".into(),
             clock,
             ids,

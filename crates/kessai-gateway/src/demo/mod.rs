@@ -8,7 +8,9 @@
 //! a subscription with its first charge, a consent alone then "charge now" (ReAuthorize), a plan
 //! change (UpdateConsent), its end (Terminate), and a change of amount (UpdateAuthorize).
 
+mod autopay;
 mod client;
+mod mws;
 mod view;
 
 use crate::app::AppState;
@@ -40,14 +42,25 @@ const CSRF: kessai_http::csrf::Csrf = kessai_http::csrf::Csrf::new("kessai_demo_
 
 pub struct Demo {
     mdk: MdkClient,
+    /// The Auto Pay page's client of the built-in emulator; `None` with an external one.
+    auto_pay: Option<autopay::AutoPay>,
 }
 
 impl Demo {
-    pub fn new(ccid: MerchantCcid, base_url: String) -> Demo {
+    pub fn new(ccid: MerchantCcid, base_url: String, auto_pay: Option<AutoPayEmulator>) -> Demo {
         Demo {
             mdk: MdkClient::new(ccid, base_url),
+            auto_pay: auto_pay.map(|e| autopay::AutoPay::new(e.base_url, e.helpers_token)),
         }
     }
+}
+
+/// The built-in emulator, for the Auto Pay page (its MWS face, widgets and seller helper).
+#[derive(Debug, Clone)]
+pub struct AutoPayEmulator {
+    pub base_url: String,
+    /// The helper token header and value, when the emulator asks for one.
+    pub helpers_token: Option<(String, String)>,
 }
 
 /// The demo shop's templates beside the buyer pages', and the `yen` filter (`3240` → `¥3,240`).
@@ -68,6 +81,7 @@ pub fn add_templates(env: &mut minijinja::Environment<'static>) {
             tracing::error!(%e, name, "template does not parse");
         }
     }
+    autopay::add_templates(env);
 }
 
 pub fn router() -> Router<AppState> {
@@ -80,6 +94,7 @@ pub fn router() -> Router<AppState> {
             get(confirm_page).post(confirm_submit),
         )
         .route("/demo/orders/{id}/{action}", post(order_action))
+        .merge(autopay::router())
 }
 
 fn no_demo() -> Response {

@@ -180,16 +180,28 @@ fn authorize_command(
     })
 }
 
-/// Whether the caller showed a token of the agreement's buyer; an unknown token is refused.
-fn token_shows_address(p: &Params, buyer_id: &str) -> Result<bool, MwsError> {
+/// Whether the caller showed a token of the agreement's buyer: a Login with Amazon access token
+/// this seller's client got for that buyer, or a test buyer token. Any other token is refused.
+fn token_shows_address(
+    p: &Params,
+    tokens: &super::login::Tokens,
+    s: &Scope<'_>,
+    buyer_id: &str,
+) -> Result<bool, MwsError> {
     let token = p
         .get("AddressConsentToken")
         .or_else(|| p.get("AccessToken"));
     let Some(token) = token else {
         return Ok(false);
     };
-    match crate::buyers::buyer_for_token(token) {
-        Some(b) if b.id == buyer_id => Ok(true),
+    let lwa = tokens
+        .find(token, s.now)
+        .ok()
+        .filter(|t| t.seller() == s.seller.id())
+        .map(|t| t.buyer_id().to_owned());
+    let buyer = lwa.or_else(|| crate::buyers::buyer_for_token(token).map(|b| b.id.to_owned()));
+    match buyer {
+        Some(b) if b == buyer_id => Ok(true),
         _ => Err(MwsError::sender(
             StatusCode::NOT_FOUND,
             "InvalidAddressConsentToken",
@@ -201,6 +213,7 @@ fn token_shows_address(p: &Params, buyer_id: &str) -> Result<bool, MwsError> {
 /// Runs `action`; the rendered XML of its answer.
 pub async fn run(
     engine: &Agreements,
+    tokens: &super::login::Tokens,
     s: Scope<'_>,
     action: Action,
     p: &Params,
@@ -214,7 +227,7 @@ pub async fn run(
         A::GetBillingAgreementDetails => {
             let id = p.required("AmazonBillingAgreementId")?;
             let ba = engine.agreement(s, id).await?;
-            let full = token_shows_address(p, ba.buyer_id())?;
+            let full = token_shows_address(p, tokens, &s, ba.buyer_id())?;
             let details = xml::agreement_details(&ba, full, s.now);
             xml::render_ok(name, Some(&xml::agreement_result(details)), request_id)
         }

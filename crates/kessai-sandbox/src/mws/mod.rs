@@ -5,11 +5,14 @@
 //! well-formed XML document in Amazon's namespace with `Content-Type: text/xml`.
 
 pub mod actions;
+pub mod buyer;
 pub mod error;
 pub mod helpers;
 pub mod ipn;
+pub mod login;
 pub mod params;
 pub mod signature;
+pub mod widgets;
 pub mod xml;
 
 use crate::engine::agreements::service::Scope;
@@ -40,6 +43,8 @@ pub const TIMESTAMP_TOLERANCE: i64 = 15 * 60;
 pub struct Mws {
     pub agreements: Agreements,
     pub signer: Arc<ipn::IpnSigner>,
+    /// The buyer's side: Login with Amazon tokens and widget frames.
+    pub buyer: buyer::BuyerSide,
 }
 
 impl Mws {
@@ -61,6 +66,7 @@ impl Mws {
         Ok(Mws {
             agreements: Agreements::new(store, ids, announcer),
             signer,
+            buyer: buyer::BuyerSide::default(),
         })
     }
 }
@@ -73,6 +79,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{LIVE_SECTION}/{{*rest}}"), any(entry))
         .route(ipn::CERT_PATH, get(signing_cert))
         .merge(helpers::router(state))
+        .merge(login::router())
+        .merge(widgets::router())
 }
 
 async fn signing_cert(State(state): State<AppState>) -> Response {
@@ -149,7 +157,9 @@ async fn handle(
     })?;
     let params = Params::parse(&body)?;
     let now = state.now();
-    let seller = authenticate(state, headers, path, &params, now).await?;
+    // A client stamps its requests with its own (wall) clock; the emulator's clock may have been
+    // moved ahead by tests, so freshness is judged on the wall clock, as the v2 face does.
+    let seller = authenticate(state, headers, path, &params, state.wall()).await?;
     let action_name = params.required("Action")?;
     let action = Action::parse(action_name).ok_or_else(|| {
         MwsError::sender(
@@ -163,7 +173,16 @@ async fn handle(
         environment,
         now,
     };
-    actions::run(&state.mws.agreements, scope, action, &params, request_id).await
+    let tokens = &state.mws.buyer.tokens;
+    actions::run(
+        &state.mws.agreements,
+        tokens,
+        scope,
+        action,
+        &params,
+        request_id,
+    )
+    .await
 }
 
 /// Reads `Timestamp`: ISO 8601 in UTC, `Z` or `z`, with or without fractions of a second.

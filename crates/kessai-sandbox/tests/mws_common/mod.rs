@@ -319,9 +319,10 @@ impl Emulator {
             .await;
     }
 
-    /// The common parameters of a request by `seller` at the emulator's time.
+    /// The common parameters of a request by `seller`, stamped with this machine's clock as a
+    /// client does (the emulator's clock may have been moved ahead).
     pub async fn common(&self, seller: &Seller, action: &str) -> Vec<(String, String)> {
-        let now = self.now().await;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         [
             ("AWSAccessKeyId", seller.access_key.as_str()),
             ("Action", action),

@@ -141,6 +141,14 @@ pub enum Validation {
     Failure,
 }
 
+/// What the buyer chooses in the widgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuyerChange {
+    Address(String),
+    PaymentMethod(PaymentMethod),
+    Consent(bool),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingAgreement {
     id: BillingAgreementId,
@@ -439,6 +447,35 @@ impl BillingAgreement {
     pub fn with_consent(&self, consent: bool, now: Timestamp) -> BillingAgreement {
         BillingAgreement {
             consent,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// A buyer's choice in a widget, if the agreement still takes it: address and payment
+    /// method until it is closed or canceled, consent only before it is confirmed.
+    pub fn plan_buyer_change(
+        &self,
+        change: BuyerChange,
+        now: Timestamp,
+    ) -> Result<BillingAgreement, Refusal> {
+        use BillingAgreementState as S;
+        let open = matches!(self.state, S::Draft | S::Open | S::Suspended);
+        match change {
+            BuyerChange::Consent(_) if self.state != S::Draft => {
+                Err(Refusal::BillingAgreementNotModifiable(self.state))
+            }
+            _ if !open => Err(Refusal::BillingAgreementNotModifiable(self.state)),
+            BuyerChange::Address(a) => Ok(self.with_address(a, now)),
+            BuyerChange::PaymentMethod(m) => Ok(self.with_payment_method(m, now)),
+            BuyerChange::Consent(c) => Ok(self.with_consent(c, now)),
+        }
+    }
+
+    /// The buyer picked a shipping address in the address book widget.
+    pub fn with_address(&self, address_id: impl Into<String>, now: Timestamp) -> BillingAgreement {
+        BillingAgreement {
+            address_id: Some(address_id.into()),
             updated_at: now,
             ..self.clone()
         }

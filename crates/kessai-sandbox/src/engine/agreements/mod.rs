@@ -18,7 +18,7 @@ mod stored;
 
 pub use agreement::{
     AgreementAttributes, BillingAgreement, BillingAgreementReason, BillingAgreementState,
-    Constraint, PaymentMethod, Validation,
+    BuyerChange, Constraint, PaymentMethod, Validation,
 };
 pub use ids::{
     AuthorizationId, BillingAgreementId, CaptureId, Environment, OrderReferenceId, RefundId,

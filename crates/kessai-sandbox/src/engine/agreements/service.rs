@@ -335,6 +335,30 @@ impl Agreements {
         Ok(after)
     }
 
+    /// The agreement's buyer changes a choice in a widget; another buyer's agreement is
+    /// unknown to them.
+    pub async fn buyer_change(
+        &self,
+        id: &str,
+        buyer_id: &str,
+        change: BuyerChange,
+        now: Timestamp,
+    ) -> Result<BillingAgreement, EngineError> {
+        let _guard = self.write.lock().await;
+        self.settle_locked(now).await?;
+        let before = self
+            .store
+            .agreement(id)
+            .await?
+            .filter(|b| b.buyer_id() == buyer_id)
+            .ok_or_else(|| Refusal::UnknownBillingAgreement(id.to_owned()))?;
+        let after = before.plan_buyer_change(change, now)?;
+        let mut change = Change::default();
+        change.agreement(&before, after.clone());
+        self.commit(change, now).await?;
+        Ok(after)
+    }
+
     // ---- reads ----
 
     async fn settle_if_due(&self, now: Timestamp) -> Result<(), EngineError> {

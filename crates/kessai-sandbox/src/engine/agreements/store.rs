@@ -236,6 +236,11 @@ impl Store {
         self.seller_where("access_key", key).await
     }
 
+    /// The seller whose Login with Amazon client id this is.
+    pub async fn seller_by_lwa_client_id(&self, id: &str) -> Result<Option<Seller>, StoreError> {
+        self.seller_where("lwa_client_id", id).await
+    }
+
     pub async fn seller(&self, id: &SellerId) -> Result<Option<Seller>, StoreError> {
         self.seller_where("seller_id", id.as_str()).await
     }
