@@ -442,3 +442,6 @@ fn not_found(object: Object, id: &str) -> EngineError {
         id: id.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests;
