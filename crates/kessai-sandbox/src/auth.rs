@@ -1,8 +1,8 @@
 //! Request signature verification for every API call.
 
+use crate::engine::{Environment, Merchant, MerchantId};
 use crate::error::ApiError;
 use crate::server::AppState;
-use crate::world::Merchant;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,7 +20,7 @@ pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub merchant: Merchant,
-    pub release_environment: &'static str,
+    pub environment: Environment,
 }
 
 fn signature_error(message: impl Into<String>) -> ApiError {
@@ -90,7 +90,7 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
     // The client signed the path it sent, even where routing reads another spelling of it.
     let received_path = parts
         .extensions
-        .get::<crate::api::ReceivedPath>()
+        .get::<crate::v2::ReceivedPath>()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.0.clone());
     verify_signature(
         state,
@@ -113,22 +113,24 @@ async fn check(state: &AppState, request: Request) -> Result<Request, ApiError> 
             .and_then(|v| v.to_str().ok())
         {
             if !code.trim().is_empty() {
-                return Err(crate::world::unfit_simulation(code, "a read"));
+                return Err(crate::v2::error::unfit_simulation(code, "a read"));
             }
         }
     }
-    let merchant = {
-        let world = state.world.lock().await;
-        world.merchants.get(&entry.merchant_id).cloned()
-    }
-    .ok_or_else(|| ApiError::internal("key without merchant"))?;
+    let merchant = state
+        .merchant(&MerchantId::new(entry.merchant_id.as_str()))
+        .ok_or_else(|| ApiError::internal("key without merchant"))?;
     let path = parts.uri.path();
     let live = path.starts_with("/live/")
         || (!path.starts_with("/sandbox/")
             && auth.public_key_id.to_ascii_uppercase().starts_with("LIVE"));
     parts.extensions.insert(Caller {
         merchant,
-        release_environment: if live { "Live" } else { "Sandbox" },
+        environment: if live {
+            Environment::Live
+        } else {
+            Environment::Sandbox
+        },
     });
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }

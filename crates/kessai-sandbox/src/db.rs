@@ -1,7 +1,10 @@
-//! The emulator's SQLite file: loaded into a [`World`] at start, written (with the notifications
-//! a change causes) in one transaction per change.
+//! The emulator's SQLite file: the engine's records, loaded on demand (by id, with the records
+//! their rules read) and written with the notifications a change causes in one transaction per
+//! change. Nothing is read at start but merchants, keys and settings.
 
-use crate::world::{Changed, Kind, Merchant, World};
+use crate::engine::clock::timestamp;
+use crate::engine::{Changed, Engine, Fetch, Kind, Merchant, MerchantId, RecordError};
+use kessai_core::Currency;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
@@ -13,12 +16,10 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored record {kind}/{id} is unreadable: {detail}")]
-    Corrupt {
-        kind: String,
-        id: String,
-        detail: String,
-    },
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("merchant {0} has an unknown ledger currency")]
+    Currency(String),
 }
 
 #[derive(Debug, Clone)]
@@ -60,60 +61,170 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Db { pool })
     }
 
-    pub async fn load(&self, world: &mut World) -> Result<(), DbError> {
-        for row in
+    /// Every registered merchant.
+    pub async fn merchants(&self) -> Result<Vec<Merchant>, DbError> {
+        let rows =
             sqlx::query("SELECT merchant_id, store_id, region, ledger_currency FROM merchants")
                 .fetch_all(&self.pool)
-                .await?
-        {
-            let m = Merchant {
-                merchant_id: row.try_get(0)?,
-                store_id: row.try_get(1)?,
-                region: row.try_get(2)?,
-                ledger_currency: row.try_get(3)?,
-            };
-            world.merchants.insert(m.merchant_id.clone(), m);
-        }
-        for row in sqlx::query("SELECT kind, id, json FROM objects")
+                .await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                let code: String = row.try_get(3)?;
+                let currency =
+                    Currency::parse(&code).ok_or_else(|| DbError::Currency(id.clone()))?;
+                Ok(Merchant::new(
+                    MerchantId::new(id),
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    currency,
+                ))
+            })
+            .collect()
+    }
+
+    /// Puts one stored record into the engine; answers whether it was found and its parent.
+    async fn put(
+        &self,
+        engine: &mut Engine,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<Option<String>>, DbError> {
+        let row = sqlx::query("SELECT parent_id, json FROM records WHERE kind = ? AND id = ?")
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let parent: Option<String> = row.try_get(0)?;
+        let json: String = row.try_get(1)?;
+        engine.put(kind, id, &json)?;
+        Ok(Some(parent))
+    }
+
+    /// Puts the records of `kind` that belong to `parent` into the engine.
+    async fn put_children(
+        &self,
+        engine: &mut Engine,
+        kind: Kind,
+        parent: &str,
+    ) -> Result<(), DbError> {
+        let rows = sqlx::query("SELECT id, json FROM records WHERE kind = ? AND parent_id = ?")
+            .bind(kind.as_str())
+            .bind(parent)
             .fetch_all(&self.pool)
-            .await?
-        {
-            let kind: String = row.try_get(0)?;
-            let id: String = row.try_get(1)?;
-            let json: String = row.try_get(2)?;
-            if let Some(kind) = Kind::parse(&kind) {
-                put_record(world, kind, id, &json)?;
-            }
+            .await?;
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            let json: String = row.try_get(1)?;
+            engine.put(kind, &id, &json)?;
         }
-        world.restore_deadlines();
         Ok(())
     }
 
-    /// Puts the given records of `world` back as the file has them (a record the file does not
-    /// have is removed), after a save failed: the emulator then answers from what it stored.
-    pub async fn reload(&self, world: &mut World, records: &[Changed]) -> Result<(), DbError> {
-        world.discard_pending();
-        for r in records {
-            let json: Option<String> =
-                sqlx::query_scalar("SELECT json FROM objects WHERE kind = ? AND id = ?")
-                    .bind(r.kind.as_str())
-                    .bind(&r.id)
-                    .fetch_optional(&self.pool)
+    /// Loads what an operation needs (see [`Fetch`]) into the engine's working set.
+    pub async fn fetch(&self, engine: &mut Engine, what: &Fetch) -> Result<(), DbError> {
+        match what {
+            Fetch::Session(id) => {
+                self.put(engine, Kind::CheckoutSession, id.as_str()).await?;
+            }
+            Fetch::Permission(id) => {
+                self.put(engine, Kind::ChargePermission, id.as_str())
                     .await?;
-            match json {
-                Some(json) => put_record(world, r.kind, r.id.clone(), &json)?,
-                None => remove_record(world, r.kind, &r.id),
+                self.put_children(engine, Kind::Charge, id.as_str()).await?;
+            }
+            Fetch::Charge(id) => {
+                if let Some(Some(permission)) = self.put(engine, Kind::Charge, id.as_str()).await? {
+                    self.put(engine, Kind::ChargePermission, &permission)
+                        .await?;
+                }
+                self.put_children(engine, Kind::Refund, id.as_str()).await?;
+            }
+            Fetch::Refund(id) => {
+                if let Some(Some(charge)) = self.put(engine, Kind::Refund, id.as_str()).await? {
+                    self.put(engine, Kind::Charge, &charge).await?;
+                }
             }
         }
-        world.restore_deadlines_of(records);
         Ok(())
+    }
+
+    /// Loads only the record `what` names, as last committed (for reads, without the lock).
+    pub async fn fetch_one(&self, engine: &mut Engine, what: &Fetch) -> Result<(), DbError> {
+        let (kind, id) = match what {
+            Fetch::Session(id) => (Kind::CheckoutSession, id.as_str()),
+            Fetch::Permission(id) => (Kind::ChargePermission, id.as_str()),
+            Fetch::Charge(id) => (Kind::Charge, id.as_str()),
+            Fetch::Refund(id) => (Kind::Refund, id.as_str()),
+        };
+        self.put(engine, kind, id).await?;
+        Ok(())
+    }
+
+    /// Whether some record waits for a transition due at `now`.
+    pub async fn has_due(&self, now: i64) -> Result<bool, DbError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM records WHERE deadline IS NOT NULL AND deadline <= ? LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Loads up to `limit` records whose transition is due at `now` (earliest first), with the
+    /// records their transitions change or report (a charge's permission, a refund's charge).
+    /// Answers how many were due.
+    pub async fn fetch_due(
+        &self,
+        engine: &mut Engine,
+        now: i64,
+        limit: i64,
+    ) -> Result<usize, DbError> {
+        let rows = sqlx::query("SELECT kind, id, parent_id, json FROM records WHERE deadline IS NOT NULL AND deadline <= ? ORDER BY deadline LIMIT ?")
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let kind: String = row.try_get(0)?;
+            let id: String = row.try_get(1)?;
+            let parent: Option<String> = row.try_get(2)?;
+            let json: String = row.try_get(3)?;
+            let Some(kind) = Kind::parse(&kind) else {
+                continue;
+            };
+            engine.put(kind, &id, &json)?;
+            let parent_kind = match kind {
+                Kind::Charge => Some(Kind::ChargePermission),
+                Kind::Refund => Some(Kind::Charge),
+                _ => None,
+            };
+            if let (Some(parent_kind), Some(parent)) = (parent_kind, parent) {
+                self.put(engine, parent_kind, &parent).await?;
+            }
+        }
+        Ok(rows.len())
+    }
+
+    /// Whether the session exists.
+    pub async fn session_exists(&self, id: &str) -> Result<bool, DbError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM records WHERE kind = ? AND id = ?")
+                .bind(Kind::CheckoutSession.as_str())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
     }
 
     /// Writes the changed records, the idempotent answer that reports them if any, and the
@@ -121,7 +232,7 @@ impl Db {
     /// answer without the change, and no change is stored without its notifications.
     pub async fn save(
         &self,
-        world: &World,
+        engine: &Engine,
         changed: &[Changed],
         answer: Option<&Remembered<'_>>,
         outbox: &[Outgoing],
@@ -139,7 +250,7 @@ impl Db {
                 .bind(&n.object_id)
                 .bind(&n.body)
                 .bind(n.created_unix)
-                .bind(crate::world::timestamp(n.created_unix))
+                .bind(timestamp(n.created_unix))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -155,35 +266,16 @@ impl Db {
                 .await?;
         }
         for c in changed {
-            let (merchant, json) = match c.kind {
-                Kind::CheckoutSession => world
-                    .sessions
-                    .get(&c.id)
-                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
-                Kind::ChargePermission => world
-                    .permissions
-                    .get(&c.id)
-                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
-                Kind::Charge => world
-                    .charges
-                    .get(&c.id)
-                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
-                Kind::Refund => world
-                    .refunds
-                    .get(&c.id)
-                    .map(|r| (r.merchant_id.clone(), serde_json::to_string(r))),
-            }
-            .unwrap_or_else(|| (String::new(), Ok(String::new())));
-            let json = json.map_err(|e| DbError::Corrupt {
-                kind: c.kind.as_str().into(),
-                id: c.id.clone(),
-                detail: e.to_string(),
-            })?;
-            sqlx::query("INSERT INTO objects(kind, id, merchant_id, json) VALUES (?, ?, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET json = excluded.json")
-                .bind(c.kind.as_str())
-                .bind(&c.id)
-                .bind(merchant)
-                .bind(json)
+            let Some(r) = engine.stored(c)? else {
+                continue;
+            };
+            sqlx::query("INSERT INTO records(kind, id, merchant_id, parent_id, deadline, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET deadline = excluded.deadline, json = excluded.json")
+                .bind(r.kind.as_str())
+                .bind(&r.id)
+                .bind(&r.merchant_id)
+                .bind(&r.parent_id)
+                .bind(r.deadline)
+                .bind(&r.json)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -199,10 +291,10 @@ impl Db {
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT OR IGNORE INTO merchants(merchant_id, store_id, region, ledger_currency, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&merchant.merchant_id)
-            .bind(&merchant.store_id)
-            .bind(&merchant.region)
-            .bind(&merchant.ledger_currency)
+            .bind(merchant.id().as_str())
+            .bind(merchant.store_id())
+            .bind(merchant.region())
+            .bind(merchant.currency().code())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -299,50 +391,6 @@ pub struct Outgoing {
     pub created_unix: i64,
 }
 
-fn put_record(world: &mut World, kind: Kind, id: String, json: &str) -> Result<(), DbError> {
-    let corrupt = |e: serde_json::Error| DbError::Corrupt {
-        kind: kind.as_str().to_owned(),
-        id: id.clone(),
-        detail: e.to_string(),
-    };
-    match kind {
-        Kind::CheckoutSession => {
-            let rec = serde_json::from_str(json).map_err(corrupt)?;
-            world.sessions.insert(id, rec);
-        }
-        Kind::ChargePermission => {
-            let rec = serde_json::from_str(json).map_err(corrupt)?;
-            world.permissions.insert(id, rec);
-        }
-        Kind::Charge => {
-            let rec = serde_json::from_str(json).map_err(corrupt)?;
-            world.charges.insert(id, rec);
-        }
-        Kind::Refund => {
-            let rec = serde_json::from_str(json).map_err(corrupt)?;
-            world.refunds.insert(id, rec);
-        }
-    }
-    Ok(())
-}
-
-fn remove_record(world: &mut World, kind: Kind, id: &str) {
-    match kind {
-        Kind::CheckoutSession => {
-            world.sessions.remove(id);
-        }
-        Kind::ChargePermission => {
-            world.permissions.remove(id);
-        }
-        Kind::Charge => {
-            world.charges.remove(id);
-        }
-        Kind::Refund => {
-            world.refunds.remove(id);
-        }
-    }
-}
-
 impl Db {
     pub async fn notification_url(&self, merchant_id: &str) -> Result<Option<String>, sqlx::Error> {
         let url: Option<Option<String>> =
@@ -395,7 +443,7 @@ impl Db {
             None => {
                 sqlx::query("UPDATE notifications SET status = 'delivered', attempts = ?, last_error = NULL, delivered_at = ? WHERE id = ?")
                     .bind(attempts)
-                    .bind(crate::world::timestamp(now))
+                    .bind(timestamp(now))
                     .bind(id)
                     .execute(&self.pool)
                     .await?;

@@ -3,11 +3,12 @@
 //! anyone who reaches the port (the default only on a loopback address).
 
 use crate::db::KeyRow;
+use crate::engine::clock::timestamp;
+use crate::engine::{BuyerChoice, Fetch, Merchant, MerchantId, PermissionId, Simulated};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
 use crate::pages;
 use crate::server::{AppState, KeyEntry, TestHelpers};
-use crate::world::{timestamp, BuyerChoice, Merchant};
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::extract::{Path, State};
@@ -18,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kessai_amazonpay::wire::ErrorCode;
 use kessai_amazonpay::PublicKey;
+use kessai_core::Currency;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
@@ -127,7 +129,7 @@ async fn register_key(
     let fingerprint = kessai_amazonpay::signing::sha256_hex(spki.as_bytes());
     // Under the lock that serialises changes: two registrations of one key at once (several
     // gateway instances starting together) get the same id, not a second row.
-    let mut world = state.world.lock().await;
+    let _engine = state.lock().await;
     let existing = state.keys.read().ok().and_then(|keys| {
         keys.iter()
             .find(|(_, e)| e.fingerprint == fingerprint)
@@ -145,17 +147,16 @@ async fn register_key(
             )
             .into_response();
         }
-        let store_id = world
-            .merchants
-            .get(&merchant_id)
-            .map(|m| m.store_id.clone());
+        let store_id = state
+            .merchant(&MerchantId::new(merchant_id.as_str()))
+            .map(|m| m.store_id().to_owned());
         let token = state.merchant_token(&merchant_id);
         return Json(json!({"publicKeyId": id, "merchantId": merchant_id, "storeId": store_id, "merchantToken": token}))
             .into_response();
     }
     if let Some(id) = merchant_id
         .as_deref()
-        .filter(|id| world.merchants.contains_key(*id))
+        .filter(|id| state.merchant(&MerchantId::new(*id)).is_some())
     {
         let expected = state.merchant_token(id);
         let given = merchant_token.as_deref().unwrap_or_default();
@@ -172,20 +173,23 @@ async fn register_key(
         }
     }
     let merchant_id = merchant_id.unwrap_or_else(|| format!("A{}", random_upper(&state, 12)));
-    let merchant = world
-        .merchants
-        .get(&merchant_id)
-        .cloned()
-        .unwrap_or_else(|| Merchant {
-            merchant_id: merchant_id.clone(),
-            store_id: store_id.unwrap_or_else(|| {
-                format!(
-                    "amzn1.application-oa2-client.{}",
-                    random_upper(&state, 32).to_ascii_lowercase()
-                )
-            }),
-            region: region.unwrap_or_else(|| "jp".to_owned()),
-            ledger_currency: currency.unwrap_or_else(|| "JPY".to_owned()),
+    let merchant = state
+        .merchant(&MerchantId::new(merchant_id.as_str()))
+        .unwrap_or_else(|| {
+            Merchant::new(
+                MerchantId::new(merchant_id.as_str()),
+                store_id.unwrap_or_else(|| {
+                    format!(
+                        "amzn1.application-oa2-client.{}",
+                        random_upper(&state, 32).to_ascii_lowercase()
+                    )
+                }),
+                region.unwrap_or_else(|| "jp".to_owned()),
+                currency
+                    .as_deref()
+                    .and_then(Currency::parse)
+                    .unwrap_or(Currency::Jpy),
+            )
         });
     let public_key_id = format!("SANDBOX-{}", random_upper(&state, 24));
     let row = KeyRow {
@@ -201,9 +205,9 @@ async fn register_key(
     {
         return ApiError::internal(e).into_response();
     }
-    world
-        .merchants
-        .insert(merchant_id.clone(), merchant.clone());
+    if let Ok(mut merchants) = state.merchants.write() {
+        merchants.insert(merchant.id().clone(), merchant.clone());
+    }
     if let Ok(mut keys) = state.keys.write() {
         keys.insert(
             public_key_id.clone(),
@@ -219,7 +223,7 @@ async fn register_key(
         Json(json!({
             "publicKeyId": public_key_id,
             "merchantId": merchant_id,
-            "storeId": merchant.store_id,
+            "storeId": merchant.store_id(),
             "merchantToken": state.merchant_token(&merchant_id),
         })),
     )
@@ -266,21 +270,18 @@ fn helper_result(result: Result<String, String>) -> Response {
     }
 }
 
-fn exists(state_world: &crate::world::World, id: &str) -> Result<(), ApiError> {
-    if state_world.sessions.contains_key(id) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("CheckoutSession", id))
+async fn exists(state: &AppState, id: &str) -> Result<(), ApiError> {
+    match state.db.session_exists(id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::not_found("CheckoutSession", id)),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 
 /// Optional body: `{"buyerId", "addressId", "paymentMethod"}` (see the sign-in page's choices).
 async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
-    {
-        let world = state.world.lock().await;
-        if let Err(e) = exists(&world, &id) {
-            return e.into_response();
-        }
+    if let Err(e) = exists(&state, &id).await {
+        return e.into_response();
     }
     let parsed = (|| {
         let map = parse_object(&body)?;
@@ -312,11 +313,7 @@ async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: By
                 "no such test payment method.",
             ));
         }
-        Ok::<_, ApiError>(Some(BuyerChoice {
-            buyer_id,
-            address_id,
-            instrument_id,
-        }))
+        Ok::<_, ApiError>(Some(BuyerChoice::new(buyer_id, address_id, instrument_id)))
     })();
     match parsed {
         Ok(choice) => helper_result(pages::do_sign_in(&state, &id, choice).await),
@@ -325,21 +322,15 @@ async fn sign_in(State(state): State<AppState>, Path(id): Path<String>, body: By
 }
 
 async fn confirm(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    {
-        let world = state.world.lock().await;
-        if let Err(e) = exists(&world, &id) {
-            return e.into_response();
-        }
+    if let Err(e) = exists(&state, &id).await {
+        return e.into_response();
     }
     helper_result(pages::do_confirm(&state, &id).await)
 }
 
 async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    {
-        let world = state.world.lock().await;
-        if let Err(e) = exists(&world, &id) {
-            return e.into_response();
-        }
+    if let Err(e) = exists(&state, &id).await {
+        return e.into_response();
     }
     helper_result(pages::do_cancel(&state, &id).await)
 }
@@ -357,9 +348,15 @@ async fn arm_simulation(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let mut world = state.world.lock().await;
-    match world.arm_simulation(&id, &code) {
-        Ok(()) => Json(json!({"chargePermissionId": id, "code": code})).into_response(),
+    let permission = PermissionId::new(id.as_str());
+    let armed = state
+        .change(&[Fetch::Permission(permission.clone())], |engine, _| {
+            engine.arm_simulation(&permission, Simulated::parse(&code))
+        })
+        .await;
+    match armed {
+        Ok(Ok(())) => Json(json!({"chargePermissionId": id, "code": code})).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -392,21 +389,21 @@ async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let mut world = state.world.lock().await;
-    let offset = state.clock_offset.fetch_add(seconds, Ordering::SeqCst) + seconds;
-    if let Err(e) = state
-        .db
-        .set_setting("clock_offset", &offset.to_string())
-        .await
+    // Moved under the lock, so no change runs half before and half after the move.
     {
-        return ApiError::internal(e).into_response();
+        let _engine = state.lock().await;
+        let offset = state.clock_offset.fetch_add(seconds, Ordering::SeqCst) + seconds;
+        if let Err(e) = state
+            .db
+            .set_setting("clock_offset", &offset.to_string())
+            .await
+        {
+            return ApiError::internal(e).into_response();
+        }
     }
-    let now = state.now();
-    world.settle(now);
-    if let Err(e) = state.commit(&mut world).await {
+    if let Err(e) = state.tick().await {
         return e.into_response();
     }
-    drop(world);
     Json(clock_json(&state)).into_response()
 }
 

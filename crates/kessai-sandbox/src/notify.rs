@@ -7,7 +7,7 @@
 //! answers 2xx.
 
 use crate::db::{Db, Outgoing};
-use crate::world::{Changed, Kind, World};
+use crate::engine::{Changed, Engine, Kind};
 use base64::Engine as _;
 use kessai_amazonpay::PrivateKey;
 use kessai_core::{Clock, IdSource};
@@ -139,44 +139,23 @@ fn iso_ms(now: time::OffsetDateTime) -> String {
 
 /// The notification of one object that changed on its own, or `None` if Amazon sends none for it.
 fn message_for(
-    world: &World,
+    engine: &Engine,
     changed: &Changed,
     ids: &dyn IdSource,
 ) -> Option<(String, String, String)> {
-    let (object_type, merchant, cp) = match changed.kind {
-        Kind::Charge => {
-            let c = world.charges.get(&changed.id)?;
-            (
-                "CHARGE",
-                c.merchant_id.clone(),
-                c.charge.charge_permission_id.clone(),
-            )
-        }
-        Kind::Refund => {
-            let r = world.refunds.get(&changed.id)?;
-            let cp = world
-                .charges
-                .get(&r.refund.charge_id)?
-                .charge
-                .charge_permission_id
-                .clone();
-            ("REFUND", r.merchant_id.clone(), cp)
-        }
-        Kind::ChargePermission => {
-            let p = world.permissions.get(&changed.id)?;
-            (
-                "CHARGE_PERMISSION",
-                p.merchant_id.clone(),
-                changed.id.clone(),
-            )
-        }
+    let notice = engine.notice(changed)?;
+    let object_type = match notice.kind {
+        Kind::Charge => "CHARGE",
+        Kind::Refund => "REFUND",
+        Kind::ChargePermission => "CHARGE_PERMISSION",
         Kind::CheckoutSession => return None,
     };
+    let merchant = notice.merchant_id.as_str().to_owned();
     let message = json!({
         "MerchantID": merchant,
         "ObjectType": object_type,
-        "ObjectId": changed.id,
-        "ChargePermissionId": cp,
+        "ObjectId": notice.object_id,
+        "ChargePermissionId": notice.permission_id.as_str(),
         "NotificationType": "STATE_CHANGE",
         "NotificationId": ids.uuid(),
         "NotificationVersion": "V2",
@@ -190,14 +169,14 @@ pub async fn outgoing(
     db: &Db,
     signer: &Signer,
     base_url: &str,
-    world: &World,
+    engine: &Engine,
     fired: &[Changed],
     ids: &dyn IdSource,
     now: time::OffsetDateTime,
 ) -> Result<Vec<Outgoing>, NotifyError> {
     let mut out = Vec::new();
     for changed in fired {
-        let Some((merchant, object_type, message)) = message_for(world, changed, ids) else {
+        let Some((merchant, object_type, message)) = message_for(engine, changed, ids) else {
             continue;
         };
         let Some(url) = db.notification_url(&merchant).await? else {

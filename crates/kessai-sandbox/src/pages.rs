@@ -6,14 +6,13 @@
 //! cannot sign a buyer in, pay or cancel for them.
 
 use crate::buyers::{self, BUYERS, INSTRUMENTS};
+use crate::engine::{BuyerChoice, Fetch, Session, SessionId, SessionState};
 use crate::server::AppState;
-use crate::world::{BuyerChoice, SessionRec};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use kessai_amazonpay::wire::CheckoutSessionState;
 use serde::Deserialize;
 
 pub fn templates() -> minijinja::Environment<'static> {
@@ -174,24 +173,19 @@ pub struct SessionQuery {
     id: Option<String>,
 }
 
-fn return_urls(rec: &SessionRec) -> Vec<Option<String>> {
-    let w = &rec.cs.web_checkout_details;
-    vec![
-        w.checkout_review_return_url.clone(),
-        w.checkout_result_return_url.clone(),
-        w.checkout_cancel_url.clone(),
-    ]
+fn return_urls(rec: &Session) -> Vec<Option<String>> {
+    let w = rec.urls();
+    vec![w.review.clone(), w.result.clone(), w.cancel.clone()]
 }
 
-fn amount_text(rec: &SessionRec) -> Option<String> {
-    rec.cs
-        .payment_details
-        .charge_amount
-        .as_ref()
-        .map(|p| match p.currency_code.as_str() {
-            "JPY" => format!("¥{}", grouped(&p.amount)),
-            other => format!("{} {other}", p.amount),
-        })
+fn amount_text(rec: &Session) -> Option<String> {
+    rec.payment().charge_amount.map(|m| {
+        let amount = m.to_decimal_string();
+        match m.currency() {
+            kessai_core::Currency::Jpy => format!("¥{}", grouped(&amount)),
+            other => format!("{amount} {}", other.code()),
+        }
+    })
 }
 
 /// `3240` → `3,240`; anything but plain digits as it is.
@@ -213,7 +207,7 @@ fn grouped(amount: &str) -> String {
 async fn session_for_page(
     state: &AppState,
     q: SessionQuery,
-) -> Result<(String, SessionRec), Response> {
+) -> Result<(String, Session), Response> {
     let Some(id) = q.id else {
         return Err(error_page(
             state,
@@ -221,18 +215,21 @@ async fn session_for_page(
             "amazonCheckoutSessionId is missing.",
         ));
     };
-    let now = state.now();
-    let rec = {
-        let mut world = state.world.lock().await;
-        world.settle(now);
-        if let Err(e) = state.commit(&mut world).await {
+    // Read as last committed, without waiting for the lock that serialises changes.
+    let rec = match state
+        .snapshot(&Fetch::Session(SessionId::new(id.as_str())))
+        .await
+    {
+        Ok(snapshot) => snapshot
+            .session_for_buyer(&SessionId::new(id.as_str()))
+            .cloned(),
+        Err(e) => {
             return Err(error_page(
                 state,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &e.message,
-            ));
+            ))
         }
-        world.sessions.get(&id).cloned()
     };
     match rec {
         Some(rec) => Ok((id, rec)),
@@ -253,11 +250,11 @@ async fn signin_page(
         Ok(found) => found,
         Err(page) => return page,
     };
-    if rec.cs.status_details.state != CheckoutSessionState::Open {
+    if rec.state() != SessionState::Open {
         return error_page(
             &state,
             StatusCode::CONFLICT,
-            &format!("This checkout session is {}.", rec.cs.status_details.state),
+            &format!("This checkout session is {}.", rec.state().name()),
         );
     }
     let addresses: Vec<minijinja::Value> = BUYERS
@@ -286,7 +283,7 @@ async fn signin_page(
             title => "Sign in",
             id => id,
             amount => amount_text(&rec),
-            note => rec.cs.merchant_metadata.note_to_buyer,
+            note => rec.metadata().note_to_buyer.clone(),
             addresses => addresses,
             instruments => instruments,
             csrf => csrf.value.clone(),
@@ -323,12 +320,12 @@ fn see_other(url: &str) -> Response {
 }
 
 /// Where the buyer goes after canceling: `checkoutCancelUrl`, else the review URL.
-pub fn cancel_redirect(rec: &SessionRec) -> Option<String> {
-    let w = &rec.cs.web_checkout_details;
-    w.checkout_cancel_url
+pub fn cancel_redirect(rec: &Session) -> Option<String> {
+    let w = rec.urls();
+    w.cancel
         .clone()
-        .or_else(|| w.checkout_review_return_url.clone())
-        .map(|u| with_session(&u, &rec.cs.checkout_session_id))
+        .or_else(|| w.review.clone())
+        .map(|u| with_session(&u, rec.id().as_str()))
 }
 
 /// Signs the buyer in with a choice (or the defaults); returns where the browser goes next.
@@ -337,23 +334,17 @@ pub async fn do_sign_in(
     id: &str,
     choice: Option<BuyerChoice>,
 ) -> Result<String, String> {
-    let choice = choice.unwrap_or_else(|| {
-        let (b, a, i) = buyers::default_choice();
-        BuyerChoice {
-            buyer_id: b.id.into(),
-            address_id: a.id.into(),
-            instrument_id: i.id.into(),
-        }
-    });
-    let now = state.now();
-    let mut world = state.world.lock().await;
-    world.settle(now);
-    world.sign_in(id, choice, now)?;
-    state.commit(&mut world).await.map_err(|e| e.message)?;
-    let rec = world.sessions.get(id).ok_or("gone")?;
-    rec.cs
-        .web_checkout_details
-        .checkout_review_return_url
+    let choice = choice.unwrap_or_else(BuyerChoice::default_choice);
+    let session = SessionId::new(id);
+    state
+        .change(&[Fetch::Session(session.clone())], |engine, now| {
+            engine
+                .sign_in(&session, choice, now)
+                .map(|rec| rec.urls().review.clone())
+        })
+        .await
+        .map_err(|e| e.message)?
+        .map_err(|e| e.to_string())?
         .as_deref()
         .map(|u| with_session(u, id))
         .ok_or_else(|| "The checkout session has no checkoutReviewReturnUrl.".to_owned())
@@ -361,26 +352,29 @@ pub async fn do_sign_in(
 
 /// The buyer cancels; returns where the browser goes next.
 pub async fn do_cancel(state: &AppState, id: &str) -> Result<String, String> {
-    let now = state.now();
-    let mut world = state.world.lock().await;
-    world.settle(now);
-    world.buyer_cancel(id, now)?;
-    state.commit(&mut world).await.map_err(|e| e.message)?;
-    let rec = world.sessions.get(id).ok_or("gone")?;
-    cancel_redirect(rec).ok_or_else(|| "The checkout session has no return URL.".to_owned())
+    let session = SessionId::new(id);
+    state
+        .change(&[Fetch::Session(session.clone())], |engine, now| {
+            engine.buyer_cancel(&session, now).map(cancel_redirect)
+        })
+        .await
+        .map_err(|e| e.message)?
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "The checkout session has no return URL.".to_owned())
 }
 
 /// The buyer confirms; returns where the browser goes next (`checkoutResultReturnUrl`).
 pub async fn do_confirm(state: &AppState, id: &str) -> Result<String, String> {
-    let now = state.now();
-    let mut world = state.world.lock().await;
-    world.settle(now);
-    world.confirm(id, now)?;
-    state.commit(&mut world).await.map_err(|e| e.message)?;
-    let rec = world.sessions.get(id).ok_or("gone")?;
-    rec.cs
-        .web_checkout_details
-        .checkout_result_return_url
+    let session = SessionId::new(id);
+    state
+        .change(&[Fetch::Session(session.clone())], |engine, now| {
+            engine
+                .confirm(&session, now)
+                .map(|rec| rec.urls().result.clone())
+        })
+        .await
+        .map_err(|e| e.message)?
+        .map_err(|e| e.to_string())?
         .as_deref()
         .map(|u| with_session(u, id))
         .ok_or_else(|| "The checkout session has no checkoutResultReturnUrl.".to_owned())
@@ -404,11 +398,11 @@ async fn signin_submit(
             .and_then(|v| v.split_once('|'))
             .map(|(b, a)| (b.to_owned(), a.to_owned()))
             .unwrap_or_else(|| (default.0.id.into(), default.1.id.into()));
-        let choice = BuyerChoice {
+        let choice = BuyerChoice::new(
             buyer_id,
             address_id,
-            instrument_id: form.instrument.unwrap_or_else(|| default.2.id.into()),
-        };
+            form.instrument.unwrap_or_else(|| default.2.id.into()),
+        );
         do_sign_in(&state, &form.id, Some(choice)).await
     };
     match result {
@@ -426,34 +420,22 @@ async fn confirm_page(
         Ok(found) => found,
         Err(page) => return page,
     };
-    if rec.cs.status_details.state != CheckoutSessionState::Open
-        || rec
-            .cs
-            .web_checkout_details
-            .amazon_pay_redirect_url
-            .is_none()
-    {
+    if rec.state() != SessionState::Open || !rec.payable() {
         return error_page(
             &state,
             StatusCode::CONFLICT,
             &format!(
                 "This checkout session is {} and not ready for payment.",
-                rec.cs.status_details.state
+                rec.state().name()
             ),
         );
     }
-    let payment = rec
-        .cs
-        .payment_preferences
-        .as_ref()
-        .and_then(|p| p.first())
-        .and_then(|p| p.payment_descriptor.clone())
+    let chosen = rec.choice().and_then(|c| c.resolve().ok());
+    let payment = chosen
+        .map(|(_, _, i)| i.descriptor.to_owned())
         .unwrap_or_default();
-    let address = rec
-        .cs
-        .shipping_address
-        .as_ref()
-        .map(kessai_amazonpay::wire::Address::one_line)
+    let address = chosen
+        .map(|(_, a, _)| crate::v2::render::address(a).one_line())
         .unwrap_or_default();
     let csrf = CSRF.token(&headers, || state.ids.hex(16));
     render(

@@ -2,10 +2,10 @@
 //! returns a handle that knows its address; [`Sandbox::serve`] runs it.
 
 use crate::db::{Db, DbError, IdemRow, Remembered};
+use crate::engine::clock::timestamp;
+use crate::engine::{Engine, Fetch, Merchant, MerchantId};
 use crate::error::ApiError;
-use crate::world::{timestamp, Merchant, World};
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use kessai_amazonpay::wire::ErrorCode;
@@ -143,7 +143,9 @@ pub struct Inner {
     pub ids: Arc<dyn IdSource>,
     pub signer: Arc<crate::notify::Signer>,
     pub base_url: String,
-    pub world: Mutex<World>,
+    /// The engine; its lock serialises every change.
+    pub engine: Mutex<Engine>,
+    pub merchants: RwLock<HashMap<MerchantId, Merchant>>,
     pub keys: RwLock<HashMap<String, KeyEntry>>,
     pub clock_offset: AtomicI64,
     pub templates: minijinja::Environment<'static>,
@@ -173,26 +175,41 @@ impl Inner {
         self.clock.unix()
     }
 
-    /// Writes what changed in `world` and the notifications of what changed on its own, in one
+    /// Takes the lock that serialises changes, with an empty working set: a request whose
+    /// handler was dropped half-way (its client went away) may have left records or unsaved
+    /// changes behind, which are let go here (the file has what was stored).
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, Engine> {
+        let mut engine = self.engine.lock().await;
+        engine.discard_pending();
+        engine.evict();
+        engine
+    }
+
+    /// The merchant registered under `id`.
+    pub fn merchant(&self, id: &MerchantId) -> Option<Merchant> {
+        self.merchants.read().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    /// Writes what changed in the engine and the notifications of what changed on its own, in one
     /// transaction. If that fails, the changed records are put back as the file has them, so
     /// the emulator never answers from a state it did not store.
-    pub async fn commit(&self, world: &mut World) -> Result<(), ApiError> {
-        self.commit_with(world, None).await
+    pub async fn commit(&self, engine: &mut Engine) -> Result<(), ApiError> {
+        self.commit_with(engine, None).await
     }
 
     /// As [`Inner::commit`], storing `answer` (an idempotent reply) in the same transaction.
     async fn commit_with(
         &self,
-        world: &mut World,
+        engine: &mut Engine,
         answer: Option<&Remembered<'_>>,
     ) -> Result<(), ApiError> {
-        let changed = world.take_changed();
-        let fired = world.take_fired();
+        let changed = engine.take_changed();
+        let fired = engine.take_fired();
         let saved = match crate::notify::outgoing(
             &self.db,
             &self.signer,
             &self.base_url,
-            world,
+            engine,
             &fired,
             &*self.ids,
             self.clock.now(),
@@ -201,27 +218,70 @@ impl Inner {
         {
             Ok(outbox) => self
                 .db
-                .save(world, &changed, answer, &outbox)
+                .save(engine, &changed, answer, &outbox)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let Err(e) = saved else {
-            return Ok(());
-        };
-        // Undo in memory what could not be stored; the transitions that fired on their own
-        // get their deadlines back and fire again at the next settle.
-        if let Err(reload) = self.db.reload(world, &changed).await {
-            tracing::error!(%reload, "cannot reload the records of a failed save; the emulator's memory may be ahead of its file");
-        }
-        Err(ApiError::internal(e))
+        // The working set is let go either way: the next operation reads the records as the
+        // file has them, so nothing is answered from a state that was not stored, and a
+        // transition whose change could not be stored is still due in the file and fires again.
+        engine.discard_pending();
+        engine.evict();
+        saved.map_err(ApiError::internal)
     }
 
-    /// Settles what fell due and commits it.
+    /// Makes every transition that is due at `now`, a batch at a time, each batch written (with
+    /// its notifications) before the next.
+    async fn settle_due(&self, engine: &mut Engine, now: i64) -> Result<(), ApiError> {
+        const BATCH: i64 = 500;
+        loop {
+            let due = self
+                .db
+                .fetch_due(engine, now, BATCH)
+                .await
+                .map_err(ApiError::internal)?;
+            if due == 0 {
+                return Ok(());
+            }
+            let fired = engine.settle(now);
+            self.commit(engine).await?;
+            // A due record that did not change would be found again: stop rather than spin.
+            if fired.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Settles what fell due and commits it (the lock is taken only if something is due).
     pub async fn tick(&self) -> Result<(), ApiError> {
-        let mut world = self.world.lock().await;
-        world.settle(self.now());
-        self.commit(&mut world).await
+        let now = self.now();
+        if !self.db.has_due(now).await.map_err(ApiError::internal)? {
+            return Ok(());
+        }
+        let mut engine = self.lock().await;
+        self.settle_due(&mut engine, now).await
+    }
+
+    /// Settles due transitions, then runs `op` on the records `fetch` names, and writes what
+    /// changed: a change the buyer's pages and helpers make (no idempotent answer).
+    pub async fn change<T>(
+        &self,
+        fetch: &[Fetch],
+        op: impl FnOnce(&mut Engine, i64) -> T,
+    ) -> Result<T, ApiError> {
+        let mut engine = self.lock().await;
+        let now = self.now();
+        self.settle_due(&mut engine, now).await?;
+        for f in fetch {
+            if let Err(e) = self.db.fetch(&mut engine, f).await {
+                engine.evict();
+                return Err(ApiError::internal(e));
+            }
+        }
+        let out = op(&mut engine, now);
+        self.commit(&mut engine).await?;
+        Ok(out)
     }
 
     pub fn key(&self, public_key_id: &str) -> Option<KeyEntry> {
@@ -231,14 +291,14 @@ impl Inner {
             .and_then(|k| k.get(public_key_id).cloned())
     }
 
-    /// Runs one change to the world under the lock: settle due transitions, apply `op`, write
+    /// Runs one change to the engine under the lock: settle due transitions, apply `op`, write
     /// every changed record, then answer. With an idempotency key, a replay returns the stored
     /// answer and a reuse with another request is refused.
-    pub async fn mutate<F>(&self, idem: Option<Idempotency<'_>>, op: F) -> Response
+    pub async fn mutate<F>(&self, idem: Option<Idempotency<'_>>, fetch: &[Fetch], op: F) -> Response
     where
-        F: FnOnce(&mut World, i64) -> Result<(StatusCode, serde_json::Value), ApiError>,
+        F: FnOnce(&mut Engine, i64) -> Result<(StatusCode, serde_json::Value), ApiError>,
     {
-        let mut world = self.world.lock().await;
+        let mut engine = self.lock().await;
         if let Some(idem) = &idem {
             match self.db.idempotent(idem.merchant_id, idem.key).await {
                 Ok(Some(row)) if row.fingerprint == idem.fingerprint => {
@@ -262,8 +322,16 @@ impl Inner {
             }
         }
         let now = self.now();
-        world.settle(now);
-        let result = op(&mut world, now);
+        if let Err(e) = self.settle_due(&mut engine, now).await {
+            return e.into_response();
+        }
+        for f in fetch {
+            if let Err(e) = self.db.fetch(&mut engine, f).await {
+                engine.evict();
+                return ApiError::internal(e).into_response();
+            }
+        }
+        let result = op(&mut engine, now);
         let answer = match (&result, &idem) {
             (Ok((status, value)), Some(idem)) => Some(Remembered {
                 merchant_id: idem.merchant_id,
@@ -277,9 +345,9 @@ impl Inner {
             }),
             _ => None,
         };
-        if let Err(e) = self.commit_with(&mut world, answer.as_ref()).await {
-            // The world in memory is ahead of the file; an emulator that cannot write its own
-            // file has no good answer: report and carry on.
+        if let Err(e) = self.commit_with(&mut engine, answer.as_ref()).await {
+            // An emulator that cannot write its own file has no good answer: report (nothing
+            // was changed) and carry on.
             return e.into_response();
         }
         match result {
@@ -288,13 +356,31 @@ impl Inner {
         }
     }
 
-    /// Reads under the lock after settling due transitions.
-    pub async fn read<F>(&self, op: F) -> Response
+    /// Reads the record `fetch` names as last committed, without waiting for the lock that
+    /// serialises changes; only when a transition is due does it settle first (under the lock),
+    /// so a read never shows a state Amazon would already have left.
+    pub async fn read<F>(&self, fetch: Fetch, op: F) -> Response
     where
-        F: FnOnce(&World) -> Result<serde_json::Value, ApiError>,
+        F: FnOnce(&Engine) -> Result<serde_json::Value, ApiError>,
     {
-        self.mutate(None, |world, _| op(world).map(|v| (StatusCode::OK, v)))
+        match self.snapshot(&fetch).await {
+            Ok(snapshot) => match op(&snapshot) {
+                Ok(value) => json_response(StatusCode::OK, value.to_string()),
+                Err(e) => e.into_response(),
+            },
+            Err(e) => e.into_response(),
+        }
+    }
+
+    /// The record `fetch` names, in an engine of its own, after due transitions are settled.
+    pub async fn snapshot(&self, fetch: &Fetch) -> Result<Engine, ApiError> {
+        self.tick().await?;
+        let mut snapshot = Engine::new(self.ids.clone());
+        self.db
+            .fetch_one(&mut snapshot, fetch)
             .await
+            .map_err(ApiError::internal)?;
+        Ok(snapshot)
     }
 }
 
@@ -313,52 +399,6 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
         body,
     )
         .into_response()
-}
-
-/// Reads `x-amz-pay-idempotency-key`: `required` on the creates, optional on other POSTs.
-pub fn idempotency<'a>(
-    headers: &'a HeaderMap,
-    merchant: &'a Merchant,
-    method: &str,
-    path: &str,
-    body: &Bytes,
-    required: bool,
-) -> Result<Option<Idempotency<'a>>, ApiError> {
-    let Some(value) = headers.get("x-amz-pay-idempotency-key") else {
-        if required {
-            return Err(ApiError::bad_request(
-                ErrorCode::MissingHeader,
-                "The header x-amz-pay-idempotency-key is required for this operation.",
-            ));
-        }
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or("");
-    if key.is_empty() {
-        return Err(ApiError::bad_request(
-            ErrorCode::MissingHeaderValue,
-            "The header x-amz-pay-idempotency-key is empty.",
-        ));
-    }
-    if key.len() > 32
-        || !key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidHeaderValue,
-            "x-amz-pay-idempotency-key must be at most 32 characters of [a-zA-Z0-9_-].",
-        ));
-    }
-    let fingerprint = format!(
-        "{method} {path} {}",
-        kessai_amazonpay::signing::sha256_hex(body)
-    );
-    Ok(Some(Idempotency {
-        merchant_id: &merchant.merchant_id,
-        key,
-        fingerprint,
-    }))
 }
 
 /// A bound, not yet running emulator.
@@ -399,8 +439,14 @@ impl Sandbox {
             .trim_end_matches('/')
             .to_owned();
         let db = Db::open(&config.database).await?;
-        let mut world = World::new(base_url.clone(), sources.ids.clone());
-        db.load(&mut world).await?;
+        // Records are read when an operation needs them: nothing of them is loaded here.
+        let engine = Engine::new(sources.ids.clone());
+        let merchants = db
+            .merchants()
+            .await?
+            .into_iter()
+            .map(|m| (m.id().clone(), m))
+            .collect();
         let mut keys = HashMap::new();
         for row in db.keys().await? {
             if let Ok(key) = PublicKey::from_pem(&row.pem) {
@@ -448,12 +494,13 @@ impl Sandbox {
             signer,
             base_url: base_url.clone(),
             db,
-            world: Mutex::new(world),
+            engine: Mutex::new(engine),
+            merchants: RwLock::new(merchants),
             keys: RwLock::new(keys),
             clock_offset: AtomicI64::new(offset),
             templates: crate::pages::templates(),
         });
-        let routes = crate::api::router(state.clone())
+        let routes = crate::v2::router(state.clone())
             .merge(crate::pages::router())
             .merge(crate::helpers::router(state.clone()))
             .merge(crate::mws::router(state.clone()))
@@ -463,7 +510,7 @@ impl Sandbox {
             .with_state(state.clone());
         // Wrapped around the routes (not layered inside them) so it runs before routing.
         let router = Router::new().fallback_service(tower::Layer::layer(
-            &axum::middleware::from_fn(crate::api::trim_trailing_slash),
+            &axum::middleware::from_fn(crate::v2::trim_trailing_slash),
             routes,
         ));
         let (tls, cert_path) = match &config.tls {
@@ -534,3 +581,6 @@ impl Sandbox {
         served.map_err(SandboxError::Serve)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1768,7 +1768,7 @@ async fn a_failed_save_leaves_memory_as_the_file_has_it() {
     let cs = env.open_session("k-fail", "https://m.example/review").await;
     let id = cs.checkout_session_id;
     let file = open_file(&env).await;
-    sqlx::query("CREATE TRIGGER refuse_updates BEFORE UPDATE ON objects BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END")
+    sqlx::query("CREATE TRIGGER refuse_updates BEFORE UPDATE ON records BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END")
         .execute(&file)
         .await
         .unwrap();
@@ -1861,7 +1861,7 @@ async fn a_notification_is_stored_with_its_change_or_not_at_all() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 500);
     let stored: String =
-        sqlx::query_scalar("SELECT json FROM objects WHERE kind = 'refund' AND id = ?")
+        sqlx::query_scalar("SELECT json FROM records WHERE kind = 'refund' AND id = ?")
             .bind(&refund.refund_id)
             .fetch_one(&file)
             .await

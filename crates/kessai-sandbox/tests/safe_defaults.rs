@@ -148,7 +148,7 @@ impl Emu {
     async fn count(&self, kind: &str) -> i64 {
         let url = format!("sqlite://{}?mode=ro", self.db.display());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM objects WHERE kind = ?")
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE kind = ?")
             .bind(kind)
             .fetch_one(&pool)
             .await

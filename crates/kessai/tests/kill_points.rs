@@ -51,7 +51,7 @@ async fn gateway(dir: &Path, listen: &str, emulator: &str, abort_at: Option<&str
 async fn emulator_count(dir: &Path, kind: &str, pointer: &str, value: &str) -> usize {
     let url = format!("sqlite://{}?mode=ro", dir.join("sandbox.sqlite").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT json FROM objects WHERE kind = ?")
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT json FROM records WHERE kind = ?")
         .bind(kind)
         .fetch_all(&pool)
         .await
@@ -59,7 +59,7 @@ async fn emulator_count(dir: &Path, kind: &str, pointer: &str, value: &str) -> u
     pool.close().await;
     rows.iter()
         .filter(|(j,)| {
-            serde_json::from_str::<Value>(j)
+            kessai_sandbox::stored_as_v2(kind, j)
                 .unwrap()
                 .pointer(pointer)
                 .and_then(Value::as_str)

@@ -797,7 +797,7 @@ impl FaultEnv {
             self.env.data_dir.join("sandbox.sqlite").display()
         );
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT json FROM objects WHERE kind = ?")
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT json FROM records WHERE kind = ?")
             .bind(kind)
             .fetch_all(&pool)
             .await
@@ -805,7 +805,7 @@ impl FaultEnv {
         pool.close().await;
         rows.iter()
             .filter(|(json,)| {
-                let v: Value = serde_json::from_str(json).unwrap();
+                let v: Value = kessai_sandbox::stored_as_v2(kind, json).unwrap();
                 v.pointer(pointer).and_then(Value::as_str) == Some(value)
             })
             .count()
@@ -821,7 +821,7 @@ impl EmulatorView {
     pub async fn load(emulator_db: &std::path::Path) -> EmulatorView {
         let url = format!("sqlite://{}?mode=ro", emulator_db.display());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT kind, json FROM objects")
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT kind, json FROM records")
             .fetch_all(&pool)
             .await
             .unwrap();
@@ -829,7 +829,10 @@ impl EmulatorView {
         EmulatorView {
             objects: rows
                 .into_iter()
-                .map(|(k, j)| (k, serde_json::from_str(&j).unwrap()))
+                .map(|(k, j)| {
+                    let v = kessai_sandbox::stored_as_v2(&k, &j).unwrap();
+                    (k, v)
+                })
                 .collect(),
         }
     }
