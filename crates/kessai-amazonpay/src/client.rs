@@ -42,11 +42,59 @@ impl std::fmt::Debug for AmazonPayClient {
     }
 }
 
-impl AmazonPayClient {
-    pub fn new(config: ClientConfig, key: Arc<PrivateKey>) -> Result<Self, AmazonPayError> {
-        let http = reqwest::Client::builder()
+/// Which environment a legacy key (one whose id starts with neither `SANDBOX` nor `LIVE`) calls:
+/// its requests go to `/sandbox/v2/…` or `/live/v2/…`. A prefixed key picks its environment
+/// itself (`/v2/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Environment {
+    #[default]
+    Sandbox,
+    Live,
+}
+
+/// An [`AmazonPayClient`] with more than its [`ClientConfig`]: extra trusted certificates (an
+/// emulator's own), a proxy, the environment of a legacy key.
+pub struct AmazonPayClientBuilder {
+    config: ClientConfig,
+    key: Arc<PrivateKey>,
+    http: reqwest::ClientBuilder,
+    environment: Environment,
+}
+
+impl AmazonPayClientBuilder {
+    /// Trusts the certificates of this PEM text too, beside the built-in roots.
+    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, AmazonPayError> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| AmazonPayError::Request(format!("not a PEM certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(AmazonPayError::Request(
+                "no certificate (BEGIN CERTIFICATE) in the PEM".into(),
+            ));
+        }
+        for cert in certs {
+            self.http = self.http.add_root_certificate(cert);
+        }
+        Ok(self)
+    }
+
+    /// Sends HTTPS requests through this HTTP proxy (`CONNECT`).
+    pub fn https_proxy(mut self, proxy: &url::Url) -> Result<Self, AmazonPayError> {
+        let proxy = reqwest::Proxy::https(proxy.as_str())
+            .map_err(|e| AmazonPayError::Request(format!("proxy {proxy}: {e}")))?;
+        self.http = self.http.proxy(proxy);
+        Ok(self)
+    }
+
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    pub fn build(self) -> Result<AmazonPayClient, AmazonPayError> {
+        let config = self.config;
+        let http = self
+            .http
             .timeout(config.timeout)
-            .danger_accept_invalid_certs(is_loopback(&config.endpoint))
             .build()
             .map_err(|e| AmazonPayError::Request(e.to_string()))?;
         let host = config
@@ -62,15 +110,35 @@ impl AmazonPayClient {
         let prefix = if upper.starts_with("SANDBOX") || upper.starts_with("LIVE") {
             "/v2".to_owned()
         } else {
-            "/sandbox/v2".to_owned()
+            match self.environment {
+                Environment::Sandbox => "/sandbox/v2".to_owned(),
+                Environment::Live => "/live/v2".to_owned(),
+            }
         };
         Ok(AmazonPayClient {
             http,
             config,
-            key,
+            key: self.key,
             host_header,
             prefix,
         })
+    }
+}
+
+impl AmazonPayClient {
+    /// A client that trusts the built-in roots only (an emulator's self-signed certificate needs
+    /// [`AmazonPayClientBuilder::trust_pem`]).
+    pub fn new(config: ClientConfig, key: Arc<PrivateKey>) -> Result<Self, AmazonPayError> {
+        AmazonPayClient::builder(config, key).build()
+    }
+
+    pub fn builder(config: ClientConfig, key: Arc<PrivateKey>) -> AmazonPayClientBuilder {
+        AmazonPayClientBuilder {
+            config,
+            key,
+            http: reqwest::Client::builder(),
+            environment: Environment::default(),
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -156,10 +224,6 @@ impl AmazonPayClient {
             }
         }
     }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
 }
 
 fn escape(id: &str) -> String {

@@ -11,7 +11,7 @@ pub mod provider;
 pub mod signing;
 pub mod wire;
 
-pub use client::{AmazonPayClient, ClientConfig};
+pub use client::{AmazonPayClient, AmazonPayClientBuilder, ClientConfig, Environment};
 pub use error::AmazonPayError;
 pub use keys::{PrivateKey, PublicKey};
 pub use provider::AmazonPay;

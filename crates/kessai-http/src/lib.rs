@@ -1,11 +1,13 @@
 //! What both of Kessai's servers (the gateway and the emulator) put around their routes: limits on
 //! connections and time, so that idle or slow clients cannot starve the others ([`serve`],
 //! [`Limits`]); the CSRF token of buyers' forms ([`csrf`]); the security headers of HTML pages
-//! ([`page_headers`]).
+//! ([`page_headers`]); HTTP `CONNECT` tunnelled to the server itself, for the emulator
+//! ([`tunnel`]).
 
 pub mod csrf;
 mod serve;
 pub mod tls;
+pub mod tunnel;
 
 pub use serve::{serve, Limits};
 

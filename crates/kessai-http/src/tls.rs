@@ -81,6 +81,22 @@ pub fn local_ca(extra: &[String]) -> Result<LocalCa, TlsError> {
     })
 }
 
+/// Amazon Pay's API hosts (`pay-api.amazon.jp`, `.com`, `.eu`). The emulator's self-signed
+/// certificate names them too, so an SDK that always dials Amazon's host, sent through the
+/// emulator's `CONNECT` tunnel ([`crate::tunnel`]), accepts the emulator once it trusts that
+/// certificate. Its key is made at each start and never written, so trusting the file trusts
+/// only that running emulator.
+pub fn amazon_api_hosts() -> Vec<String> {
+    [
+        "pay-api.amazon.jp",
+        "pay-api.amazon.com",
+        "pay-api.amazon.eu",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
 /// A self-signed certificate for `localhost` and `127.0.0.1` (and `extra` names).
 pub fn self_signed(extra: &[String]) -> Result<CertifiedKey, TlsError> {
     let mut names = vec![

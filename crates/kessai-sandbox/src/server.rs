@@ -513,10 +513,12 @@ impl Sandbox {
             &axum::middleware::from_fn(crate::v2::trim_trailing_slash),
             routes,
         ));
+        // `CONNECT pay-api.amazon.jp:443` (an SDK's proxy setting) leads back to this port.
+        let router = kessai_http::tunnel::to_self(router, addr);
         let (tls, cert_path) = match &config.tls {
             TlsSetting::Off => (None, None),
             TlsSetting::SelfSigned => {
-                let pair = crate::tls::self_signed(&[])?;
+                let pair = crate::tls::self_signed(&kessai_http::tls::amazon_api_hosts())?;
                 let path = config.database.with_extension("cert.pem");
                 std::fs::write(&path, &pair.cert_pem).map_err(SandboxError::Serve)?;
                 (Some(crate::tls::server_config(&pair)?), Some(path))

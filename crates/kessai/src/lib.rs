@@ -4,8 +4,11 @@
 //!
 //! Integration tests start the same wiring on port 0 with fresh files.
 
+pub mod amazon_pay_setup;
+
+use amazon_pay_setup::{FileRead, Input, Setup, Target};
 use anyhow::{anyhow, Context};
-use kessai_amazonpay::{AmazonPay, AmazonPayClient, ClientConfig, PrivateKey};
+use kessai_amazonpay::{AmazonPay, AmazonPayClient, ClientConfig, Environment, PrivateKey};
 use kessai_core::clock::{Clock, SystemClock};
 use kessai_core::ids::{IdSource, SeededIds};
 use kessai_core::{MerchantCcid, Secret};
@@ -35,6 +38,19 @@ pub struct ServeOptions {
     pub amazon_pay_store_id: Option<String>,
     pub amazon_pay_private_key: Option<PathBuf>,
     pub amazon_pay_region: String,
+    /// The merchant id (Seller Central), for Amazon's `checkout.js`; required with Amazon's hosts.
+    pub amazon_pay_merchant_id: Option<String>,
+    /// The credentials are for Amazon's sandbox (a `SANDBOX-` key, or a legacy key's `/sandbox/`
+    /// path); a `LIVE-` key refuses it, a `SANDBOX-` key requires it.
+    pub amazon_pay_sandbox: bool,
+    /// The public key file registered at Amazon, checked against `amazon_pay_private_key`.
+    pub amazon_pay_public_key: Option<PathBuf>,
+    /// PEM certificates trusted beside the built-in roots for `amazon_pay_endpoint` (an
+    /// emulator's self-signed certificate).
+    pub amazon_pay_ca_file: Option<PathBuf>,
+    /// The URL buyers' browsers reach the built-in emulator at (default `http://<sandbox_listen>`);
+    /// the gateway calls the emulator there too.
+    pub sandbox_public_url: Option<String>,
     pub demo_ccid: Option<String>,
     pub demo_secret: Option<String>,
     pub demo_shop: bool,
@@ -168,6 +184,9 @@ pub struct Started {
     pub locks: Vec<DataDirLock>,
     /// The CA certificate MDK clients verify the gateway's HTTPS with (with `GatewayTls::LocalCa`).
     pub gateway_ca: Option<PathBuf>,
+    /// What the start-up check found configured for live orders (ids, environment, the key's
+    /// fingerprint; never the key), one line each.
+    pub amazon_pay_summary: String,
 }
 
 impl Started {
@@ -476,6 +495,51 @@ pub async fn registration(
     key: &PrivateKey,
     helpers_token: Option<&str>,
 ) -> anyhow::Result<Registration> {
+    registration_trusting(endpoint, key, helpers_token, None).await
+}
+
+/// An HTTP client that trusts the certificates of `ca_pem` beside the built-in roots.
+pub fn http_client(ca_pem: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+    if let Some(pem) = ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .context("--amazon-pay-ca-file: not a PEM certificate")?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder.build()?)
+}
+
+/// Why `url` could not be reached, naming `--amazon-pay-ca-file` when its certificate is not
+/// trusted.
+fn unreachable(url: &url::Url, e: &reqwest::Error) -> anyhow::Error {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if url.scheme() == "https" && text.to_ascii_lowercase().contains("certificate") {
+        anyhow!(
+            "cannot reach {url}: its TLS certificate is not trusted ({text}). For an emulator with \
+             a certificate of its own, give that certificate with --amazon-pay-ca-file \
+             (`kessai sandbox` writes it next to its database: sandbox.cert.pem)"
+        )
+    } else {
+        anyhow!("cannot reach {url}: {text}")
+    }
+}
+
+/// As [`registration`], trusting the certificates of `ca_pem` too (`--amazon-pay-ca-file`).
+pub async fn registration_trusting(
+    endpoint: &url::Url,
+    key: &PrivateKey,
+    helpers_token: Option<&str>,
+    ca_pem: Option<&str>,
+) -> anyhow::Result<Registration> {
     use kessai_amazonpay::signing;
     let pem = key.public_key().to_pem()?;
     let url = endpoint.join("/test_helpers/publicKeys")?;
@@ -500,7 +564,7 @@ pub async fn registration(
         key,
         &signing::string_to_sign(signing::Algorithm::V2, &canonical),
     )?;
-    let mut request = reqwest::Client::new().post(url.clone()).header(
+    let mut request = http_client(ca_pem)?.post(url.clone()).header(
         "authorization",
         signing::authorization_header("REGISTRATION", &names, &signature),
     );
@@ -514,7 +578,8 @@ pub async fn registration(
         .body(body)
         .send()
         .await
-        .with_context(|| format!("cannot reach the Amazon Pay emulator at {url}"))?
+        .map_err(|e| unreachable(&url, &e))
+        .context("cannot register the key with the Amazon Pay emulator")?
         .error_for_status()
         .with_context(|| format!("{url} refused the key (is it a Kessai emulator?)"))?
         .json()
@@ -532,15 +597,16 @@ pub async fn registration(
     })
 }
 
-/// Asks an emulator to send the merchant's IPNs to `url`.
+/// Asks an emulator to send the merchant's IPNs to `url` (`ca_pem`: as [`registration_trusting`]).
 pub async fn set_notification_url(
     endpoint: &url::Url,
     helpers_token: Option<&str>,
     merchant_id: &str,
     url: &str,
+    ca_pem: Option<&str>,
 ) -> anyhow::Result<()> {
     let target = endpoint.join("/test_helpers/notificationUrl")?;
-    let mut request = reqwest::Client::new()
+    let mut request = http_client(ca_pem)?
         .post(target.clone())
         .json(&serde_json::json!({ "merchantId": merchant_id, "url": url }));
     if let Some(token) = helpers_token {
@@ -607,13 +673,16 @@ pub async fn open_gateway_store(
 
 /// As [`start`], with the gateway's Amazon Pay client and store passed through `hooks`.
 pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<Started> {
+    // Before anything is made: a set that does not hold together changes nothing.
+    let setup = check_setup(&options)?;
+    let ca_pem = setup.ca_pem.as_deref();
     prepare_data_dir(&options.data_dir)?;
     // One process per data directory: a second one would drift apart from the first.
     let mut locks = vec![lock_data_dir(&options.data_dir, "gateway", "kessai serve")?];
     // With real credentials for another Amazon Pay (live or Amazon's sandbox), test orders
     // (`/test-paynow`) still go to a built-in emulator: they never reach the other one.
-    let explicit_keys = options.amazon_pay_public_key_id.is_some();
-    let builtin = options.amazon_pay_endpoint.is_none() || explicit_keys;
+    let explicit_keys = matches!(setup.target, Target::Credentials { .. });
+    let builtin = !matches!(setup.target, Target::Emulator { .. });
     if builtin {
         locks.push(lock_data_dir(&options.data_dir, "sandbox", "kessai serve")?);
         private_file(&options.data_dir.join("sandbox.sqlite"))?;
@@ -643,7 +712,7 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         let bound = Sandbox::bind(SandboxConfig {
             listen: options.sandbox_listen,
             database: options.data_dir.join("sandbox.sqlite"),
-            public_url: None,
+            public_url: options.sandbox_public_url.clone(),
             tls: kessai_sandbox::TlsSetting::SelfSigned,
             test_helpers: Some(helpers),
             limits: options.limits,
@@ -656,33 +725,50 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         // The emulator runs as its own server from here on; the gateway reaches it by HTTP.
         sandbox = Some(tokio::spawn(bound.serve()));
     }
-    let endpoint = match (&options.amazon_pay_endpoint, &builtin_url) {
-        (Some(url), _) => url.clone(),
-        (None, Some(url)) => url.clone(),
-        (None, None) => return Err(anyhow!("no Amazon Pay endpoint")),
+    let endpoint = match (&setup.target, &builtin_url) {
+        (Target::Emulator { endpoint } | Target::Credentials { endpoint, .. }, _) => {
+            endpoint.clone()
+        }
+        (Target::BuiltIn, Some(url)) => url.clone(),
+        (Target::BuiltIn, None) => return Err(anyhow!("no Amazon Pay endpoint")),
     };
     let key = Arc::new(amazon_pay_key(&options, store.as_ref()).await?);
     // With keys registered at an emulator, the emulator's notifications are trusted (its own
     // certificate origin and topic) and sent to this gateway once it is bound.
     let mut emulator_merchants = Vec::new();
-    let (public_key_id, store_id) = match (
+    let (public_key_id, store_id, merchant_id) = match (
         &options.amazon_pay_public_key_id,
         &options.amazon_pay_store_id,
     ) {
-        (Some(id), Some(store_id)) => (id.clone(), store_id.clone()),
-        (None, None) => {
-            let r = registration(&endpoint, &key, helpers_token.as_deref()).await?;
-            emulator_merchants.push((endpoint.clone(), r.merchant_id.unwrap_or_default()));
-            (r.public_key_id, r.store_id)
+        (Some(id), Some(store_id)) => {
+            probe(&endpoint, ca_pem).await?;
+            (
+                id.clone(),
+                store_id.clone(),
+                options.amazon_pay_merchant_id.clone(),
+            )
         }
         _ => {
-            return Err(anyhow!(
-                "--amazon-pay-public-key-id and --amazon-pay-store-id go together"
-            ))
+            // The emulator the endpoint names is reached with the CA file (the built-in one
+            // is reached over plain HTTP).
+            let trust = if builtin { None } else { ca_pem };
+            let r = registration_trusting(&endpoint, &key, helpers_token.as_deref(), trust).await?;
+            emulator_merchants.push((endpoint.clone(), r.merchant_id.clone().unwrap_or_default()));
+            (r.public_key_id, r.store_id, r.merchant_id)
         }
     };
-    let client_for = |endpoint: &url::Url, public_key_id: String, store_id: String| {
-        AmazonPayClient::new(
+    let amazon_pay_summary = setup.describe(
+        &public_key_id,
+        &store_id,
+        merchant_id.as_deref(),
+        key.public_key(),
+    );
+    let client_for = |endpoint: &url::Url,
+                      public_key_id: String,
+                      store_id: String,
+                      trust: Option<&str>,
+                      environment: Environment| {
+        let mut builder = AmazonPayClient::builder(
             ClientConfig {
                 endpoint: endpoint.clone(),
                 public_key_id,
@@ -692,8 +778,24 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
             },
             key.clone(),
         )
+        .environment(environment);
+        if let Some(pem) = trust {
+            builder = builder.trust_pem(pem.as_bytes())?;
+        }
+        builder.build()
     };
-    let mut amazon: Arc<dyn AmazonPay> = Arc::new(client_for(&endpoint, public_key_id, store_id)?);
+    let (live_trust, live_environment) = match &setup.target {
+        Target::BuiltIn => (None, Environment::Sandbox),
+        Target::Emulator { .. } => (ca_pem, Environment::Sandbox),
+        Target::Credentials { environment, .. } => (ca_pem, *environment),
+    };
+    let mut amazon: Arc<dyn AmazonPay> = Arc::new(client_for(
+        &endpoint,
+        public_key_id,
+        store_id,
+        live_trust,
+        live_environment,
+    )?);
     if let Some(wrap) = &hooks.amazon {
         amazon = wrap(amazon);
     }
@@ -702,7 +804,13 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         (Some(url), true) => {
             let r = registration(url, &key, helpers_token.as_deref()).await?;
             emulator_merchants.push((url.clone(), r.merchant_id.unwrap_or_default()));
-            Some(Arc::new(client_for(url, r.public_key_id, r.store_id)?))
+            Some(Arc::new(client_for(
+                url,
+                r.public_key_id,
+                r.store_id,
+                None,
+                Environment::Sandbox,
+            )?))
         }
         _ => None,
     };
@@ -750,8 +858,13 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
     .await?;
     for (emulator, merchant_id) in emulator_merchants.iter().filter(|(_, m)| !m.is_empty()) {
         let url = format!("{}/amazonpay/ipn", gateway.base_url());
+        let trust = if Some(emulator) == builtin_url.as_ref() {
+            None
+        } else {
+            ca_pem
+        };
         if let Err(e) =
-            set_notification_url(emulator, helpers_token.as_deref(), merchant_id, &url).await
+            set_notification_url(emulator, helpers_token.as_deref(), merchant_id, &url, trust).await
         {
             tracing::warn!(%e, "the emulator will not send notifications to this gateway");
         }
@@ -766,5 +879,60 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         store,
         locks,
         gateway_ca,
+        amazon_pay_summary,
     })
+}
+
+/// Reads the files the Amazon Pay flags name and checks the set ([`amazon_pay_setup::check`]).
+pub fn check_setup(options: &ServeOptions) -> Result<Setup, amazon_pay_setup::SetupError> {
+    fn read(path: &Option<PathBuf>) -> Option<(&Path, Result<String, String>)> {
+        path.as_ref().map(|p| {
+            (
+                p.as_path(),
+                std::fs::read_to_string(p).map_err(|e| e.to_string()),
+            )
+        })
+    }
+    fn file<'a>(f: &'a Option<(&'a Path, Result<String, String>)>) -> Option<FileRead<'a>> {
+        f.as_ref().map(|(path, contents)| FileRead {
+            path,
+            contents: contents.as_deref().map_err(String::as_str),
+        })
+    }
+    let private_key = read(&options.amazon_pay_private_key);
+    let public_key = read(&options.amazon_pay_public_key);
+    let ca_file = read(&options.amazon_pay_ca_file);
+    amazon_pay_setup::check(&Input {
+        endpoint: options.amazon_pay_endpoint.as_ref(),
+        region: &options.amazon_pay_region,
+        public_key_id: options.amazon_pay_public_key_id.as_deref(),
+        store_id: options.amazon_pay_store_id.as_deref(),
+        merchant_id: options.amazon_pay_merchant_id.as_deref(),
+        sandbox: options.amazon_pay_sandbox,
+        private_key: file(&private_key),
+        public_key: file(&public_key),
+        ca_file: file(&ca_file),
+        sandbox_public_url: options.sandbox_public_url.as_deref(),
+    })
+}
+
+/// One request to an HTTPS endpoint at start: a certificate that is not trusted refuses the
+/// start (naming `--amazon-pay-ca-file`); an endpoint that cannot be reached now is only a
+/// warning (Amazon may be back by the first order).
+async fn probe(endpoint: &url::Url, ca_pem: Option<&str>) -> anyhow::Result<()> {
+    if endpoint.scheme() != "https" {
+        return Ok(());
+    }
+    match http_client(ca_pem)?.get(endpoint.clone()).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = unreachable(endpoint, &e);
+            if e.to_string().contains("--amazon-pay-ca-file") {
+                Err(e)
+            } else {
+                tracing::warn!(%e, "Amazon Pay is not reachable now");
+                Ok(())
+            }
+        }
+    }
 }

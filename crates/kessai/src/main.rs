@@ -89,9 +89,25 @@ struct ServeArgs {
     /// test orders of /test-paynow while live orders go to --amazon-pay-endpoint).
     #[arg(long, default_value = "127.0.0.1:8443", env = "KESSAI_SANDBOX_LISTEN")]
     sandbox_listen: SocketAddr,
-    /// Use this Amazon Pay endpoint (e.g. another `kessai sandbox`) instead of the built-in emulator.
+    /// Use this Amazon Pay endpoint (e.g. another `kessai sandbox`) instead of the built-in
+    /// emulator. With credentials and without this flag: Amazon's host of --amazon-pay-region.
     #[arg(long, env = "KESSAI_AMAZON_PAY_ENDPOINT")]
     amazon_pay_endpoint: Option<url::Url>,
+    /// PEM certificate(s) trusted for --amazon-pay-endpoint beside the built-in roots, e.g. the
+    /// sandbox.cert.pem of a `kessai sandbox` reached over https.
+    #[arg(long, env = "KESSAI_AMAZON_PAY_CA_FILE")]
+    amazon_pay_ca_file: Option<PathBuf>,
+    /// Amazon Pay merchant id (Seller Central), for Amazon's checkout.js; needed with Amazon's hosts.
+    #[arg(long, env = "KESSAI_AMAZON_PAY_MERCHANT_ID")]
+    amazon_pay_merchant_id: Option<String>,
+    /// The credentials are for Amazon Pay's sandbox: required with a SANDBOX- key id, refused
+    /// with a LIVE- one; for a legacy key id (no prefix) it picks /sandbox/ instead of /live/.
+    #[arg(long, env = "KESSAI_AMAZON_PAY_SANDBOX")]
+    amazon_pay_sandbox: bool,
+    /// PEM file of the public key registered at Amazon Pay; checked at start against
+    /// --amazon-pay-private-key.
+    #[arg(long, env = "KESSAI_AMAZON_PAY_PUBLIC_KEY")]
+    amazon_pay_public_key: Option<PathBuf>,
     /// Amazon Pay public key id; without it the key is registered with the emulator's test helper.
     #[arg(
         long,
@@ -110,9 +126,14 @@ struct ServeArgs {
     /// with --database-url, the key stored in the database, shared by every instance).
     #[arg(long, env = "KESSAI_AMAZON_PAY_PRIVATE_KEY")]
     amazon_pay_private_key: Option<PathBuf>,
-    /// Amazon Pay region sent in x-amz-pay-region.
+    /// Amazon Pay region (jp, na or eu), sent in x-amz-pay-region; with credentials it picks
+    /// Amazon's host (pay-api.amazon.jp, .com, .eu) and checkout.js.
     #[arg(long, default_value = "jp", env = "KESSAI_AMAZON_PAY_REGION")]
     amazon_pay_region: String,
+    /// URL that buyers' browsers use to reach the built-in emulator (default:
+    /// http://<sandbox-listen address>); the gateway calls the emulator there too.
+    #[arg(long, env = "KESSAI_SANDBOX_PUBLIC_URL")]
+    sandbox_public_url: Option<String>,
     /// merchantCcid of the demo merchant (default: generated once and kept in the data directory).
     #[arg(long, env = "KESSAI_DEMO_CCID", requires = "demo_secret")]
     demo_ccid: Option<String>,
@@ -301,6 +322,11 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         amazon_pay_store_id: args.amazon_pay_store_id,
         amazon_pay_private_key: args.amazon_pay_private_key,
         amazon_pay_region: args.amazon_pay_region,
+        amazon_pay_merchant_id: args.amazon_pay_merchant_id,
+        amazon_pay_sandbox: args.amazon_pay_sandbox,
+        amazon_pay_public_key: args.amazon_pay_public_key,
+        amazon_pay_ca_file: args.amazon_pay_ca_file,
+        sandbox_public_url: args.sandbox_public_url,
         demo_ccid: args.demo_ccid,
         demo_secret: args.demo_secret,
         demo_shop: !args.no_demo_shop,
@@ -364,6 +390,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    println!("{}", started.amazon_pay_summary);
     // A secret given by flag or environment is not repeated on stdout (logs keep stdout).
     if started.demo_secret_generated {
         println!(

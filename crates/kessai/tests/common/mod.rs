@@ -106,11 +106,26 @@ impl TestEnv {
         TestEnv::start_full(name, kessai::Hooks::default(), Some(endpoint), None).await
     }
 
+    /// A gateway started with `tweak` applied to the options the others use.
+    pub async fn start_tweaked(name: &str, tweak: impl FnOnce(&mut ServeOptions)) -> TestEnv {
+        TestEnv::start_full_with(name, kessai::Hooks::default(), None, None, tweak).await
+    }
+
     async fn start_full(
         name: &str,
         hooks: kessai::Hooks,
         amazon_pay_endpoint: Option<url::Url>,
         database_url: Option<String>,
+    ) -> TestEnv {
+        TestEnv::start_full_with(name, hooks, amazon_pay_endpoint, database_url, |_| {}).await
+    }
+
+    async fn start_full_with(
+        name: &str,
+        hooks: kessai::Hooks,
+        amazon_pay_endpoint: Option<url::Url>,
+        database_url: Option<String>,
+        tweak: impl FnOnce(&mut ServeOptions),
     ) -> TestEnv {
         let data_dir = fresh_dir(name);
         // The whole suite runs on PostgreSQL too: with KESSAI_TEST_BACKEND=postgres every
@@ -123,31 +138,33 @@ impl TestEnv {
             }
             None => (None, None),
         };
-        let started = kessai::start_with(
-            ServeOptions {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                public_url: None,
-                data_dir: data_dir.clone(),
-                database_url,
-                sandbox_listen: "127.0.0.1:0".parse().unwrap(),
-                amazon_pay_endpoint,
-                amazon_pay_public_key_id: None,
-                amazon_pay_store_id: None,
-                amazon_pay_private_key: None,
-                amazon_pay_region: "jp".into(),
-                demo_ccid: None,
-                demo_secret: None,
-                demo_shop: true,
-                allow_private_push_targets: false,
-                push_lease: Duration::from_secs(30),
-                gateway_tls: kessai::GatewayTls::LocalCa,
-                test_helpers: None,
-                limits: kessai_sandbox::Limits::default(),
-            },
-            hooks,
-        )
-        .await
-        .unwrap();
+        let mut options = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            data_dir: data_dir.clone(),
+            database_url,
+            sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+            amazon_pay_endpoint,
+            amazon_pay_public_key_id: None,
+            amazon_pay_store_id: None,
+            amazon_pay_private_key: None,
+            amazon_pay_region: "jp".into(),
+            amazon_pay_merchant_id: None,
+            amazon_pay_sandbox: false,
+            amazon_pay_public_key: None,
+            amazon_pay_ca_file: None,
+            sandbox_public_url: None,
+            demo_ccid: None,
+            demo_secret: None,
+            demo_shop: true,
+            allow_private_push_targets: false,
+            push_lease: Duration::from_secs(30),
+            gateway_tls: kessai::GatewayTls::LocalCa,
+            test_helpers: None,
+            limits: kessai_sandbox::Limits::default(),
+        };
+        tweak(&mut options);
+        let started = kessai::start_with(options, hooks).await.unwrap();
         let gateway = started.gateway.base_url().to_owned();
         let emulator = started
             .amazon_pay_endpoint
@@ -704,6 +721,11 @@ impl FaultEnv {
             amazon_pay_store_id: None,
             amazon_pay_private_key: None,
             amazon_pay_region: "jp".into(),
+            amazon_pay_merchant_id: None,
+            amazon_pay_sandbox: false,
+            amazon_pay_public_key: None,
+            amazon_pay_ca_file: None,
+            sandbox_public_url: None,
             demo_ccid: None,
             demo_secret: None,
             demo_shop: false,
