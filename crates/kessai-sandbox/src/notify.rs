@@ -199,9 +199,34 @@ pub async fn outgoing(
     Ok(out)
 }
 
+/// Posts one SNS envelope to `url` as SNS does (its headers, the envelope as the body): `None`
+/// when the endpoint answered 2xx, else why not. Both faces' deliveries use it.
+pub async fn post_envelope(
+    http: &reqwest::Client,
+    url: &str,
+    message_id: &str,
+    topic_arn: &str,
+    body: &str,
+) -> Option<String> {
+    let outcome = http
+        .post(url)
+        .header("content-type", "text/plain; charset=UTF-8")
+        .header("x-amz-sns-message-type", "Notification")
+        .header("x-amz-sns-message-id", message_id)
+        .header("x-amz-sns-topic-arn", topic_arn)
+        .body(body.to_owned())
+        .send()
+        .await;
+    match outcome {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// How long the delivery worker waits after its n-th database failure in a row: 1 s doubling to
 /// one minute.
-fn db_retry_after(failures: u32) -> Duration {
+pub(crate) fn db_retry_after(failures: u32) -> Duration {
     Duration::from_secs(1_u64 << failures.min(6)).min(Duration::from_secs(60))
 }
 
@@ -237,20 +262,7 @@ pub async fn deliver_forever(db: Db, clock: Arc<dyn Clock>) {
             continue;
         }
         for n in due {
-            let outcome = http
-                .post(&n.url)
-                .header("content-type", "text/plain; charset=UTF-8")
-                .header("x-amz-sns-message-type", "Notification")
-                .header("x-amz-sns-message-id", n.id.as_str())
-                .header("x-amz-sns-topic-arn", TOPIC_ARN)
-                .body(n.body.clone())
-                .send()
-                .await;
-            let error = match outcome {
-                Ok(r) if r.status().is_success() => None,
-                Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-                Err(e) => Some(e.to_string()),
-            };
+            let error = post_envelope(&http, &n.url, &n.id, TOPIC_ARN, &n.body).await;
             if let Err(e) = db
                 .record_attempt(&n.id, n.attempts + 1, error.as_deref(), clock.unix())
                 .await

@@ -245,9 +245,8 @@ pub async fn deliver_forever(state: AppState) {
                 d
             }
             Err(e) => {
+                let wait = crate::notify::db_retry_after(failures);
                 failures = failures.saturating_add(1);
-                let wait =
-                    Duration::from_secs(1_u64 << failures.min(6)).min(Duration::from_secs(60));
                 tracing::error!(%e, retry_in = ?wait, "MWS: cannot read the notification outbox");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -258,20 +257,9 @@ pub async fn deliver_forever(state: AppState) {
             continue;
         }
         for n in due {
-            let outcome = http
-                .post(&n.url)
-                .header("content-type", "text/plain; charset=UTF-8")
-                .header("x-amz-sns-message-type", "Notification")
-                .header("x-amz-sns-message-id", n.id.as_str())
-                .header("x-amz-sns-topic-arn", TOPIC_ARN)
-                .body(n.body.clone())
-                .send()
-                .await;
-            let error = match outcome {
-                Ok(r) if r.status().is_success() => None,
-                Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-                Err(e) => Some(e.to_string()),
-            };
+            let error =
+                crate::notify::post_envelope(&http, &n.url, n.id.as_str(), TOPIC_ARN, &n.body)
+                    .await;
             let attempts = n.attempts + 1;
             let now = state.now();
             let retry_at = (attempts < MAX_ATTEMPTS).then(|| now + backoff(attempts - 1));
