@@ -298,6 +298,16 @@ async fn confirm(
         }
         let now = state.now();
         let agreement = ("AmazonBillingAgreementId", id.to_owned());
+        // The agreement must be this buyer's: Amazon shows an agreement to a buyer's token only
+        // when it is that buyer's (InvalidAddressConsentToken otherwise). Without this, a signed-in
+        // buyer could confirm and charge another buyer's agreement by its id.
+        auto.mws
+            .call(
+                "GetBillingAgreementDetails",
+                &[agreement.clone(), ("AddressConsentToken", token.clone())],
+                now,
+            )
+            .await?;
         auto.mws
             .call(
                 "SetBillingAgreementDetails",
@@ -333,6 +343,13 @@ async fn confirm(
     };
     match steps.await {
         Ok(outcome) => after_charge(id, outcome),
+        Err(f) if f.code == "InvalidAddressConsentToken" => fail(
+            StatusCode::FORBIDDEN,
+            MwsFailure {
+                code: f.code,
+                message: "このお支払い方法の設定はサインイン中の購入者のものではありません / This billing agreement is not the signed-in buyer's.".into(),
+            },
+        ),
         Err(f) => fail(StatusCode::BAD_GATEWAY, f),
     }
 }
