@@ -272,3 +272,169 @@ async fn shop_confirmation_and_subscription_without_script() {
         Some(kessai_core::ConsentState::Terminated)
     );
 }
+
+/// Signs `buyer` in with Login with Amazon at the emulator for the client `client_id` (the
+/// redirect form of `amazon.Login.authorize`); the access token.
+async fn lwa_token(emulator: &str, client_id: &str, buyer: &str) -> String {
+    const SCOPES: &str = "profile postal_code payments:widget payments:shipping_address";
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let query = [
+        ("client_id", client_id),
+        ("scope", SCOPES),
+        ("response_type", "token"),
+        ("redirect_uri", "http://shop.example/back"),
+        ("state", "s"),
+    ];
+    let page = http
+        .get(format!("{emulator}/ap/oa"))
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut form: Vec<(&str, &str)> = query.to_vec();
+    form.extend([
+        ("csrf", csrf.as_str()),
+        ("action", "signin"),
+        ("buyer", buyer),
+    ]);
+    let done = http
+        .post(format!("{emulator}/ap/oa"))
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let to = url::Url::parse(done.headers()["location"].to_str().unwrap()).unwrap();
+    to.query_pairs()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("an access token")
+}
+
+/// The attack: a signed-in buyer posts another buyer's billing agreement id to the Auto Pay
+/// page's confirm. It is refused (403) and the agreement is not confirmed or charged: its owner
+/// then confirms it and is charged once, as the first charge.
+#[tokio::test]
+async fn auto_pay_confirm_refuses_another_buyers_agreement() {
+    let env = TestEnv::start("demo-autopay-owner").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/demo/autopay", env.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kessai_demo_csrf="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .expect("the demo's CSRF cookie");
+    let html = page.text().await.unwrap();
+    let attr = |name: &str| {
+        html.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no {name} in the page"))
+            .to_owned()
+    };
+    let (seller_id, client_id) = (attr("data-seller-id"), attr("data-client-id"));
+    let csrf = form_ending(&html, "/demo/autopay/confirm")
+        .and_then(|form| {
+            form.split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+        })
+        .expect("the confirm form's CSRF field");
+
+    // Taro's agreement (the emulator's default buyer), with his consent.
+    let made: serde_json::Value = http
+        .post(format!("{}/test_helpers/billingAgreements", env.emulator))
+        .json(&serde_json::json!({ "sellerId": seller_id }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = made["AmazonBillingAgreementId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let consent = http
+        .post(format!(
+            "{}/test_helpers/billingAgreements/{id}/consent",
+            env.emulator
+        ))
+        .json(&serde_json::json!({ "consent": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), 200);
+
+    let confirm = |token: String| {
+        let (http, url) = (
+            http.clone(),
+            format!("{}/demo/autopay/confirm", env.gateway),
+        );
+        let cookie = format!("{csrf_cookie}; amazon_Login_accessToken={token}");
+        let form = [("billingAgreementId", id.clone()), ("csrf", csrf.clone())];
+        async move {
+            http.post(url)
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let hanako = lwa_token(
+        &env.emulator,
+        &client_id,
+        "amzn1.account.SANDBOXHANAKO000000000000002",
+    )
+    .await;
+    let refused = confirm(hanako).await;
+    assert_eq!(refused.status(), 403);
+    let text = words(&refused.text().await.unwrap());
+    assert!(text.contains("not the signed-in buyer's"), "{text}");
+
+    let taro = lwa_token(
+        &env.emulator,
+        &client_id,
+        "amzn1.account.SANDBOXTARO0000000000000001",
+    )
+    .await;
+    let done = confirm(taro).await;
+    assert_eq!(done.status(), 303, "the owner's confirm goes through");
+    let to = done.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&format!("/demo/autopay/agreements/{id}")) && to.contains("capture="),
+        "{to}"
+    );
+}
