@@ -363,14 +363,17 @@ async fn auto_pay_confirm_refuses_another_buyers_agreement() {
             .to_owned()
     };
     let (seller_id, client_id) = (attr("data-seller-id"), attr("data-client-id"));
-    let csrf = form_ending(&html, "/demo/autopay/confirm")
-        .and_then(|form| {
-            form.split("name=\"csrf\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .map(str::to_owned)
-        })
-        .expect("the confirm form's CSRF field");
+    let csrf = {
+        let doc = scraper::Html::parse_document(&html);
+        let sel =
+            scraper::Selector::parse("form[action$='/demo/autopay/confirm'] input[name=csrf]")
+                .unwrap();
+        doc.select(&sel)
+            .next()
+            .and_then(|input| input.value().attr("value"))
+            .map(str::to_owned)
+            .expect("the confirm form's CSRF field")
+    };
 
     // Taro's agreement (the emulator's default buyer), with his consent.
     let made: serde_json::Value = http
