@@ -180,8 +180,21 @@ function shot(page, name) {
 }
 
 /**
+ * On the gateway's hand-off page (the Authorize answer's responseContents, which the demo shop
+ * shows as it came): presses the Amazon Pay button that the emulator's checkout.js rendered.
+ * Once the script has rendered it, the page's no-script form is hidden.
+ */
+async function pressAmazonPayButton(page, hooks = {}) {
+    const button = page.getByRole('button', { name: 'Amazon Pay', exact: true });
+    await button.waitFor();
+    assert.equal(await page.locator('form#kessai-amazonpay').isVisible(), false);
+    if (hooks.handoff) await hooks.handoff(page);
+    await button.click();
+}
+
+/**
  * Walks one purchase from the demo shop: shop (the item's form, a way to pay) → the gateway's
- * hand-off page (it submits itself) → emulator sign-in → Kessai's confirmation page, or the shop's
+ * hand-off page (the Amazon Pay button of the emulator's checkout.js) → emulator sign-in → Kessai's confirmation page, or the shop's
  * own (`once-shop`) → emulator confirmation → the demo order page. Calls `hooks` on the way
  * (signin(page, response), review(page, response), shop(page), confirm(page, response)).
  */
@@ -196,6 +209,7 @@ async function buy(page, { item = 0, pattern = 'once', capture = false, instrume
     const signinResponse = page.waitForResponse((r) => onEmulator(r.url())
         && new URL(r.url()).pathname === '/checkout/signin' && r.request().method() === 'GET');
     await form.getByRole('button', { name: 'Amazon Payで支払う / Pay with Amazon Pay' }).click();
+    await pressAmazonPayButton(page, hooks);
     const signin = await signinResponse;
     await waitForPath(page, server.emulator, '/checkout/signin?amazonCheckoutSessionId=');
     assert.equal(signin.status(), 200);
@@ -450,6 +464,7 @@ test('pages render without console errors and send a Content-Security-Policy; un
         await buy(page, {
             capture: true,
             hooks: {
+                handoff: async (p) => { await shot(p, 'handoff-desktop.png'); },
                 signin: async (p, r) => { await keep('signin', p, r); await shot(p, 'emulator-signin-desktop.png'); },
                 review: async (p, r) => {
                     await keep('review', p, r);
@@ -499,8 +514,36 @@ async function toSignin(page) {
     await page.goto(`${server.gateway}/`);
     await page.locator('form.item').nth(0)
         .getByRole('button', { name: 'Amazon Payで支払う / Pay with Amazon Pay' }).click();
+    await pressAmazonPayButton(page);
     await waitForPath(page, server.emulator, '/checkout/signin?amazonCheckoutSessionId=');
 }
+
+test('with script off, the hand-off page\'s form posts the signed payload and the purchase completes', { timeout: 90000 }, async () => {
+    const context = await browser.newContext({ viewport: DESKTOP, javaScriptEnabled: false });
+    context.setDefaultTimeout(20000);
+    const page = await context.newPage();
+    try {
+        await page.goto(`${server.gateway}/`);
+        await page.locator('form.item').nth(0)
+            .getByRole('button', { name: 'Amazon Payで支払う / Pay with Amazon Pay' }).click();
+        // No script: no Amazon Pay button was rendered; the page's own form is there instead.
+        const fallback = page.getByRole('button', { name: 'Amazon Payへ進む / Continue to Amazon Pay' });
+        await fallback.waitFor();
+        assert.equal(await page.getByRole('button', { name: 'Amazon Pay', exact: true }).count(), 0);
+        await shot(page, 'handoff-no-script.png');
+        await fallback.click();
+        await waitForPath(page, server.emulator, '/checkout/signin?amazonCheckoutSessionId=');
+        await page.getByRole('button', { name: '続行 / Continue' }).click();
+        await waitForPath(page, server.gateway, '/amazonpay/review/');
+        await page.getByRole('button', { name: '確定 / Place order' }).click();
+        await waitForPath(page, server.emulator, '/checkout/confirm');
+        await page.getByRole('button', { name: '支払う / Pay' }).click();
+        await waitForPath(page, server.gateway, '/demo/orders/');
+        await page.getByRole('heading', { name: /^注文 \/ Order / }).waitFor();
+    } finally {
+        await context.close();
+    }
+});
 
 test('a cancel at Amazon is confirmed on Kessai\'s page, and the buyer can start again', { timeout: 90000 }, async () => {
     const { context, page, problems } = await openPage(DESKTOP);

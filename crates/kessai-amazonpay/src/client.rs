@@ -1,5 +1,6 @@
 //! The HTTP client: builds, signs and sends requests; reads answers and errors.
 
+use crate::button::SignedPayload;
 use crate::error::AmazonPayError;
 use crate::keys::PrivateKey;
 use crate::provider::AmazonPay;
@@ -400,12 +401,9 @@ impl AmazonPay for AmazonPayClient {
         .await
     }
 
-    fn sign_in_url(&self, checkout_session_id: &str) -> String {
-        let mut url = self.config.endpoint.clone();
-        url.set_path("/checkout/signin");
-        url.query_pairs_mut()
-            .append_pair("amazonCheckoutSessionId", checkout_session_id);
-        url.to_string()
+    fn sign_button_payload(&self, payload_json: String) -> Result<SignedPayload, AmazonPayError> {
+        SignedPayload::sign(&self.key, &self.config.public_key_id, payload_json)
+            .map_err(|e| AmazonPayError::Request(format!("cannot sign the button payload: {e}")))
     }
 
     fn store_id(&self) -> &str {

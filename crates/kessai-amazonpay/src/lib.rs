@@ -4,6 +4,7 @@
 //! gateway depends on the [`AmazonPay`] trait, never on HTTP details; the emulator
 //! (`kessai-sandbox`) reuses [`signing`] and [`wire`] so that both sides read one description.
 
+pub mod button;
 pub mod client;
 pub mod error;
 pub mod keys;
@@ -11,6 +12,7 @@ pub mod provider;
 pub mod signing;
 pub mod wire;
 
+pub use button::SignedPayload;
 pub use client::{AmazonPayClient, AmazonPayClientBuilder, ClientConfig, Environment};
 pub use error::AmazonPayError;
 pub use keys::{PrivateKey, PublicKey};

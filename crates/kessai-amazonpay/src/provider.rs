@@ -1,5 +1,6 @@
 //! The payment provider as the gateway sees it.
 
+use crate::button::SignedPayload;
 use crate::error::AmazonPayError;
 use crate::wire::*;
 use async_trait::async_trait;
@@ -77,8 +78,9 @@ pub trait AmazonPay: Send + Sync {
 
     async fn get_buyer(&self, buyer_token: &str) -> Result<BuyerDetails, AmazonPayError>;
 
-    /// Where the buyer's browser goes to sign in for a checkout session.
-    fn sign_in_url(&self, checkout_session_id: &str) -> String;
+    /// Signs `payload_json` (a Create Checkout Session request, serialised once) for the
+    /// `createCheckoutSessionConfig` of Amazon's `checkout.js`.
+    fn sign_button_payload(&self, payload_json: String) -> Result<SignedPayload, AmazonPayError>;
 
     /// The merchant's store id (the `storeId` of checkout sessions).
     fn store_id(&self) -> &str;

@@ -1,6 +1,7 @@
 //! Startup as a value, the shared state, and the MDK entry point.
 
 use crate::commands::{Command, CommandName, Rejected};
+use crate::handoff::HandOff;
 use crate::mdk;
 use crate::params::Params;
 use crate::pipeline::Caller;
@@ -53,19 +54,19 @@ pub struct GatewayConfig {
     pub tls: Option<kessai_http::tls::TlsConfig>,
 }
 
+/// One Amazon Pay: its API, and how buyers are handed to its pages.
+pub struct Connection {
+    pub api: Arc<dyn AmazonPay>,
+    pub hand_off: HandOff,
+}
+
 /// The Amazon Pay a gateway talks to.
 pub struct Amazons {
     /// Live orders' (and test orders' when `test` is `None`).
-    pub live: Arc<dyn AmazonPay>,
+    pub live: Connection,
     /// Where test orders (`/test-paynow`, `dummyRequest` "1") go when they must not reach the
     /// Amazon Pay of live orders: the built-in emulator.
-    pub test: Option<Arc<dyn AmazonPay>>,
-}
-
-impl From<Arc<dyn AmazonPay>> for Amazons {
-    fn from(live: Arc<dyn AmazonPay>) -> Amazons {
-        Amazons { live, test: None }
-    }
+    pub test: Option<Connection>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,10 @@ pub struct Inner {
     /// The Amazon Pay of live orders (and of test orders when `test_amazon` is `None`).
     pub amazon: Arc<dyn AmazonPay>,
     pub test_amazon: Option<Arc<dyn AmazonPay>>,
+    /// How buyers of live orders (and of test orders when `test_hand_off` is `None`) reach
+    /// Amazon Pay's pages.
+    pub hand_off: HandOff,
+    pub test_hand_off: Option<HandOff>,
     pub base_url: String,
     pub store_name: String,
     pub locks: OrderLocks,
@@ -124,9 +129,17 @@ impl Inner {
         }
     }
 
-    /// Every Amazon Pay this gateway talks to (for the origins its pages may send buyers to).
-    pub fn amazons(&self) -> impl Iterator<Item = &Arc<dyn AmazonPay>> {
-        std::iter::once(&self.amazon).chain(self.test_amazon.iter())
+    /// How a buyer of an order reaches Amazon Pay: test orders the test one's, if there is one.
+    pub fn hand_off_for(&self, dummy: bool) -> &HandOff {
+        match (&self.test_hand_off, dummy) {
+            (Some(test), true) => test,
+            _ => &self.hand_off,
+        }
+    }
+
+    /// Every hand-off of this gateway (for the origins its pages may send buyers to).
+    pub fn hand_offs(&self) -> impl Iterator<Item = &HandOff> {
+        std::iter::once(&self.hand_off).chain(self.test_hand_off.iter())
     }
 
     /// `bytes` random bytes as hex, from the gateway's id source.
@@ -152,12 +165,13 @@ impl Gateway {
     pub async fn bind(
         config: GatewayConfig,
         store: Arc<dyn Store>,
-        amazons: impl Into<Amazons>,
+        amazons: Amazons,
     ) -> Result<Gateway, GatewayError> {
-        let Amazons {
-            live: amazon,
-            test: test_amazon,
-        } = amazons.into();
+        let Amazons { live, test } = amazons;
+        let (test_amazon, test_hand_off) = match test {
+            Some(c) => (Some(c.api), Some(c.hand_off)),
+            None => (None, None),
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -194,8 +208,10 @@ impl Gateway {
             clock: config.clock,
             ids: config.ids,
             store,
-            amazon,
+            amazon: live.api,
             test_amazon,
+            hand_off: live.hand_off,
+            test_hand_off,
             base_url: base_url.clone(),
             store_name: config.store_name,
             locks: OrderLocks::default(),

@@ -28,6 +28,7 @@ pub fn templates() -> minijinja::Environment<'static> {
     for (name, source) in [
         ("base.html", include_str!("../templates/base.html")),
         ("confirm.html", include_str!("../templates/confirm.html")),
+        ("handoff.html", include_str!("../templates/handoff.html")),
         ("message.html", include_str!("../templates/message.html")),
         ("cancel.html", include_str!("../templates/cancel.html")),
         ("shop.html", include_str!("../templates/shop.html")),
@@ -93,7 +94,7 @@ fn forged(state: &AppState) -> Response {
 /// Where forms of pages about `record` may lead: Amazon Pay, and the merchant's return URLs.
 fn order_targets(state: &AppState, record: &OrderRecord) -> Vec<Option<String>> {
     vec![
-        Some(state.amazon_for(record.dummy).sign_in_url("-")),
+        Some(state.hand_off_for(record.dummy).form_target()),
         record.success_url.clone(),
         record.cancel_url.clone(),
         record.error_url.clone(),
@@ -102,7 +103,7 @@ fn order_targets(state: &AppState, record: &OrderRecord) -> Vec<Option<String>> 
 
 /// The pages of no particular order may lead to any Amazon Pay this gateway talks to.
 fn amazon_targets(state: &AppState) -> Vec<Option<String>> {
-    state.amazons().map(|a| Some(a.sign_in_url("-"))).collect()
+    state.hand_offs().map(|h| Some(h.form_target())).collect()
 }
 
 /// Renders a page whose forms stay on Kessai or go to Amazon Pay.
@@ -192,7 +193,8 @@ fn see_other(url: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_owned())]).into_response()
 }
 
-/// Loads the order behind a buyer URL and checks that the session id it came back with is its own.
+/// Loads the order behind a buyer URL and checks that the session id it came back with is its
+/// own.
 async fn order_for(
     state: &AppState,
     reference: &str,
@@ -225,6 +227,13 @@ async fn order_for(
         }
     }
     Ok(record)
+}
+
+/// The session id a cancel came back with, where the order has one bound to compare it with. A
+/// buyer who cancels at Amazon before ever reaching the review URL has no session bound: the
+/// cancel then moves nothing that a session could tell apart (nothing was authorized).
+fn bound_only(record: &OrderRecord, session: Option<String>) -> Option<String> {
+    session.filter(|_| record.checkout_session_id.is_some())
 }
 
 /// As [`order_for`], under the order's lock, read again once the lock is held (another request
@@ -402,46 +411,148 @@ fn outcome_of(record: &OrderRecord) -> Option<ResultCode> {
     }
 }
 
+/// The page for a checkout session Amazon Pay could not be asked about; its retry reloads the
+/// review URL.
+fn session_unreadable(
+    state: &AppState,
+    record: &OrderRecord,
+    reference: &str,
+    cs_id: &str,
+    e: &kessai_amazonpay::AmazonPayError,
+) -> Response {
+    let retry = Some(format!(
+        "/amazonpay/review/{reference}?amazonCheckoutSessionId={cs_id}"
+    ));
+    problem_to(
+        state,
+        StatusCode::BAD_GATEWAY,
+        &amazon_failure(e),
+        retry,
+        &order_targets(state, record),
+    )
+}
+
+fn session_mismatch(state: &AppState, why: &str) -> Response {
+    let r = ResultCode::field(
+        Kind::CheckoutSessionMismatch,
+        Field::AmazonCheckoutSessionId,
+        format!("is not the Amazon Pay checkout session of this order: it {why}"),
+    );
+    problem(state, StatusCode::BAD_REQUEST, &r, None)
+}
+
+/// The order behind a review URL, with the checkout session the buyer came back with bound to
+/// it. An order that has none yet (or, before the buyer got further, another one: the button
+/// pressed twice) takes this one once Amazon's copy shows it is what the order's signed payload
+/// described ([`crate::handoff::check_session`]); the binding is stored before the page is
+/// shown. Returns the session as read from Amazon when it was read here.
+async fn order_with_session(
+    state: &AppState,
+    reference: &str,
+    session: Option<&str>,
+) -> Result<(OrderRecord, Option<wire::CheckoutSession>), Response> {
+    let record = order_for(state, reference, None).await?;
+    let Some(id) = session else {
+        return Ok((record, None));
+    };
+    if record.checkout_session_id.as_deref() == Some(id) {
+        return Ok((record, None));
+    }
+    let (record, _guard) = locked_order_for(state, reference, None).await?;
+    if record.checkout_session_id.as_deref() == Some(id) {
+        return Ok((record, None));
+    }
+    if record.order.state != OrderState::Started {
+        return Err(session_mismatch(
+            state,
+            "came after the order had moved on with another session.",
+        ));
+    }
+    let amazon = state.amazon_for(record.dummy);
+    let cs = match amazon.get_checkout_session(id).await {
+        Ok(cs) => cs,
+        Err(kessai_amazonpay::AmazonPayError::Api { status: 404, .. }) => {
+            return Err(session_mismatch(state, "does not exist at Amazon Pay."))
+        }
+        Err(e) => return Err(session_unreadable(state, &record, reference, id, &e)),
+    };
+    let review_url = crate::handoff::review_url(&state.base_url, &record.public_ref);
+    let expected = crate::handoff::Expected {
+        store_id: amazon.store_id(),
+        review_url: &review_url,
+        order_id: record.order_id.as_str(),
+        amount: Money::jpy(record.order.amount),
+        intent: crate::commands::authorize::payment_intent(&record),
+        recurring: record
+            .consent
+            .as_ref()
+            .map(crate::commands::authorize::recurring_metadata),
+    };
+    if let Err(why) = crate::handoff::check_session(&cs, &expected) {
+        tracing::warn!(order = %record.order_id, session = id, %why, "checkout session refused");
+        return Err(session_mismatch(state, &why));
+    }
+    let mut next = record.clone();
+    next.checkout_session_id = Some(id.to_owned());
+    next.version += 1;
+    next.updated_at = state.now_text();
+    let entry = history(
+        "CheckoutSessionBound",
+        &serde_json::json!({ "step": "CheckoutSessionBound", "checkoutSessionId": id }).to_string(),
+        &ResultCode::success(),
+        state.now_text(),
+    );
+    let unit = Unit::new(&record.merchant, &record.order_id)
+        .with(Write::UpdateOrder(next.clone()))
+        .with(Write::History(entry));
+    match state.store.apply(&unit).await {
+        Ok(()) => Ok((next, Some(cs))),
+        Err(StoreError::Conflict) => {
+            let r = ResultCode::field(
+                Kind::ConcurrentCommand,
+                Field::OrderId,
+                "was changed at the same time; reload the page.",
+            );
+            Err(problem(state, StatusCode::CONFLICT, &r, None))
+        }
+        Err(e) => {
+            let r = crate::util::store_failure(e);
+            Err(problem(state, StatusCode::SERVICE_UNAVAILABLE, &r, None))
+        }
+    }
+}
+
 async fn review(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(reference): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Response {
-    let record = match order_for(&state, &reference, q.id.as_deref()).await {
-        Ok(r) => r,
+    let (record, fetched) = match order_with_session(&state, &reference, q.id.as_deref()).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     if let Some(done) = outcome_of(&record) {
         return to_merchant(&state, &record, &done).await;
     }
     let Some(cs_id) = record.checkout_session_id.clone() else {
-        return problem(
-            &state,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &ResultCode::new(Kind::Internal, "no checkout session"),
-            None,
+        let r = ResultCode::field(
+            Kind::FieldMissing,
+            Field::AmazonCheckoutSessionId,
+            "is missing: open this page from Amazon Pay's button.",
         );
+        return problem(&state, StatusCode::BAD_REQUEST, &r, None);
     };
-    let cs = match state
-        .amazon_for(record.dummy)
-        .get_checkout_session(&cs_id)
-        .await
-    {
-        Ok(cs) => cs,
-        Err(e) => {
-            let retry = Some(format!(
-                "/amazonpay/review/{reference}?amazonCheckoutSessionId={cs_id}"
-            ));
-            let targets = order_targets(&state, &record);
-            return problem_to(
-                &state,
-                StatusCode::BAD_GATEWAY,
-                &amazon_failure(&e),
-                retry,
-                &targets,
-            );
-        }
+    let cs = match fetched {
+        Some(cs) => cs,
+        None => match state
+            .amazon_for(record.dummy)
+            .get_checkout_session(&cs_id)
+            .await
+        {
+            Ok(cs) => cs,
+            Err(e) => return session_unreadable(&state, &record, &reference, &cs_id, &e),
+        },
     };
     if cs.buyer.is_none() {
         let r = ResultCode::new(
@@ -802,7 +913,11 @@ async fn finish(
 }
 
 async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>) -> Response {
-    let (record, _guard) = match locked_order_for(state, reference, session).await {
+    let session = match order_for(state, reference, None).await {
+        Ok(record) => bound_only(&record, session.map(str::to_owned)),
+        Err(resp) => return resp,
+    };
+    let (record, _guard) = match locked_order_for(state, reference, session.as_deref()).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -858,10 +973,16 @@ async fn cancel_page(
     Path(reference): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Response {
-    let record = match order_for(&state, &reference, q.id.as_deref()).await {
+    let record = match order_for(&state, &reference, None).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    let q = SessionQuery {
+        id: bound_only(&record, q.id),
+    };
+    if let Err(resp) = order_for(&state, &reference, q.id.as_deref()).await {
+        return resp;
+    }
     if let Some(done) = outcome_of(&record) {
         return to_merchant(&state, &record, &done).await;
     }

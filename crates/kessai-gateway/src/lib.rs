@@ -10,6 +10,7 @@ mod buyer;
 mod commands;
 pub mod crash;
 mod demo;
+mod handoff;
 mod idempotency;
 pub mod ipn;
 pub mod mdk;
@@ -23,8 +24,9 @@ pub mod reply;
 mod search;
 mod util;
 
-pub use app::{Amazons, Gateway, GatewayConfig, GatewayError};
+pub use app::{Amazons, Connection, Gateway, GatewayConfig, GatewayError};
 pub use demo::AutoPayEmulator;
+pub use handoff::{HandOff, ProductType};
 pub use ipn::IpnSettings;
 pub use pushes::PushSettings;
 pub use recovery::RecoverySettings;

@@ -197,7 +197,19 @@ async fn checkout_change(
     use kessai_amazonpay::wire::{CheckoutSessionState, ReasonCode};
     use kessai_core::{Event, Kind, PushKind, ResultCode};
     let Some(cs_id) = &record.checkout_session_id else {
-        return Ok(None);
+        // The buyer never came back from Amazon Pay with a session (the button was not pressed,
+        // or the sign-in not finished) within a checkout session's lifetime: no session was
+        // bound, nothing was authorized, and a session that comes back later is refused.
+        return Ok(Some(crate::ipn::change(
+            Some(Event::Expired),
+            PushKind::Authorize,
+            ResultCode::new(
+                Kind::AmazonCheckoutExpired,
+                "The buyer did not come back from Amazon Pay within 24 hours.",
+            ),
+            record.order.amount,
+            vec![],
+        )));
     };
     let cs = state
         .amazon_for(record.dummy)

@@ -20,13 +20,24 @@ pub fn origin_of(url: &str) -> Option<String> {
     origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
+/// A `form-action` source for "any HTTPS origin": for pages whose forms lead, through a redirect,
+/// to an address that Amazon Pay chooses per answer (its `amazonPayRedirectUrl`).
+pub const ANY_HTTPS: &str = "https:";
+
 /// The headers of every HTML page: a strict Content-Security-Policy whose `form-action` allows
 /// this server and `form_targets` (the origins the page's forms may end up at, redirects
 /// included), no MIME sniffing, and no `Referer` (buyer URLs carry references).
 pub fn page_headers(form_targets: &[Option<String>]) -> [(HeaderName, String); 3] {
     let mut form_action = String::from("'self'");
     let mut seen: Vec<String> = Vec::new();
-    for origin in form_targets.iter().flatten().filter_map(|u| origin_of(u)) {
+    let sources = form_targets.iter().flatten().filter_map(|u| {
+        if u == ANY_HTTPS {
+            Some(ANY_HTTPS.to_owned())
+        } else {
+            origin_of(u)
+        }
+    });
+    for origin in sources {
         if !seen.contains(&origin) {
             form_action.push(' ');
             form_action.push_str(&origin);
@@ -59,5 +70,7 @@ mod tests {
             Some("not a url".into()),
         ]);
         assert!(csp.contains("form-action 'self' http://127.0.0.1:8443 https://shop.example;"));
+        let [(_, csp), _, _] = page_headers(&[Some(ANY_HTTPS.into()), Some(ANY_HTTPS.into())]);
+        assert!(csp.contains("form-action 'self' https:;"), "{csp}");
     }
 }

@@ -12,6 +12,7 @@
 
 mod auth;
 pub mod buyers;
+mod checkout_js;
 mod db;
 pub mod engine;
 mod error;

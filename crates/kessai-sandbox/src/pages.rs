@@ -147,7 +147,7 @@ fn render(
     }
 }
 
-fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
     render(
         state,
         status,

@@ -502,6 +502,7 @@ impl Sandbox {
         });
         let routes = crate::v2::router(state.clone())
             .merge(crate::pages::router())
+            .merge(crate::checkout_js::router())
             .merge(crate::helpers::router(state.clone()))
             .merge(crate::mws::router(state.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }))

@@ -2000,3 +2000,274 @@ async fn api_paths_with_a_trailing_slash_are_the_same_operation() {
     let (status, _) = env.raw("POST", "/v2/", "{}", me, &[]).await;
     assert_eq!(status, 404);
 }
+
+// ---------------------------------------------------------------------------------------------
+// checkout.js: the button's signed payload at /checkout/start
+// ---------------------------------------------------------------------------------------------
+
+/// The fields of a button's form post.
+type ButtonForm = Vec<(String, String)>;
+
+/// A Create Checkout Session payload of `store_id` for ¥`amount`.
+fn button_payload(store_id: &str, amount: i64) -> String {
+    json!({
+        "webCheckoutDetails": {
+            "checkoutReviewReturnUrl": "https://shop.example/review?order=7",
+            "checkoutCancelUrl": "https://shop.example/cancel"
+        },
+        "storeId": store_id,
+        "chargePermissionType": "OneTime",
+        "paymentDetails": {
+            "paymentIntent": "Authorize",
+            "chargeAmount": {"amount": amount.to_string(), "currencyCode": "JPY"}
+        },
+        "merchantMetadata": {"merchantReferenceId": "order-7"}
+    })
+    .to_string()
+}
+
+impl Env {
+    /// The form `checkout.js` posts for `signed`, with `merchantId` and the button's options.
+    fn button_form(&self, signed: &kessai_amazonpay::SignedPayload) -> Vec<(String, String)> {
+        [
+            ("payloadJSON", signed.payload_json.as_str()),
+            ("signature", signed.signature.as_str()),
+            ("publicKeyId", signed.public_key_id.as_str()),
+            ("algorithm", signed.algorithm.name()),
+            ("merchantId", self.merchant_id.as_str()),
+            ("ledgerCurrency", "JPY"),
+            ("checkoutLanguage", "ja_JP"),
+            ("productType", "PayAndShip"),
+            ("placement", "Checkout"),
+            ("sandbox", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Posts a button form; the status, the `Location` and the page.
+    async fn press_button(&self, form: &[(String, String)]) -> (u16, Option<String>, String) {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{}/checkout/start", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, location, r.text().await.unwrap())
+    }
+
+    async fn session_count(&self) -> i64 {
+        let pool = open_file(self).await;
+        sqlx::query_scalar("SELECT count(*) FROM records WHERE kind = 'checkoutSession'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_signed_button_payload_creates_the_checkout_session_and_goes_to_sign_in() {
+    let env = start().await;
+    let script = env
+        .http
+        .get(format!("{}/checkout.js", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let text = script.text().await.unwrap();
+    for api in [
+        "renderButton",
+        "initCheckout",
+        "bindChangeAction",
+        "signout",
+    ] {
+        assert!(text.contains(api), "checkout.js has no {api}");
+    }
+
+    let signed = kessai_amazonpay::SignedPayload::sign(
+        &env.key,
+        &env.key_id,
+        button_payload(&env.store_id, 1200),
+    )
+    .unwrap();
+    let (status, location, body) = env.press_button(&env.button_form(&signed)).await;
+    assert_eq!(status, 303, "{body}");
+    let location = url::Url::parse(&location.unwrap()).unwrap();
+    assert_eq!(location.path(), "/checkout/signin");
+    let id = location
+        .query_pairs()
+        .find(|(k, _)| k == "amazonCheckoutSessionId")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    // The session is the payload's, as the merchant reads it back by API.
+    let cs = env.client.get_checkout_session(&id).await.unwrap();
+    assert_eq!(cs.store_id.as_deref(), Some(env.store_id.as_str()));
+    assert_eq!(
+        cs.web_checkout_details
+            .checkout_review_return_url
+            .as_deref(),
+        Some("https://shop.example/review?order=7")
+    );
+    assert_eq!(cs.payment_details.charge_amount, Some(jpy(1200)));
+    assert_eq!(
+        cs.merchant_metadata.merchant_reference_id.as_deref(),
+        Some("order-7")
+    );
+    assert_eq!(cs.status_details.state.as_str(), "Open");
+    // The sign-in page is there for it.
+    let page = env.http.get(location.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+}
+
+#[tokio::test]
+async fn button_payloads_that_are_not_the_merchants_are_refused_and_create_nothing() {
+    let env = start().await;
+    let payload = button_payload(&env.store_id, 1200);
+    let signed =
+        kessai_amazonpay::SignedPayload::sign(&env.key, &env.key_id, payload.clone()).unwrap();
+    let good = env.button_form(&signed);
+    let with = |name: &str, value: &str| -> Vec<(String, String)> {
+        good.iter()
+            .map(|(k, v)| {
+                let v = if k == name { value } else { v.as_str() };
+                (k.clone(), v.to_owned())
+            })
+            .collect()
+    };
+    let without = |name: &str| -> Vec<(String, String)> {
+        good.iter().filter(|(k, _)| k != name).cloned().collect()
+    };
+    // Signed by another key, for the same key id.
+    let other_key = PrivateKey::generate().unwrap();
+    let forged =
+        kessai_amazonpay::SignedPayload::sign(&other_key, &env.key_id, payload.clone()).unwrap();
+    // A payload for another store, signed by this merchant's key.
+    let other_store = kessai_amazonpay::SignedPayload::sign(
+        &env.key,
+        &env.key_id,
+        button_payload("amzn1.application-oa2-client.someone-else", 1200),
+    )
+    .unwrap();
+    // An amount Amazon does not take, signed.
+    let too_much = kessai_amazonpay::SignedPayload::sign(
+        &env.key,
+        &env.key_id,
+        button_payload(&env.store_id, 10_000_001),
+    )
+    .unwrap();
+    // (what, the form, the status, what the page says)
+    let cases: Vec<(&str, ButtonForm, u16, &str)> = vec![
+        (
+            "tampered amount",
+            with("payloadJSON", &payload.replace("1200", "12")),
+            403,
+            "signature does not match payloadJSON",
+        ),
+        (
+            "signed by another key",
+            with("signature", &forged.signature),
+            403,
+            "signature does not match payloadJSON",
+        ),
+        (
+            "unknown key id",
+            with("publicKeyId", "SANDBOX-NOBODY"),
+            401,
+            "publicKeyId SANDBOX-NOBODY is not registered",
+        ),
+        (
+            "legacy algorithm named for a V2 signature",
+            with("algorithm", "AMZN-PAY-RSASSA-PSS"),
+            403,
+            "signature does not match payloadJSON",
+        ),
+        (
+            "unknown algorithm",
+            with("algorithm", "RSA-SHA1"),
+            400,
+            "is neither AMZN-PAY-RSASSA-PSS-V2 nor",
+        ),
+        (
+            "signature not Base64",
+            with("signature", "%%%"),
+            400,
+            "signature is not Base64",
+        ),
+        (
+            "no payload",
+            without("payloadJSON"),
+            400,
+            "payloadJSON is missing",
+        ),
+        (
+            "no merchant id",
+            without("merchantId"),
+            400,
+            "merchantId is missing",
+        ),
+        (
+            "another merchant id",
+            with("merchantId", "A3OTHERMERCHANT"),
+            403,
+            "merchantId A3OTHERMERCHANT is not the merchant of publicKeyId",
+        ),
+        (
+            "another ledger currency",
+            with("ledgerCurrency", "USD"),
+            400,
+            "ledgerCurrency USD",
+        ),
+        (
+            "unknown placement",
+            with("placement", "Sidebar"),
+            400,
+            "is not one of Home, Product, Cart, Checkout, Other",
+        ),
+        (
+            "another store's payload",
+            env.button_form(&other_store),
+            400,
+            "storeId",
+        ),
+        (
+            "amount out of range",
+            env.button_form(&too_much),
+            400,
+            "paymentDetails.chargeAmount",
+        ),
+    ];
+    let before = env.session_count().await;
+    for (what, form, status, says) in cases {
+        let (got, location, page) = env.press_button(&form).await;
+        assert_eq!(got, status, "{what}: {page}");
+        assert_eq!(location, None, "{what}");
+        assert!(
+            page.contains(says),
+            "{what}: the page should say {says:?}: {page}"
+        );
+        assert!(page.contains("<h1>"), "{what}: a page, not a bare error");
+    }
+    assert_eq!(
+        env.session_count().await,
+        before,
+        "refusals created nothing"
+    );
+    // The untouched form still works.
+    assert_eq!(env.press_button(&good).await.0, 303);
+    assert_eq!(env.session_count().await, before + 1);
+}

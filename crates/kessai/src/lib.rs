@@ -784,6 +784,21 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         }
         builder.build()
     };
+    let live_hand_off = match &setup.target {
+        Target::Credentials {
+            amazon: true,
+            environment,
+            ..
+        } => kessai_gateway::HandOff::amazon(
+            setup.region.checkout_js(),
+            merchant_id.as_deref().unwrap_or_default(),
+            *environment == Environment::Sandbox,
+        ),
+        _ => kessai_gateway::HandOff::emulator(
+            endpoint.as_str(),
+            merchant_id.as_deref().unwrap_or_default(),
+        ),
+    };
     let (live_trust, live_environment) = match &setup.target {
         Target::BuiltIn => (None, Environment::Sandbox),
         Target::Emulator { .. } => (ca_pem, Environment::Sandbox),
@@ -800,17 +815,21 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         amazon = wrap(amazon);
     }
     let test_endpoint = builtin_url.clone().filter(|_| explicit_keys);
-    let test_amazon: Option<Arc<dyn AmazonPay>> = match (&builtin_url, explicit_keys) {
+    let test_amazon = match (&builtin_url, explicit_keys) {
         (Some(url), true) => {
             let r = registration(url, &key, helpers_token.as_deref()).await?;
-            emulator_merchants.push((url.clone(), r.merchant_id.unwrap_or_default()));
-            Some(Arc::new(client_for(
-                url,
-                r.public_key_id,
-                r.store_id,
-                None,
-                Environment::Sandbox,
-            )?))
+            let merchant = r.merchant_id.unwrap_or_default();
+            emulator_merchants.push((url.clone(), merchant.clone()));
+            Some(kessai_gateway::Connection {
+                api: Arc::new(client_for(
+                    url,
+                    r.public_key_id,
+                    r.store_id,
+                    None,
+                    Environment::Sandbox,
+                )?),
+                hand_off: kessai_gateway::HandOff::emulator(url.as_str(), &merchant),
+            })
         }
         _ => None,
     };
@@ -851,7 +870,10 @@ pub async fn start_with(options: ServeOptions, hooks: Hooks) -> anyhow::Result<S
         },
         gateway_store,
         kessai_gateway::Amazons {
-            live: amazon,
+            live: kessai_gateway::Connection {
+                api: amazon,
+                hand_off: live_hand_off,
+            },
             test: test_amazon,
         },
     )

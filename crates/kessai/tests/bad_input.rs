@@ -323,10 +323,10 @@ async fn command_and_state_errors_change_nothing() {
         "refusals changed nothing"
     );
 
-    // Every command attempt on the order, refused or not, is in its history: the 4 steps of the
-    // purchase, 3 refusals, the capture, 4 refusals. (A duplicate Authorize never reaches the
-    // order.)
-    assert_eq!(env.history_len("s1").await, 4 + 3 + 1 + 4);
+    // Every command attempt on the order, refused or not, is in its history: the 5 steps of the
+    // purchase (Authorize, the session bound, signed in, confirmed, completed), 3 refusals, the
+    // capture, 4 refusals. (A duplicate Authorize never reaches the order.)
+    assert_eq!(env.history_len("s1").await, 5 + 3 + 1 + 4);
 }
 
 #[tokio::test]
@@ -345,7 +345,12 @@ async fn buyer_returning_with_another_orders_session_is_refused() {
     assert_eq!(signin.status, 200);
     let a_before = env.order("sa").await.unwrap();
     let b_before = env.order("sb").await.unwrap();
-    let a_session = a_before.checkout_session_id.clone().unwrap();
+    // The session A's button made (A's payload, signed by the merchant's key).
+    let a_session = common::query(
+        &url::Url::parse(&signin.url).unwrap(),
+        "amazonCheckoutSessionId",
+    )
+    .expect("the sign-in page names its session");
     // ... but with B's return URL and A's session id.
     let url = format!(
         "{}/amazonpay/review/{}?amazonCheckoutSessionId={a_session}",
@@ -370,13 +375,22 @@ async fn buyer_returning_with_another_orders_session_is_refused() {
     assert_eq!(env.order("sa").await.unwrap(), a_before);
     assert_eq!(env.order("sb").await.unwrap(), b_before);
     assert_eq!(b_before.order.state, OrderState::Started);
+    assert_eq!(b_before.checkout_session_id, None);
     let cs = env
         .amazon()
         .await
-        .get_checkout_session(&b_before.checkout_session_id.unwrap())
+        .get_checkout_session(&a_session)
         .await
         .unwrap();
     assert_eq!(cs.status_details.state.as_str(), "Open");
+    // A's own return still works: the buyer signs in and comes back to A's review URL.
+    let page = browser.submit_page(signin, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.url.contains(&a_before.public_ref), "{}", page.url);
+    assert_eq!(
+        env.order("sa").await.unwrap().checkout_session_id,
+        Some(a_session)
+    );
 }
 
 #[tokio::test]

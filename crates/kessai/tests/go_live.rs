@@ -212,10 +212,14 @@ async fn buyers_are_sent_to_the_built_in_emulators_public_url() {
         .await;
     assert_eq!(r["mstatus"], "success", "{r:?}");
     let html = r["responseContents"].as_str().unwrap();
-    assert!(
-        html.contains(&format!("{public}/")),
-        "the hand-off names the public URL: {html}"
-    );
+    let doc = scraper::Html::parse_document(html);
+    let attr = |selector: &str, name: &str| {
+        let sel = scraper::Selector::parse(selector).unwrap();
+        let el = doc.select(&sel).next().expect(selector);
+        el.value().attr(name).unwrap().to_owned()
+    };
+    assert_eq!(attr("script[src]", "src"), format!("{public}/checkout.js"));
+    assert_eq!(attr("form", "action"), format!("{public}/checkout/start"));
     assert!(!html.contains(&format!("127.0.0.1:{port}")), "{html}");
     let landed = walk_buyer(&env, &r, "visa-1111").await;
     assert!(
@@ -286,5 +290,99 @@ async fn a_client_through_the_emulators_connect_tunnel_reaches_it_as_pay_api_ama
     assert!(
         matches!(e, kessai_amazonpay::AmazonPayError::Transport(_)),
         "{e:?}"
+    );
+}
+
+/// The `renderButton` options of a hand-off page, and its one script's `src`.
+fn hand_off_of(html: &str) -> (serde_json::Value, String, bool) {
+    let doc = scraper::Html::parse_document(html);
+    let options = scraper::Selector::parse("script#kessai-amazonpay-button").unwrap();
+    let text: String = doc.select(&options).next().unwrap().text().collect();
+    let src = scraper::Selector::parse("script[src]").unwrap();
+    let src = doc
+        .select(&src)
+        .next()
+        .unwrap()
+        .value()
+        .attr("src")
+        .unwrap();
+    let form = scraper::Selector::parse("form").unwrap();
+    let has_form = doc.select(&form).next().is_some();
+    (
+        serde_json::from_str(&text).unwrap(),
+        src.to_owned(),
+        has_form,
+    )
+}
+
+/// Live orders are handed to Amazon's own `checkout.js` of the region, with a payload signed by
+/// the merchant's key over the exact string the page hands the script; test orders of the same
+/// gateway still go to the built-in emulator's double. (Amazon is never called: Authorize records
+/// the order and signs; the real hosts are not reachable here.)
+#[tokio::test]
+async fn the_live_hand_off_loads_amazons_checkout_js_with_a_payload_signed_by_the_merchants_key() {
+    let key_dir = fresh_dir("golive-live-key");
+    let key_path = key_dir.join("amazon-pay.pem");
+    let key = kessai::load_or_create_key(&key_path).unwrap();
+    let key_id = "LIVE-AEXAMPLEKEYID0000000000";
+    let store_id = "amzn1.application-oa2-client.0123456789abcdef";
+    let env = TestEnv::start_tweaked("golive-live-hand-off", |o| {
+        o.amazon_pay_public_key_id = Some(key_id.into());
+        o.amazon_pay_store_id = Some(store_id.into());
+        o.amazon_pay_private_key = Some(key_path.clone());
+        o.amazon_pay_merchant_id = Some("A2EXAMPLEMERCHANT".into());
+    })
+    .await;
+    let params = env.authorize_params("live-1", 2400, false);
+    let body = env.mdk_body(params, false);
+    let r = env
+        .mdk_path(
+            "/paynow/v2/Authorize/amazonpay",
+            body,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    assert_eq!(r["mstatus"], "success", "{r:?}");
+    let (options, src, has_form) = hand_off_of(r["responseContents"].as_str().unwrap());
+    assert_eq!(src, "https://static-fe.payments-amazon.com/checkout.js");
+    assert!(!has_form, "Amazon has no no-script entry: no form");
+    assert_eq!(options["merchantId"], "A2EXAMPLEMERCHANT");
+    assert_eq!(options["sandbox"], false);
+    assert_eq!(options["ledgerCurrency"], "JPY");
+    let config = &options["createCheckoutSessionConfig"];
+    assert_eq!(config["publicKeyId"], key_id);
+    assert_eq!(config["algorithm"], "AMZN-PAY-RSASSA-PSS-V2");
+    let payload = config["payloadJSON"].as_str().unwrap();
+    kessai_amazonpay::button::verify(
+        key.public_key(),
+        kessai_amazonpay::signing::Algorithm::V2,
+        payload,
+        config["signature"].as_str().unwrap(),
+    )
+    .expect("the payload's signature verifies with the configured key");
+    // The payload is the order's: this store, this order, this amount, Kessai's review URL.
+    let p: serde_json::Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(p["storeId"], store_id);
+    assert_eq!(p["merchantMetadata"]["merchantReferenceId"], "live-1");
+    assert_eq!(p["paymentDetails"]["chargeAmount"]["amount"], "2400");
+    let order = env.order("live-1").await.unwrap();
+    assert_eq!(
+        p["webCheckoutDetails"]["checkoutReviewReturnUrl"],
+        format!("{}/amazonpay/review/{}", env.gateway, order.public_ref)
+    );
+    assert_eq!(order.checkout_session_id, None, "nothing bound yet");
+
+    // A test order of the same gateway goes to the built-in emulator's checkout.js.
+    let r = env
+        .mdk("Authorize", env.authorize_params("test-1", 100, false))
+        .await;
+    let (options, src, has_form) = hand_off_of(r["responseContents"].as_str().unwrap());
+    assert!(src.starts_with("http://127.0.0.1:"), "{src}");
+    assert!(src.ends_with("/checkout.js"), "{src}");
+    assert!(has_form);
+    assert_eq!(options["sandbox"], true);
+    assert_ne!(
+        options["createCheckoutSessionConfig"]["publicKeyId"],
+        key_id
     );
 }

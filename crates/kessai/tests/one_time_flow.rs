@@ -112,6 +112,7 @@ async fn authorize_capture_refund_twice_to_zero() {
         commands,
         vec![
             "Authorize",
+            "CheckoutSessionBound",
             "BuyerSignedIn",
             "BuyerConfirmed",
             "AuthorizeResult",
@@ -211,10 +212,17 @@ async fn buyer_cancels_at_amazon() {
     assert_eq!(&query(&landed, "vResultCode").unwrap()[..4], "E402");
     let o = env.order("order-bc").await.unwrap();
     assert_eq!(o.order.state, OrderState::BuyerCanceled);
+    // Canceled before coming back to the review URL: no session was bound to the order; the
+    // one the button made is the sign-in page's.
+    assert_eq!(o.checkout_session_id, None);
+    let session_id = query(
+        &url::Url::parse(&signin.url).unwrap(),
+        "amazonCheckoutSessionId",
+    );
     let cs = env
         .amazon()
         .await
-        .get_checkout_session(o.checkout_session_id.as_deref().unwrap())
+        .get_checkout_session(&session_id.unwrap())
         .await
         .unwrap();
     assert_eq!(cs.status_details.state.as_str(), "Canceled");

@@ -52,6 +52,7 @@ async fn one_time_flow_on_postgres() {
         commands,
         [
             "Authorize",
+            "CheckoutSessionBound",
             "BuyerSignedIn",
             "BuyerConfirmed",
             "AuthorizeResult",

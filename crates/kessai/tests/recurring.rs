@@ -498,10 +498,18 @@ async fn options_are_passed_through_to_amazon() {
     let order = env.order("opt-1").await.unwrap();
     assert!(order.options.extend_expiration);
     assert_eq!(order.options.platform_id.as_deref(), Some("PLATFORM1"));
+    // The session the button makes from the signed payload carries them.
+    let signin = common::Browser::new(&env.http)
+        .submit(r["responseContents"].as_str().unwrap(), &env.gateway, &[])
+        .await;
+    let session = common::query(
+        &url::Url::parse(&signin.url).unwrap(),
+        "amazonCheckoutSessionId",
+    );
     let cs = env
         .amazon()
         .await
-        .get_checkout_session(order.checkout_session_id.as_deref().unwrap())
+        .get_checkout_session(&session.unwrap())
         .await
         .unwrap();
     assert_eq!(cs.platform_id.as_deref(), Some("PLATFORM1"));

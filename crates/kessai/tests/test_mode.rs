@@ -12,11 +12,11 @@ use kessai_core::OrderState;
 use serde_json::json;
 use std::time::Duration;
 
-/// The origin the Authorize page sends the buyer to.
+/// The origin the Authorize page's no-script form posts the signed payload to.
 fn hand_off_origin(answer: &serde_json::Map<String, serde_json::Value>) -> String {
     let html = answer["responseContents"].as_str().unwrap();
     let (method, action, _) = common::first_form(html, &[]);
-    assert_eq!(method, reqwest::Method::GET);
+    assert_eq!(method, reqwest::Method::POST);
     url::Url::parse(&action)
         .unwrap()
         .origin()
@@ -43,7 +43,8 @@ async fn test_orders_go_to_the_built_in_emulator_and_live_orders_do_not() {
         amazon_pay_store_id: Some(reg.store_id),
         amazon_pay_private_key: Some(key_path),
         amazon_pay_region: "jp".into(),
-        amazon_pay_merchant_id: None,
+        // The button's merchantId (the emulator checks it is the key's merchant).
+        amazon_pay_merchant_id: reg.merchant_id,
         amazon_pay_sandbox: true,
         amazon_pay_public_key: None,
         amazon_pay_ca_file: None,
@@ -101,6 +102,20 @@ async fn test_orders_go_to_the_built_in_emulator_and_live_orders_do_not() {
     );
     let live = env.order("l-1").await.unwrap();
     assert!(!live.dummy);
+    // The buyer presses the button: "Amazon" makes the session from the signed payload.
+    let signin = common::Browser::new(&env.http)
+        .submit(r["responseContents"].as_str().unwrap(), &env.gateway, &[])
+        .await;
+    assert!(
+        signin.url.starts_with(amazon_url.as_str()),
+        "{}",
+        signin.url
+    );
+    let live_session = common::query(
+        &url::Url::parse(&signin.url).unwrap(),
+        "amazonCheckoutSessionId",
+    )
+    .unwrap();
     let test = env.order("t-1").await.unwrap();
     let http = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
@@ -108,7 +123,7 @@ async fn test_orders_go_to_the_built_in_emulator_and_live_orders_do_not() {
         .unwrap();
     // The emulators' buyer pages for a session exist only where the session was made.
     for (session, at, expect_found) in [
-        (live.checkout_session_id.clone().unwrap(), &amazon_url, true),
+        (live_session, &amazon_url, true),
         (
             test.checkout_session_id.clone().unwrap(),
             &amazon_url,

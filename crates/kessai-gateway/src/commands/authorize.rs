@@ -1,13 +1,14 @@
-//! Authorize (one-time, gateway-hosted confirmation): creates the order and an Amazon Pay
-//! checkout session; `responseContents` is the page that sends the buyer to Amazon Pay.
+//! Authorize (one-time or recurring): records the order; `responseContents` is the page that
+//! hands the buyer to Amazon Pay ([`crate::handoff`]).
 
 use super::MAX_AMOUNT;
 use crate::app::AppState;
+use crate::handoff::ProductType;
 use crate::params::Params;
 use crate::pipeline::Caller;
 use crate::reply::{Answer, Reply};
+use crate::util::history;
 use crate::util::store_failure;
-use crate::util::{amazon_failure, history, idempotency_key};
 use kessai_amazonpay::wire::{self, ChargePermissionType, PaymentIntent, Price};
 use kessai_core::consent::MAX_RECURRING_AMOUNT;
 use kessai_core::{
@@ -239,7 +240,7 @@ fn checkout_request(
         .map(|r| serde_json::json!({ "addressRestrictions": r }));
     wire::CreateCheckoutSessionRequest {
         web_checkout_details: wire::WebCheckoutDetailsRequest {
-            checkout_review_return_url: Some(format!("{base}/amazonpay/review/{public_ref}")),
+            checkout_review_return_url: Some(crate::handoff::review_url(base, public_ref)),
             checkout_result_return_url: None,
             checkout_cancel_url: Some(format!("{base}/amazonpay/cancel/{public_ref}")),
         },
@@ -290,9 +291,9 @@ pub fn recurring_metadata(c: &Consent) -> wire::RecurringMetadata {
     }
 }
 
-/// Creating a checkout session moves no money, so it is not in the operation log: its key is
-/// derived from the order, so a retried Authorize replays the same session at Amazon Pay, and a
-/// session whose order was never stored expires there unused after 24 hours.
+/// Records the order and answers with the hand-off page ([`crate::handoff`]): Amazon Pay is not
+/// called; the page carries the order's Create Checkout Session request, signed, and Amazon
+/// creates the session when the buyer presses the button.
 pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer {
     let ccid = &caller.merchant.ccid;
     let order_id = fields.order_id.clone();
@@ -311,7 +312,6 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         Err(e) => return Answer::about(&order_id, store_failure(e), Reply::Nothing),
     }
     let public_ref = crate::util::buyer_ref(&state.ref_key, ccid, &order_id);
-    let amazon = state.amazon_for(caller.dummy);
     let create = checkout_request(
         state,
         caller.dummy,
@@ -320,10 +320,14 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         &order_id,
         &public_ref,
     );
-    let key = idempotency_key(ccid, &order_id, "checkout-session");
-    let session = match amazon.create_checkout_session(&create, &key).await {
-        Ok(s) => s,
-        Err(e) => return Answer::about(&order_id, amazon_failure(&e), Reply::Nothing),
+    let product = if fields.options.suppress_shipping_address_view == Some(true) {
+        ProductType::PayOnly
+    } else {
+        ProductType::PayAndShip
+    };
+    let page = match hand_off_page(state, caller.dummy, &create, fields.amount, product) {
+        Ok(page) => page,
+        Err(r) => return Answer::about(&order_id, r, Reply::Nothing),
     };
     let now = state.now_text();
     let record = OrderRecord {
@@ -340,7 +344,8 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         authorize_push_url: fields.authorize_push_url,
         capture_push_url: fields.capture_push_url,
         cancel_push_url: fields.cancel_push_url,
-        checkout_session_id: Some(session.checkout_session_id.clone()),
+        // Bound when the buyer comes back from Amazon with the session the payload created.
+        checkout_session_id: None,
         charge_permission_id: None,
         charge_id: None,
         in_flight: None,
@@ -370,47 +375,32 @@ pub async fn run(state: &AppState, caller: &Caller, fields: Authorize) -> Answer
         }
         Err(e) => return Answer::about(&order_id, store_failure(e), Reply::Nothing),
     }
-    let sign_in = amazon.sign_in_url(&session.checkout_session_id);
-    Answer::about(
-        &order_id,
-        result,
-        Reply::BuyerPage {
-            html: redirect_page(&sign_in),
-        },
-    )
+    Answer::about(&order_id, result, Reply::BuyerPage { html: page })
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// The page the merchant sends to the buyer's browser: a form that goes to Amazon Pay's sign-in,
-/// submitted by script, with a visible button for browsers without script.
-pub fn redirect_page(url: &str) -> String {
-    let (action, hidden) = match url::Url::parse(url) {
-        Ok(u) => {
-            let mut base = u.clone();
-            base.set_query(None);
-            let inputs: String = u
-                .query_pairs()
-                .map(|(k, v)| {
-                    format!(
-                        r#"<input type="hidden" name="{}" value="{}">"#,
-                        html_escape(&k),
-                        html_escape(&v)
-                    )
-                })
-                .collect();
-            (base.to_string(), inputs)
-        }
-        Err(_) => (url.to_owned(), String::new()),
+/// The hand-off page of an order: `create` serialised once, signed with the merchant's Amazon
+/// Pay key, in the page that renders the Amazon Pay button.
+fn hand_off_page(
+    state: &AppState,
+    dummy: bool,
+    create: &wire::CreateCheckoutSessionRequest,
+    amount: Yen,
+    product: ProductType,
+) -> Result<String, ResultCode> {
+    let internal = |what: String| {
+        tracing::error!(%what, "hand-off page");
+        ResultCode::new(
+            Kind::Internal,
+            "The Amazon Pay button could not be prepared.",
+        )
     };
-    format!(
-        r#"<!doctype html><html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Amazon Pay</title></head><body><form id="kessai-amazonpay" method="get" action="{}">{}<p>Amazon Payへ移動します。/ Continuing to Amazon Pay.</p><button type="submit">Amazon Payへ進む / Continue to Amazon Pay</button></form><script>document.getElementById("kessai-amazonpay").submit();</script></body></html>"#,
-        html_escape(&action),
-        hidden
-    )
+    let payload_json = serde_json::to_string(create).map_err(|e| internal(e.to_string()))?;
+    let signed = state
+        .amazon_for(dummy)
+        .sign_button_payload(payload_json)
+        .map_err(|e| internal(e.to_string()))?;
+    state
+        .hand_off_for(dummy)
+        .page(&state.templates, &signed, amount, product)
+        .map_err(|e| internal(e.to_string()))
 }

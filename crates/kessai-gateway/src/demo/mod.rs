@@ -122,7 +122,7 @@ fn page(
         .and_then(|t| t.render(ctx));
     match html {
         Ok(html) => {
-            let targets = [Some(state.amazon.sign_in_url("-"))];
+            let targets = [Some(state.hand_off.form_target())];
             let mut response = (
                 status,
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -8,6 +8,8 @@ mod idempotency;
 pub mod render;
 mod sessions;
 
+pub(crate) use sessions::new_session;
+
 use crate::auth::{self, Caller};
 use crate::engine::permission::{FrequencyUnit, Recurring};
 use crate::engine::session::Payment;

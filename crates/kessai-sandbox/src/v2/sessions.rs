@@ -29,61 +29,7 @@ pub(super) async fn create_session(
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
-    let parsed = (|| {
-        let map = parse_object(&body)?;
-        let root = Obj::root(&map);
-        root.only(&[
-            "webCheckoutDetails",
-            "storeId",
-            "chargePermissionType",
-            "recurringMetadata",
-            "paymentDetails",
-            "merchantMetadata",
-            "platformId",
-            "providerMetadata",
-            "deliverySpecifications",
-            "addressDetails",
-            "scopes",
-        ])?;
-        let web = root.req_obj("webCheckoutDetails")?;
-        web.only(&[
-            "checkoutReviewReturnUrl",
-            "checkoutResultReturnUrl",
-            "checkoutCancelUrl",
-            "checkoutMode",
-        ])?;
-        let review = web
-            .opt_url("checkoutReviewReturnUrl")?
-            .ok_or_else(|| ApiError::missing("webCheckoutDetails.checkoutReviewReturnUrl"))?;
-        let currency = ledger(&caller);
-        Ok::<_, ApiError>(NewSession {
-            urls: ReturnUrls {
-                review: Some(review.to_owned()),
-                result: web.opt_url("checkoutResultReturnUrl")?.map(str::to_owned),
-                cancel: web.opt_url("checkoutCancelUrl")?.map(str::to_owned),
-            },
-            store_id: root.req_str("storeId", 256)?.to_owned(),
-            kind: root
-                .opt_vocab("chargePermissionType", ChargePermissionType::KNOWN)?
-                .as_ref()
-                .and_then(read_kind),
-            payment: match root.opt_obj("paymentDetails")? {
-                Some(p) => read_payment(&p, currency)?,
-                None => Payment::default(),
-            },
-            metadata: match root.opt_obj("merchantMetadata")? {
-                Some(m) => read_metadata(&m)?,
-                None => Metadata::default(),
-            },
-            platform_id: root.opt_str("platformId", 21)?.map(str::to_owned),
-            recurring: match root.opt_obj("recurringMetadata")? {
-                Some(r) => Some(read_recurring(&r, currency)?),
-                None => None,
-            },
-            delivery: root.opt_obj("deliverySpecifications")?.map(|d| d.value()),
-            environment: caller.environment,
-        })
-    })();
+    let parsed = new_session(&body, &caller);
     if let Err(e) = simulation(&headers, "Create Checkout Session", false) {
         return e.into_response();
     }
@@ -98,6 +44,64 @@ pub(super) async fn create_session(
             Ok((StatusCode::CREATED, to_json(&render::session(&base, cs))?))
         })
         .await
+}
+
+/// A Create Checkout Session request body, read strictly: from the API, or from the signed
+/// `payloadJSON` of the `checkout.js` button ([`crate::checkout_js`]).
+pub(crate) fn new_session(body: &[u8], caller: &Caller) -> Result<NewSession, ApiError> {
+    let map = parse_object(body)?;
+    let root = Obj::root(&map);
+    root.only(&[
+        "webCheckoutDetails",
+        "storeId",
+        "chargePermissionType",
+        "recurringMetadata",
+        "paymentDetails",
+        "merchantMetadata",
+        "platformId",
+        "providerMetadata",
+        "deliverySpecifications",
+        "addressDetails",
+        "scopes",
+    ])?;
+    let web = root.req_obj("webCheckoutDetails")?;
+    web.only(&[
+        "checkoutReviewReturnUrl",
+        "checkoutResultReturnUrl",
+        "checkoutCancelUrl",
+        "checkoutMode",
+    ])?;
+    let review = web
+        .opt_url("checkoutReviewReturnUrl")?
+        .ok_or_else(|| ApiError::missing("webCheckoutDetails.checkoutReviewReturnUrl"))?;
+    let currency = ledger(caller);
+    Ok(NewSession {
+        urls: ReturnUrls {
+            review: Some(review.to_owned()),
+            result: web.opt_url("checkoutResultReturnUrl")?.map(str::to_owned),
+            cancel: web.opt_url("checkoutCancelUrl")?.map(str::to_owned),
+        },
+        store_id: root.req_str("storeId", 256)?.to_owned(),
+        kind: root
+            .opt_vocab("chargePermissionType", ChargePermissionType::KNOWN)?
+            .as_ref()
+            .and_then(read_kind),
+        payment: match root.opt_obj("paymentDetails")? {
+            Some(p) => read_payment(&p, currency)?,
+            None => Payment::default(),
+        },
+        metadata: match root.opt_obj("merchantMetadata")? {
+            Some(m) => read_metadata(&m)?,
+            None => Metadata::default(),
+        },
+        platform_id: root.opt_str("platformId", 21)?.map(str::to_owned),
+        recurring: match root.opt_obj("recurringMetadata")? {
+            Some(r) => Some(read_recurring(&r, currency)?),
+            None => None,
+        },
+        delivery: root.opt_obj("deliverySpecifications")?.map(|d| d.value()),
+        environment: caller.environment,
+    })
 }
 
 pub(super) async fn get_session(

@@ -258,8 +258,11 @@ impl AmazonPay for FaultyAmazon {
         self.inner.get_buyer(buyer_token).await
     }
 
-    fn sign_in_url(&self, checkout_session_id: &str) -> String {
-        self.inner.sign_in_url(checkout_session_id)
+    fn sign_button_payload(
+        &self,
+        payload_json: String,
+    ) -> Result<kessai_amazonpay::SignedPayload, AmazonPayError> {
+        self.inner.sign_button_payload(payload_json)
     }
 
     fn store_id(&self) -> &str {
