@@ -312,6 +312,112 @@ mod tests {
         assert!(!html.contains("<form"));
     }
 
+    fn session(json: serde_json::Value) -> CheckoutSession {
+        let mut base = serde_json::json!({
+            "checkoutSessionId": "cs-1",
+            "webCheckoutDetails": {"checkoutReviewReturnUrl": "https://gw.example/amazonpay/review/R1"},
+            "paymentDetails": {"paymentIntent": "Authorize", "chargeAmount": {"amount": "1000", "currencyCode": "JPY"}},
+            "chargePermissionType": "OneTime",
+            "merchantMetadata": {"merchantReferenceId": "order-1"},
+            "statusDetails": {"state": "Open"},
+            "storeId": "store-1"
+        });
+        let patch = json.as_object().unwrap();
+        for (k, v) in patch {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn expected(recurring: Option<RecurringMetadata>) -> Expected<'static> {
+        Expected {
+            store_id: "store-1",
+            review_url: "https://gw.example/amazonpay/review/R1",
+            order_id: "order-1",
+            amount: Money::jpy(Yen::new(1000)),
+            intent: PaymentIntent::Authorize,
+            recurring,
+        }
+    }
+
+    #[test]
+    fn only_the_session_the_payload_described_is_accepted() {
+        use serde_json::json;
+        assert_eq!(check_session(&session(json!({})), &expected(None)), Ok(()));
+        for (patch, says) in [
+            (json!({"storeId": "store-2"}), "another store"),
+            (json!({"storeId": null}), "another store"),
+            (
+                json!({"webCheckoutDetails": {"checkoutReviewReturnUrl": "https://gw.example/amazonpay/review/R2"}}),
+                "another order's payment link",
+            ),
+            (
+                json!({"merchantMetadata": {"merchantReferenceId": "order-2"}}),
+                "another order (order-2)",
+            ),
+            (
+                json!({"paymentDetails": {"paymentIntent": "Authorize", "chargeAmount": {"amount": "1", "currencyCode": "JPY"}}}),
+                "another amount",
+            ),
+            (
+                json!({"paymentDetails": {"paymentIntent": "Authorize", "chargeAmount": {"amount": "1000", "currencyCode": "USD"}}}),
+                "another amount",
+            ),
+            (
+                json!({"paymentDetails": {"paymentIntent": "Authorize"}}),
+                "another amount",
+            ),
+            (
+                json!({"paymentDetails": {"paymentIntent": "AuthorizeWithCapture", "chargeAmount": {"amount": "1000", "currencyCode": "JPY"}}}),
+                "another kind of payment",
+            ),
+            (
+                json!({"chargePermissionType": "Recurring"}),
+                "one-time or recurring",
+            ),
+            (
+                json!({"statusDetails": {"state": "Canceled"}}),
+                "no longer open",
+            ),
+        ] {
+            let got = check_session(&session(patch.clone()), &expected(None));
+            assert!(
+                got.as_ref().is_err_and(|why| why.contains(says)),
+                "{patch}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_recurring_session_must_ask_for_the_consent_of_the_order() {
+        use serde_json::json;
+        let consent = RecurringMetadata {
+            frequency: Some(kessai_amazonpay::wire::Frequency {
+                unit: "Month".into(),
+                value: "1".into(),
+            }),
+            amount: Some(kessai_amazonpay::wire::Price {
+                amount: "1000".into(),
+                currency_code: "JPY".into(),
+            }),
+        };
+        let recurring = |frequency: &str, amount: &str| {
+            session(json!({
+                "chargePermissionType": "Recurring",
+                "recurringMetadata": {"frequency": {"unit": frequency, "value": "1"}, "amount": {"amount": amount, "currencyCode": "JPY"}}
+            }))
+        };
+        let want = expected(Some(consent));
+        assert_eq!(check_session(&recurring("Month", "1000"), &want), Ok(()));
+        for s in [
+            recurring("Week", "1000"),
+            recurring("Month", "999"),
+            session(json!({})),
+        ] {
+            assert!(check_session(&s, &want).is_err());
+        }
+    }
+
     #[test]
     fn with_the_emulator_a_form_posts_the_same_payload() {
         let payload = r#"{"storeId":"s","note":"a&b <c>"}"#;

@@ -425,3 +425,97 @@ async fn concurrent_captures_move_money_once() {
         .unwrap();
     assert_eq!(charge.capture_amount.unwrap().amount, "600");
 }
+
+/// A checkout session someone made for this order's review URL and reference, but not from the
+/// order's signed payload: with another amount (the merchant's own key), or at another store (a
+/// key of another merchant at the same Amazon Pay). Returning with it binds nothing and changes
+/// nothing; the order's own button still works afterwards.
+#[tokio::test]
+async fn a_session_that_is_not_the_orders_payload_is_refused_at_the_review_url() {
+    use kessai_amazonpay::wire::{
+        CreateCheckoutSessionRequest, MerchantMetadataRequest, PaymentDetailsRequest,
+        PaymentIntent, Price, WebCheckoutDetailsRequest,
+    };
+    use kessai_amazonpay::{AmazonPayClient, ClientConfig, PrivateKey};
+    let env = TestEnv::start("foreign-session").await;
+    let r = env
+        .mdk("Authorize", env.authorize_params("fs-1", 1000, false))
+        .await;
+    let before = env.order("fs-1").await.unwrap();
+    let review = format!("{}/amazonpay/review/{}", env.gateway, before.public_ref);
+    let request = |store_id: &str, amount: &str| CreateCheckoutSessionRequest {
+        web_checkout_details: WebCheckoutDetailsRequest {
+            checkout_review_return_url: Some(review.clone()),
+            checkout_result_return_url: None,
+            checkout_cancel_url: None,
+        },
+        store_id: store_id.to_owned(),
+        charge_permission_type: None,
+        recurring_metadata: None,
+        payment_details: Some(PaymentDetailsRequest {
+            payment_intent: Some(PaymentIntent::Authorize),
+            can_handle_pending_authorization: Some(true),
+            charge_amount: Some(Price {
+                amount: amount.into(),
+                currency_code: "JPY".into(),
+            }),
+            total_order_amount: None,
+            presentment_currency: None,
+            extend_expiration: None,
+        }),
+        merchant_metadata: Some(MerchantMetadataRequest {
+            merchant_reference_id: Some("fs-1".into()),
+            merchant_store_name: None,
+            note_to_buyer: None,
+            custom_information: None,
+        }),
+        platform_id: None,
+        delivery_specifications: None,
+    };
+    // ¥1 instead of ¥1,000, made with the merchant's own key.
+    let merchant = env.amazon().await;
+    let cheap = merchant
+        .create_checkout_session(&request(merchant.store_id(), "1"), "foreign-1")
+        .await
+        .unwrap();
+    // The same order's URL and reference, at another merchant's store.
+    let endpoint = url::Url::parse(&env.emulator).unwrap();
+    let other_key = PrivateKey::generate().unwrap();
+    let (other_id, other_store) = kessai::register_key(&endpoint, &other_key).await.unwrap();
+    let other = AmazonPayClient::new(
+        ClientConfig {
+            endpoint,
+            public_key_id: other_id,
+            region: "jp".into(),
+            store_id: other_store.clone(),
+            timeout: std::time::Duration::from_secs(10),
+        },
+        std::sync::Arc::new(other_key),
+    )
+    .unwrap();
+    let foreign = other
+        .create_checkout_session(&request(&other_store, "1000"), "foreign-2")
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&env.http);
+    for (session, says) in [
+        (&cheap.checkout_session_id, "has another amount"),
+        // Amazon shows a merchant no other merchant's session: to Kessai it does not exist.
+        (&foreign.checkout_session_id, "does not exist"),
+        (&"no-such-session".to_owned(), "does not exist"),
+    ] {
+        let url = format!("{review}?amazonCheckoutSessionId={session}");
+        let page = browser.go(reqwest::Method::GET, url, None).await;
+        assert_eq!(page.status, 400, "{says}: {}", page.html);
+        assert!(page.html.contains("E310F02000000000"), "{}", page.html);
+        assert!(page.html.contains(says), "{says}: {}", page.html);
+        assert_eq!(env.order("fs-1").await.unwrap(), before, "{says}");
+    }
+    // The order's own button still leads to a payment.
+    let landed = common::walk_buyer(&env, &r, "visa-1111").await;
+    assert_eq!(landed.path(), "/ok");
+    assert_eq!(
+        env.order("fs-1").await.unwrap().order.state,
+        OrderState::Authorized
+    );
+}
