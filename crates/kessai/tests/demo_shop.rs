@@ -433,11 +433,101 @@ async fn auto_pay_confirm_refuses_another_buyers_agreement() {
         "amzn1.account.SANDBOXTARO0000000000000001",
     )
     .await;
-    let done = confirm(taro).await;
+    let done = confirm(taro.clone()).await;
     assert_eq!(done.status(), 303, "the owner's confirm goes through");
     let to = done.headers()["location"].to_str().unwrap().to_owned();
     assert!(
         to.starts_with(&format!("/demo/autopay/agreements/{id}")) && to.contains("capture="),
         "{to}"
     );
+
+    // The agreement's page and its actions are the owner's too: another buyer (or nobody) can
+    // neither read it, nor charge it, nor refund its capture; the owner's view is unchanged.
+    let capture = to
+        .split("capture=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap()
+        .to_owned();
+    let page_as = |token: Option<&str>, query: &str| {
+        let mut req = http.get(format!(
+            "{}/demo/autopay/agreements/{id}{query}",
+            env.gateway
+        ));
+        if let Some(t) = token {
+            req = req.header("cookie", format!("amazon_Login_accessToken={t}"));
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let post_as = |token: &str, action: &str, form: Vec<(&str, String)>| {
+        let req = http
+            .post(format!(
+                "{}/demo/autopay/agreements/{id}/{action}",
+                env.gateway
+            ))
+            .header(
+                "cookie",
+                format!("{csrf_cookie}; amazon_Login_accessToken={token}"),
+            )
+            .form(&form);
+        async move { req.send().await.unwrap() }
+    };
+    let owners_view = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 200);
+        words(&r.text().await.unwrap())
+    };
+    let query = format!("?capture={capture}");
+    let before = owners_view(page_as(Some(&taro), &query).await).await;
+    assert!(before.contains("980"), "{before}");
+    let hanako = lwa_token(
+        &env.emulator,
+        &client_id,
+        "amzn1.account.SANDBOXHANAKO000000000000002",
+    )
+    .await;
+    for (what, r) in [
+        ("page without a token", page_as(None, "").await),
+        (
+            "page as another buyer",
+            page_as(Some(&hanako), &query).await,
+        ),
+        (
+            "charge as another buyer",
+            post_as(&hanako, "charge", vec![("csrf", csrf.clone())]).await,
+        ),
+        (
+            "refund as another buyer",
+            post_as(
+                &hanako,
+                "refund",
+                vec![
+                    ("csrf", csrf.clone()),
+                    ("capture", capture.clone()),
+                    ("amount", "980".into()),
+                ],
+            )
+            .await,
+        ),
+        (
+            "refund of a capture not on this agreement",
+            post_as(
+                &taro,
+                "refund",
+                vec![
+                    ("csrf", csrf.clone()),
+                    ("capture", "C03-0000000-0000000-C000001".into()),
+                    ("amount", "1".into()),
+                ],
+            )
+            .await,
+        ),
+        (
+            "page showing a capture not on this agreement",
+            page_as(Some(&taro), "?capture=C03-0000000-0000000-C000001").await,
+        ),
+    ] {
+        assert_eq!(r.status(), 403, "{what}");
+    }
+    let after = owners_view(page_as(Some(&taro), &query).await).await;
+    assert_eq!(before, after, "the refusals charged and refunded nothing");
 }

@@ -198,6 +198,108 @@ pub struct ConfirmForm {
     csrf: Option<String>,
 }
 
+/// The page of a refused or failed Auto Pay step: the plan, the error, a retry link.
+fn trouble(state: &AppState, headers: &HeaderMap, status: StatusCode, f: MwsFailure) -> Response {
+    render(
+        state,
+        headers,
+        status,
+        "demo_autopay.html",
+        minijinja::context! {
+            title => "Auto Pay", available => false, plan => PLAN.0, price => PLAN.1,
+            error => problem(&f), retry => true,
+        },
+    )
+}
+
+/// The page for a failure of [`owned_agreement`] or [`belongs_to`]: 403 for an agreement or
+/// payment that is not the signed-in buyer's, 502 for anything Amazon Pay could not answer.
+fn refusal(state: &AppState, headers: &HeaderMap, f: MwsFailure) -> Response {
+    match f.code.as_str() {
+        "InvalidAddressConsentToken" | NOT_YOURS => trouble(
+            state,
+            headers,
+            StatusCode::FORBIDDEN,
+            MwsFailure {
+                code: f.code,
+                message: "このお支払い方法の設定はサインイン中の購入者のものではありません / This billing agreement is not the signed-in buyer's.".into(),
+            },
+        ),
+        "invalid_token" | "invalid_client" => trouble(state, headers, StatusCode::FORBIDDEN, f),
+        _ => trouble(state, headers, StatusCode::BAD_GATEWAY, f),
+    }
+}
+
+/// The code of a capture or refund that belongs to another agreement.
+const NOT_YOURS: &str = "NotThisBillingAgreement";
+
+/// The billing agreement `id` as the signed-in buyer may see it: the buyer's access token (the
+/// cookie Widgets.js keeps) must have been issued to this shop, and Amazon must show the agreement
+/// to that token, which it does only for the buyer's own (`InvalidAddressConsentToken`
+/// otherwise). Every page and action on an agreement goes through here, so a buyer cannot read,
+/// confirm, charge or refund another buyer's agreement by its id.
+async fn owned_agreement(
+    auto: &AutoPay,
+    headers: &HeaderMap,
+    id: &str,
+    now: time::OffsetDateTime,
+) -> Result<Xml, MwsFailure> {
+    let seller = auto.mws.seller().await?.clone();
+    let token = cookie(headers, TOKEN_COOKIE).ok_or(MwsFailure {
+        code: "invalid_token".into(),
+        message: "The buyer is not signed in with Amazon (no access token).".into(),
+    })?;
+    let info = auto.mws.lwa_get("/auth/o2/tokeninfo", &token).await?;
+    if info["aud"].as_str() != Some(seller.lwa_client_id.as_str()) {
+        return Err(MwsFailure {
+            code: "invalid_client".into(),
+            message: "The access token was issued to another client.".into(),
+        });
+    }
+    auto.mws
+        .call(
+            "GetBillingAgreementDetails",
+            &[
+                ("AmazonBillingAgreementId", id.to_owned()),
+                ("AddressConsentToken", token),
+            ],
+            now,
+        )
+        .await
+}
+
+/// Checks that a capture or refund id (`<order reference>-C0NNNNN`, `-R0NNNNN`) was made on the
+/// agreement `id`: its order reference's parent must be the agreement.
+async fn belongs_to(
+    auto: &AutoPay,
+    payment_id: &str,
+    id: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), MwsFailure> {
+    let not_yours = || MwsFailure {
+        code: NOT_YOURS.into(),
+        message: format!("{payment_id} was not made on billing agreement {id}."),
+    };
+    let (order_reference, _) = payment_id.rsplit_once('-').ok_or_else(not_yours)?;
+    let details = auto
+        .mws
+        .call(
+            "GetOrderReferenceDetails",
+            &[("AmazonOrderReferenceId", order_reference.to_owned())],
+            now,
+        )
+        .await
+        .map_err(|f| match f.code.as_str() {
+            "InvalidOrderReferenceId" | "InvalidParameterValue" => not_yours(),
+            _ => f,
+        })?;
+    if details.get_in("ParentDetails", "Id").as_deref() == Some(id) {
+        Ok(())
+    } else {
+        Err(not_yours())
+    }
+}
+
 /// One charge of the plan on the agreement: synchronous, captured at once. The capture's id, or
 /// why it was declined.
 async fn charge_once(
@@ -262,20 +364,10 @@ async fn confirm(
     if !super::CSRF.check(&headers, form.csrf.as_deref()) {
         return super::forged(&state);
     }
-    let fail = |status, f: MwsFailure| {
-        render(
+    let Some(id) = form.id.as_deref().and_then(agreement_id) else {
+        return trouble(
             &state,
             &headers,
-            status,
-            "demo_autopay.html",
-            minijinja::context! {
-                title => "Auto Pay", available => false, plan => PLAN.0, price => PLAN.1,
-                error => problem(&f), retry => true,
-            },
-        )
-    };
-    let Some(id) = form.id.as_deref().and_then(agreement_id) else {
-        return fail(
             StatusCode::BAD_REQUEST,
             MwsFailure {
                 code: "InvalidParameterValue".into(),
@@ -283,31 +375,12 @@ async fn confirm(
             },
         );
     };
+    let now = state.now();
+    let agreement = ("AmazonBillingAgreementId", id.to_owned());
+    if let Err(f) = owned_agreement(auto, &headers, id, now).await {
+        return refusal(&state, &headers, f);
+    }
     let steps = async {
-        let seller = auto.mws.seller().await?.clone();
-        let token = cookie(&headers, TOKEN_COOKIE).ok_or(MwsFailure {
-            code: "invalid_token".into(),
-            message: "The buyer is not signed in with Amazon (no access token).".into(),
-        })?;
-        let info = auto.mws.lwa_get("/auth/o2/tokeninfo", &token).await?;
-        if info["aud"].as_str() != Some(seller.lwa_client_id.as_str()) {
-            return Err(MwsFailure {
-                code: "invalid_client".into(),
-                message: "The access token was issued to another client.".into(),
-            });
-        }
-        let now = state.now();
-        let agreement = ("AmazonBillingAgreementId", id.to_owned());
-        // The agreement must be this buyer's: Amazon shows an agreement to a buyer's token only
-        // when it is that buyer's (InvalidAddressConsentToken otherwise). Without this, a signed-in
-        // buyer could confirm and charge another buyer's agreement by its id.
-        auto.mws
-            .call(
-                "GetBillingAgreementDetails",
-                &[agreement.clone(), ("AddressConsentToken", token.clone())],
-                now,
-            )
-            .await?;
         auto.mws
             .call(
                 "SetBillingAgreementDetails",
@@ -343,14 +416,7 @@ async fn confirm(
     };
     match steps.await {
         Ok(outcome) => after_charge(id, outcome),
-        Err(f) if f.code == "InvalidAddressConsentToken" => fail(
-            StatusCode::FORBIDDEN,
-            MwsFailure {
-                code: f.code,
-                message: "このお支払い方法の設定はサインイン中の購入者のものではありません / This billing agreement is not the signed-in buyer's.".into(),
-            },
-        ),
-        Err(f) => fail(StatusCode::BAD_GATEWAY, f),
+        Err(f) => trouble(&state, &headers, StatusCode::BAD_GATEWAY, f),
     }
 }
 
@@ -383,48 +449,39 @@ async fn agreement_page(
     let Some(auto) = auto_pay(&state) else {
         return see_other("/demo/autopay");
     };
+    let Some(id) = agreement_id(&id).map(str::to_owned) else {
+        return see_other("/demo/autopay");
+    };
     let now = state.now();
     let details = async {
-        let ba = auto
-            .mws
-            .call(
-                "GetBillingAgreementDetails",
-                &[("AmazonBillingAgreementId", id.clone())],
-                now,
-            )
-            .await?;
+        let ba = owned_agreement(auto, &headers, &id, now).await?;
         let capture = match &q.capture {
-            Some(c) => Some(
-                auto.mws
-                    .call("GetCaptureDetails", &[("AmazonCaptureId", c.clone())], now)
-                    .await?,
-            ),
+            Some(c) => {
+                belongs_to(auto, c, &id, now).await?;
+                Some(
+                    auto.mws
+                        .call("GetCaptureDetails", &[("AmazonCaptureId", c.clone())], now)
+                        .await?,
+                )
+            }
             None => None,
         };
         let refund = match &q.refund {
-            Some(r) => Some(
-                auto.mws
-                    .call("GetRefundDetails", &[("AmazonRefundId", r.clone())], now)
-                    .await?,
-            ),
+            Some(r) => {
+                belongs_to(auto, r, &id, now).await?;
+                Some(
+                    auto.mws
+                        .call("GetRefundDetails", &[("AmazonRefundId", r.clone())], now)
+                        .await?,
+                )
+            }
             None => None,
         };
         Ok::<_, MwsFailure>((ba, capture, refund))
     };
     let (ba, capture, refund) = match details.await {
         Ok(d) => d,
-        Err(f) => {
-            return render(
-                &state,
-                &headers,
-                StatusCode::BAD_GATEWAY,
-                "demo_autopay.html",
-                minijinja::context! {
-                    title => "Auto Pay", available => false, plan => PLAN.0, price => PLAN.1,
-                    error => problem(&f), retry => true,
-                },
-            )
-        }
+        Err(f) => return refusal(&state, &headers, f),
     };
     let state_text = ba
         .get_in("BillingAgreementStatus", "State")
@@ -497,6 +554,9 @@ async fn charge(
     let Some(id) = agreement_id(&id) else {
         return see_other("/demo/autopay");
     };
+    if let Err(f) = owned_agreement(auto, &headers, id, state.now()).await {
+        return refusal(&state, &headers, f);
+    }
     match charge_once(&state, auto, id).await {
         Ok(outcome) => after_charge(id, outcome),
         Err(f) => see_other(&format!(
@@ -534,6 +594,15 @@ async fn refund(
             url_part(&capture)
         ))
     };
+    let now = state.now();
+    if let Err(f) = async {
+        owned_agreement(auto, &headers, id, now).await?;
+        belongs_to(auto, &capture, id, now).await
+    }
+    .await
+    {
+        return refusal(&state, &headers, f);
+    }
     let Some(amount) = amount else {
         return back("&declined=InvalidRefundAmount");
     };
@@ -547,7 +616,7 @@ async fn refund(
                 ("RefundAmount.Amount", amount.to_string()),
                 ("RefundAmount.CurrencyCode", "JPY".into()),
             ],
-            state.now(),
+            now,
         )
         .await;
     match answer {
