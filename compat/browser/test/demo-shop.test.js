@@ -518,6 +518,16 @@ async function toSignin(page) {
     await waitForPath(page, server.emulator, '/checkout/signin?amazonCheckoutSessionId=');
 }
 
+/** From the emulator's sign-in page with the defaults: Kessai's 確定, pay, the demo order page. */
+async function payFromSignin(page) {
+    await page.getByRole('button', { name: '続行 / Continue' }).click();
+    await waitForPath(page, server.gateway, '/amazonpay/review/');
+    await page.getByRole('button', { name: '確定 / Place order' }).click();
+    await waitForPath(page, server.emulator, '/checkout/confirm');
+    await page.getByRole('button', { name: '支払う / Pay' }).click();
+    await waitForPath(page, server.gateway, '/demo/orders/');
+}
+
 test('with script off, the hand-off page\'s form posts the signed payload and the purchase completes', { timeout: 90000 }, async () => {
     const context = await browser.newContext({ viewport: DESKTOP, javaScriptEnabled: false });
     context.setDefaultTimeout(20000);
@@ -533,13 +543,9 @@ test('with script off, the hand-off page\'s form posts the signed payload and th
         await shot(page, 'handoff-no-script.png');
         await fallback.click();
         await waitForPath(page, server.emulator, '/checkout/signin?amazonCheckoutSessionId=');
-        await page.getByRole('button', { name: '続行 / Continue' }).click();
-        await waitForPath(page, server.gateway, '/amazonpay/review/');
-        await page.getByRole('button', { name: '確定 / Place order' }).click();
-        await waitForPath(page, server.emulator, '/checkout/confirm');
-        await page.getByRole('button', { name: '支払う / Pay' }).click();
-        await waitForPath(page, server.gateway, '/demo/orders/');
+        await payFromSignin(page);
         await page.getByRole('heading', { name: /^注文 \/ Order / }).waitFor();
+        assert.equal(await orderStatus(page), 'authorized ¥3,240');
     } finally {
         await context.close();
     }
@@ -564,12 +570,7 @@ test('a cancel at Amazon is confirmed on Kessai\'s page, and the buyer can start
         // browser in crates/kessai/tests/buyer_csrf.rs: a page of about:blank posting across sites
         // was seen to hang Chromium here now and then.)
         await toSignin(page);
-        await page.getByRole('button', { name: '続行 / Continue' }).click();
-        await waitForPath(page, server.gateway, '/amazonpay/review/');
-        await page.getByRole('button', { name: '確定 / Place order' }).click();
-        await waitForPath(page, server.emulator, '/checkout/confirm');
-        await page.getByRole('button', { name: '支払う / Pay' }).click();
-        await waitForPath(page, server.gateway, '/demo/orders/');
+        await payFromSignin(page);
         assert.equal(await orderStatus(page), 'authorized ¥3,240');
         assertCleanPages(problems);
     } finally {

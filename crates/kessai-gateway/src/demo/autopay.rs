@@ -455,28 +455,22 @@ async fn agreement_page(
     let now = state.now();
     let details = async {
         let ba = owned_agreement(auto, &headers, &id, now).await?;
-        let capture = match &q.capture {
-            Some(c) => {
-                belongs_to(auto, c, &id, now).await?;
-                Some(
-                    auto.mws
-                        .call("GetCaptureDetails", &[("AmazonCaptureId", c.clone())], now)
-                        .await?,
-                )
+        // A capture or refund shown on the page must be on this agreement.
+        let payment = |action: &'static str, field: &'static str, payment_id: Option<String>| {
+            let id = &id;
+            async move {
+                let Some(payment_id) = payment_id else {
+                    return Ok(None);
+                };
+                belongs_to(auto, &payment_id, id, now).await?;
+                auto.mws
+                    .call(action, &[(field, payment_id)], now)
+                    .await
+                    .map(Some)
             }
-            None => None,
         };
-        let refund = match &q.refund {
-            Some(r) => {
-                belongs_to(auto, r, &id, now).await?;
-                Some(
-                    auto.mws
-                        .call("GetRefundDetails", &[("AmazonRefundId", r.clone())], now)
-                        .await?,
-                )
-            }
-            None => None,
-        };
+        let capture = payment("GetCaptureDetails", "AmazonCaptureId", q.capture.clone()).await?;
+        let refund = payment("GetRefundDetails", "AmazonRefundId", q.refund.clone()).await?;
         Ok::<_, MwsFailure>((ba, capture, refund))
     };
     let (ba, capture, refund) = match details.await {
