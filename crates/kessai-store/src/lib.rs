@@ -30,7 +30,7 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use kessai_core::{MerchantCcid, OrderId};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("already exists")]
     Duplicate,

@@ -20,11 +20,15 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod group_commit;
 mod search;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Where `apply` sends its units: one transaction and one fsync for the units waiting
+    /// together ([`group_commit`]).
+    committer: group_commit::Committer,
     /// Transactions committed through this store's connections (a benchmark's measure).
     commits: Arc<AtomicU64>,
 }
@@ -56,7 +60,12 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool, commits })
+        let committer = group_commit::Committer::start(pool.clone());
+        Ok(SqliteStore {
+            pool,
+            committer,
+            commits,
+        })
     }
 
     /// Transactions committed so far (each statement outside a transaction is one), counted as
@@ -233,17 +242,9 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, unit: &Unit) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut written = Ok(());
-        for write in &unit.writes {
-            written = apply_write(&mut tx, unit, write).await;
-            if written.is_err() {
-                break;
-            }
-        }
-        match written {
-            Ok(()) => Ok(tx.commit().await?),
-            Err(e) => Err(rolled_back(tx, e).await),
+        match self.committer.apply(unit).await {
+            Some(result) => result,
+            None => apply_alone(&self.pool, unit).await,
         }
     }
 
@@ -652,6 +653,22 @@ async fn update_order(tx: &mut SqliteConnection, o: &OrderRecord) -> Result<(), 
         return Err(StoreError::Conflict);
     }
     Ok(())
+}
+
+/// Applies `unit` in a transaction of its own (when the group committer is gone).
+async fn apply_alone(pool: &SqlitePool, unit: &Unit) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut written = Ok(());
+    for write in &unit.writes {
+        written = apply_write(&mut tx, unit, write).await;
+        if written.is_err() {
+            break;
+        }
+    }
+    match written {
+        Ok(()) => Ok(tx.commit().await?),
+        Err(e) => Err(rolled_back(tx, e).await),
+    }
 }
 
 async fn apply_write(

@@ -25,6 +25,7 @@ on_both_backends!(
     a_database_of_a_newer_kessai_is_refused,
     two_gateways_begin_operations_on_one_order_one_wins,
     two_first_requests_with_one_key_one_runs,
+    units_applied_at_once_are_each_stored_or_refused_alone,
 );
 
 fn now_text() -> String {
@@ -785,6 +786,72 @@ async fn gateways_starting_at_once_migrate_once() {
     assert_eq!(schema.count("orders").await, 0);
 }
 
+/// Many units at once (on SQLite they share transactions: group commit): each is stored whole
+/// or refused whole, and its caller hears its own result. Stale updates and duplicate inserts
+/// among them change nothing and do not take the others down.
+async fn units_applied_at_once_are_each_stored_or_refused_alone(db: TestDb) {
+    let store = db.store();
+    let ccid = with_merchant(store, "M1").await;
+    let order = sample_order(&ccid, "burst", "ref-burst");
+    store
+        .apply(&Unit::new(&ccid, &order.order_id).with(Write::InsertOrder(order.clone())))
+        .await
+        .unwrap();
+    let mut units = Vec::new();
+    for i in 0..120 {
+        let unit = match i % 4 {
+            // A refused command's attempt: history only.
+            0 | 1 => Unit::new(&ccid, &order.order_id).with(Write::History(entry("Refused"))),
+            // A writer that read an old version: its history row must not be kept either.
+            2 => Unit::new(&ccid, &order.order_id)
+                .with(Write::History(entry("Stale")))
+                .with(Write::UpdateOrder(order.clone())),
+            // A new order each, every fourth one inserted twice.
+            _ => {
+                let new = sample_order(&ccid, &format!("n-{}", i / 8), &format!("ref-n-{}", i / 8));
+                Unit::new(&ccid, &new.order_id)
+                    .with(Write::InsertOrder(new))
+                    .with(Write::History(entry("Authorize")))
+            }
+        };
+        units.push(unit);
+    }
+    let results = futures_util::future::join_all(units.iter().map(|u| store.apply(u))).await;
+    let mut inserted = std::collections::BTreeMap::new();
+    for (i, (unit, result)) in units.iter().zip(&results).enumerate() {
+        match i % 4 {
+            0 | 1 => assert!(result.is_ok(), "{i}: {result:?}"),
+            2 => assert!(
+                matches!(result, Err(StoreError::Conflict)),
+                "{i}: {result:?}"
+            ),
+            _ => {
+                let counts: &mut (usize, usize) =
+                    inserted.entry(unit.order_id.clone()).or_default();
+                match result {
+                    Ok(()) => counts.0 += 1,
+                    Err(StoreError::Duplicate) => counts.1 += 1,
+                    other => panic!("{i}: {other:?}"),
+                }
+            }
+        }
+    }
+    let history = store.history(&ccid, &order.order_id).await.unwrap();
+    assert_eq!(history.len(), 60, "every refusal kept, no stale row");
+    assert!(history.iter().all(|h| h.command == "Refused"));
+    assert_eq!(inserted.len(), 15);
+    for (order_id, (ok, duplicate)) in inserted {
+        assert_eq!((ok, duplicate), (1, 1), "{order_id}");
+        assert_eq!(store.history(&ccid, &order_id).await.unwrap().len(), 1);
+        assert!(store.order(&ccid, &order_id).await.unwrap().is_some());
+    }
+    assert_eq!(
+        store.order(&ccid, &order.order_id).await.unwrap().unwrap(),
+        order,
+        "the order itself is as it was"
+    );
+}
+
 /// SQLite only: the commit counter `kessai bench` reads counts a unit of work once and a read not
 /// at all.
 #[tokio::test]
@@ -804,5 +871,38 @@ async fn sqlite_commits_count_write_transactions_not_reads() {
     assert_eq!(store.commits(), before + 1, "one unit, one transaction");
     store.order(&ccid, &order.order_id).await.unwrap().unwrap();
     assert_eq!(store.commits(), before + 1, "a read commits nothing");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SQLite only: a burst of units shares commits (group commit), and each is on disk when its
+/// caller hears of it: a second store on the same file reads every one.
+#[tokio::test]
+async fn sqlite_a_burst_of_units_shares_commits() {
+    let dir = std::env::temp_dir().join(harness::unique_name("kessai-store-group"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.sqlite");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let ccid = with_merchant(&store, "A100000000000001069951cc").await;
+    let order = sample_order(&ccid, "o-1", "ref-o-1");
+    store
+        .apply(&Unit::new(&ccid, &order.order_id).with(Write::InsertOrder(order.clone())))
+        .await
+        .unwrap();
+    let before = store.commits();
+    let units: Vec<Unit> = (0..200)
+        .map(|_| Unit::new(&ccid, &order.order_id).with(Write::History(entry("Refused"))))
+        .collect();
+    let results = futures_util::future::join_all(units.iter().map(|u| store.apply(u))).await;
+    assert!(results.iter().all(Result::is_ok));
+    let commits = store.commits() - before;
+    assert!(
+        commits < 200 / 4,
+        "200 units at once took {commits} commits"
+    );
+    let other = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        other.history(&ccid, &order.order_id).await.unwrap().len(),
+        200
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
