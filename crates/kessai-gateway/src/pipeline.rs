@@ -147,12 +147,24 @@ pub async fn rejected(
 
 /// Runs one order command through the skeleton.
 pub async fn order_command<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C) -> Answer {
-    let _guard = state
-        .locks
-        .lock(&caller.merchant.ccid, cmd.order_id())
-        .await;
-    let answer = run_locked(state, caller, cmd).await;
-    mark_reported(state, &answer).await;
+    let mut answer = {
+        let _guard = state
+            .locks
+            .lock(&caller.merchant.ccid, cmd.order_id())
+            .await;
+        let answer = run_locked(state, caller, cmd).await;
+        mark_reported(state, &answer).await;
+        answer
+    };
+    // A refusal changed nothing, so its attempt is appended after the lock is released: the
+    // next command on the order need not wait for this commit, and a burst of refusals shares
+    // commits. It is still written before the answer leaves.
+    if answer.refusal_unrecorded {
+        caller
+            .record_refusal(state, cmd.order_id(), &answer.result)
+            .await;
+        answer.refusal_unrecorded = false;
+    }
     answer
 }
 
@@ -177,12 +189,10 @@ async fn run_locked<C: OrderCommand>(state: &AppState, caller: &Caller, cmd: &C)
         Ok(None) => return Answer::about(order_id, unknown_order(order_id), Reply::Nothing),
         Err(e) => return Answer::about(order_id, store_failure(e), Reply::Nothing),
     };
+    // Recorded by `order_command` once the order is unlocked.
     let refuse = |record: &OrderRecord, result: ResultCode| {
         let reply = cmd.refused(record);
-        async move {
-            caller.record_refusal(state, order_id, &result).await;
-            Answer::about(order_id, result, reply)
-        }
+        async move { Answer::about(order_id, result, reply).refusal_to_record() }
     };
     let record = match operations::settle(state, record).await {
         Ok(r) => r,

@@ -15,6 +15,10 @@ pub struct Answer {
     /// rendered, so a merchant whose answer was lost (a crash before it was sent) still gets the
     /// outcome on retry.
     pub reports: Option<Reported>,
+    /// A refusal whose attempt is still to be appended to the order's history: the pipeline does
+    /// that after releasing the order's lock, before the answer leaves, so a burst of refused
+    /// retries on one order shares commits instead of queuing for one each.
+    pub refusal_unrecorded: bool,
 }
 
 /// An operation of the log, by order and idempotency key.
@@ -32,6 +36,7 @@ impl Answer {
             order_id,
             reply: Reply::Nothing,
             reports: None,
+            refusal_unrecorded: false,
         }
     }
 
@@ -51,7 +56,14 @@ impl Answer {
             order_id: Some(order_id.to_string()),
             reply,
             reports: None,
+            refusal_unrecorded: false,
         }
+    }
+
+    /// A refusal whose attempt the pipeline appends to the history once the order is unlocked.
+    pub fn refusal_to_record(mut self) -> Answer {
+        self.refusal_unrecorded = true;
+        self
     }
 }
 
