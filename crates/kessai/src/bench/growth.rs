@@ -30,8 +30,9 @@ impl Loaded {
 
 /// Writes `n` historical orders of the demo merchant (made here, and named in the settings as
 /// `kessai serve` names it, so the gateway started later uses it) into `gateway.sqlite` in
-/// `dir`: ids `hist-0000001`…, one every ten seconds up to an hour ago, in four final states
-/// (Captured, Authorized, Canceled, PartiallyRefunded), 10 % of them live; every 100th a recurring
+/// `dir`: ids `hist-0000001`…, one every ten seconds up to an hour ago, in four states
+/// (Captured, Authorized or, if older than 29 days, Expired, Canceled, PartiallyRefunded), 10 %
+/// of them live; every 100th a recurring
 /// consent. Each order has its history: Authorize, then Capture and Refund where its state says so.
 pub async fn load(dir: &Path, n: u64) -> anyhow::Result<Loaded> {
     // The store makes the file and its schema (its migrations) and the merchant.
@@ -55,13 +56,30 @@ pub async fn load(dir: &Path, n: u64) -> anyhow::Result<Loaded> {
         .synchronous(SqliteSynchronous::Off)
         .pragma("cache_size", "-262144")
         .pragma("temp_store", "MEMORY")
+        // Each chunk takes seconds by design: no "slow statement" warnings.
+        .disable_statement_logging()
         .connect()
         .await
         .context("opening the gateway's file to load it")?;
     let newest = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
     let first = u64::try_from(newest)? - n * SPACING;
     let ccid = merchant.ccid.as_str();
+    let expired_before = newest - 29 * 24 * 3600;
     let started = Instant::now();
+    // The secondary indexes are dropped and made again after the load: one sort per index
+    // instead of a B-tree insert per row. Read from the schema, so they are whatever the
+    // store's migrations made.
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+           AND tbl_name IN ('orders', 'order_history')",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    for (name, _) in &indexes {
+        sqlx::query(&format!("DROP INDEX \"{name}\""))
+            .execute(&mut conn)
+            .await?;
+    }
     let mut history = 0;
     let mut lo = 1;
     while lo <= n {
@@ -73,6 +91,7 @@ pub async fn load(dir: &Path, n: u64) -> anyhow::Result<Loaded> {
             .bind(SPACING as i64)
             .bind(lo as i64)
             .bind(hi as i64)
+            .bind(expired_before)
             .execute(&mut *tx)
             .await?;
         for (command, offset, states) in HISTORY {
@@ -97,6 +116,9 @@ pub async fn load(dir: &Path, n: u64) -> anyhow::Result<Loaded> {
         tx.commit().await?;
         lo = hi + 1;
     }
+    for (_, sql) in &indexes {
+        sqlx::query(sql).execute(&mut conn).await?;
+    }
     let took = started.elapsed();
     // Start-up then reads a file as a stopped `kessai serve` leaves it.
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -111,14 +133,16 @@ pub async fn load(dir: &Path, n: u64) -> anyhow::Result<Loaded> {
 }
 
 /// The orders `?4` to `?5`: `?1` merchant, created `?2 + i * ?3` (Unix seconds). Amounts in yen.
+/// An authorization made before `?6` has expired (as Amazon's do after 30 days, and as the
+/// gateway's recovery worker would have recorded), so no historical order is due for it.
 const ORDERS: &str = "WITH RECURSIVE k(i) AS (SELECT ?4 UNION ALL SELECT i + 1 FROM k WHERE i < ?5)
 INSERT INTO orders(merchant_ccid, order_id, public_ref, dummy, state, amount, authorized, captured,
   refunded, with_capture, success_url, cancel_url, error_url, checkout_session_id,
   charge_permission_id, charge_id, version, created_at, updated_at, accounting_type,
   consent_state, consent_amount, frequency_unit, frequency_value, consent_auth_type)
 SELECT ?1, printf('hist-%07d', i), printf('hist-ref-%07d', i), i % 10 <> 0,
-  CASE i % 4 WHEN 0 THEN 'Captured' WHEN 1 THEN 'Authorized' WHEN 2 THEN 'Canceled'
-    ELSE 'PartiallyRefunded' END,
+  CASE i % 4 WHEN 0 THEN 'Captured' WHEN 2 THEN 'Canceled' WHEN 3 THEN 'PartiallyRefunded'
+    WHEN 1 THEN CASE WHEN ?2 + i * ?3 > ?6 THEN 'Authorized' ELSE 'Expired' END END,
   1000 + i % 5000, 1000 + i % 5000,
   CASE WHEN i % 4 IN (0, 3) THEN 1000 + i % 5000 ELSE 0 END,
   CASE WHEN i % 4 = 3 THEN 100 ELSE 0 END,
@@ -139,7 +163,7 @@ const HISTORY: [(&str, u64, &str); 3] = [
     (
         "Authorize",
         0,
-        "'Captured', 'Authorized', 'Canceled', 'PartiallyRefunded'",
+        "'Captured', 'Authorized', 'Expired', 'Canceled', 'PartiallyRefunded'",
     ),
     ("Capture", 3600, "'Captured', 'PartiallyRefunded'"),
     ("Refund", 7200, "'PartiallyRefunded'"),
