@@ -7,7 +7,7 @@ use crate::engine::{Changed, Engine, Fetch, Kind, Merchant, MerchantId, RecordEr
 use kessai_core::Currency;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use std::path::Path;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,17 +53,56 @@ pub struct IdemRow {
     pub body: String,
 }
 
+/// Where the emulator keeps its records.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// Its SQLite file (WAL): what every emulator uses.
+    File(PathBuf),
+    /// An SQLite database in this process's memory, under this name (SQLite's `memdb` VFS): no
+    /// file, no fsync, gone when the process ends. Only for the null Amazon of `kessai bench`.
+    Memory(String),
+}
+
+impl Storage {
+    /// How to connect, and a pool of at most `max_connections` (one, kept open, in memory).
+    pub fn connect_options(
+        &self,
+        max_connections: u32,
+    ) -> Result<(SqliteConnectOptions, SqlitePoolOptions), sqlx::Error> {
+        match self {
+            Storage::File(path) => Ok((
+                SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(std::time::Duration::from_secs(5)),
+                SqlitePoolOptions::new().max_connections(max_connections),
+            )),
+            // One connection for the server's life: the database lives while one is open, and a
+            // single connection never waits on another's lock. A name starting with `/` is shared
+            // by the connections of this process that use it (the face that keeps its own pool).
+            Storage::Memory(name) => Ok((
+                SqliteConnectOptions::new()
+                    .filename(format!("/{name}"))
+                    .vfs("memdb")
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Memory)
+                    .synchronous(SqliteSynchronous::Off)
+                    .busy_timeout(std::time::Duration::from_secs(5)),
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None),
+            )),
+        }
+    }
+}
+
 impl Db {
-    pub async fn open(path: &Path) -> Result<Db, DbError> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+    pub async fn open(storage: &Storage) -> Result<Db, DbError> {
+        let (options, pool) = storage.connect_options(8)?;
+        let pool = pool.connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Db { pool })
     }

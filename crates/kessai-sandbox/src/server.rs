@@ -1,7 +1,7 @@
 //! Startup as a value: [`Sandbox::bind`] opens the database, binds the port (0 for tests) and
 //! returns a handle that knows its address; [`Sandbox::serve`] runs it.
 
-use crate::db::{Db, DbError, IdemRow, Remembered};
+use crate::db::{Db, DbError, IdemRow, Remembered, Storage};
 use crate::engine::clock::timestamp;
 use crate::engine::{Engine, Fetch, Merchant, MerchantId};
 use crate::error::ApiError;
@@ -155,6 +155,9 @@ pub struct Inner {
     pub merchant_token_key: ring::hmac::Key,
     /// The MWS (Auto Pay) face: its engine and notification signer.
     pub mws: crate::mws::Mws,
+    /// Whether v2 requests' signatures are checked: always, except in the null Amazon of
+    /// `kessai bench` ([`Sandbox::bind_null_for_benchmark`]).
+    pub verify_signatures: bool,
 }
 
 pub type AppState = Arc<Inner>;
@@ -401,6 +404,15 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// How the emulator plays Amazon Pay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fidelity {
+    /// As Amazon does: every signature checked, every change in its SQLite file.
+    Amazon,
+    /// No signature checked, records in memory ([`Sandbox::bind_null_for_benchmark`]).
+    NullForBenchmark,
+}
+
 /// A bound, not yet running emulator.
 pub struct Sandbox {
     limits: kessai_http::Limits,
@@ -424,6 +436,26 @@ impl Sandbox {
         config: SandboxConfig,
         sources: Sources,
     ) -> Result<Sandbox, SandboxError> {
+        Sandbox::bind_as(config, sources, Fidelity::Amazon).await
+    }
+
+    /// A null Amazon, for `kessai bench --null-amazon` only: the same server, rules and answers,
+    /// but it checks no request signature (it still reads the `authorization` header to know the
+    /// merchant) and keeps its records in this process's memory (no file, no fsync; the
+    /// `database` of `config` is not used), so what a benchmark measures is the gateway's own
+    /// cost. Nothing else starts it: never use it where a signature matters.
+    pub async fn bind_null_for_benchmark(
+        config: SandboxConfig,
+        sources: Sources,
+    ) -> Result<Sandbox, SandboxError> {
+        Sandbox::bind_as(config, sources, Fidelity::NullForBenchmark).await
+    }
+
+    async fn bind_as(
+        config: SandboxConfig,
+        sources: Sources,
+        fidelity: Fidelity,
+    ) -> Result<Sandbox, SandboxError> {
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -438,7 +470,13 @@ impl Sandbox {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let db = Db::open(&config.database).await?;
+        let storage = match fidelity {
+            Fidelity::Amazon => Storage::File(config.database.clone()),
+            Fidelity::NullForBenchmark => {
+                Storage::Memory(format!("kessai-null-amazon-{}", sources.ids.hex(8)))
+            }
+        };
+        let db = Db::open(&storage).await?;
         // Records are read when an operation needs them: nothing of them is loaded here.
         let engine = Engine::new(sources.ids.clone());
         let merchants = db
@@ -482,11 +520,12 @@ impl Sandbox {
             .test_helpers
             .clone()
             .unwrap_or_else(|| TestHelpers::default_for(&addr));
-        let mws = crate::mws::Mws::open(&db, &config.database, sources.ids.clone(), &base_url)
+        let mws = crate::mws::Mws::open(&db, &storage, sources.ids.clone(), &base_url)
             .await
             .map_err(|e| SandboxError::Serve(std::io::Error::other(e)))?;
         let state = Arc::new(Inner {
             mws,
+            verify_signatures: fidelity == Fidelity::Amazon,
             helpers,
             merchant_token_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token_key.as_bytes()),
             clock: sources.clock,

@@ -94,6 +94,111 @@ fn quick_bench_completes_flows_and_writes_its_report() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Runs `kessai bench` with `args` and `--json`, in a temporary directory of its own; its stdout
+/// and its JSON report (the test fails if the bench does).
+fn bench(name: &str, args: &[&str]) -> (String, Value) {
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-test-bench-{name}-{}-{}",
+        std::process::id(),
+        kessai::random_hex(4)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("report.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kessai"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .arg(&json_path)
+        .env("TMPDIR", &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kessai bench {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    (stdout, report)
+}
+
+fn assert_flows_completed(flows: &Value, report: &Value) {
+    assert!(flows["completed"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(flows["failed"], 0, "{report}");
+    assert_eq!(flows["errors"], json!({}), "{report}");
+}
+
+/// `kessai bench --quick --null-amazon`: the flows complete against the null Amazon, the output
+/// says that Amazon is null, and the report has the gateway's overhead per command and its CPU.
+#[test]
+fn quick_bench_against_the_null_amazon_completes_flows() {
+    let (stdout, report) = bench("null", &["--quick", "--null-amazon"]);
+    assert!(stdout.contains("Amazon: NULL"), "{stdout}");
+    assert_eq!(report["amazon"], "null", "{report}");
+    for (part, last) in [("flows", "Refund"), ("recurring_flows", "Terminate")] {
+        let flows = &report[part];
+        assert_flows_completed(flows, &report);
+        assert_eq!(flows["amazon"], "null", "{report}");
+        let commands: Vec<&str> = flows["gateway_overhead_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"].as_str().unwrap())
+            .collect();
+        assert!(
+            commands.contains(&"Authorize") && commands.contains(&last),
+            "{part}: {commands:?}"
+        );
+        assert!(
+            !commands.iter().any(|c| c.starts_with("buyer")),
+            "{commands:?}"
+        );
+        for key in [
+            "gateway_runtime",
+            "emulator",
+            "sqlite_threads",
+            "load_generator",
+        ] {
+            assert!(
+                flows["cpu_ms_per_flow_by_part"].get(key).is_some(),
+                "{part}.cpu_ms_per_flow_by_part.{key}: {report}"
+            );
+        }
+        assert!(flows.get("gateway_cpu_ms_per_flow").is_some(), "{report}");
+    }
+    assert_eq!(report["searches"]["errors"], json!({}), "{report}");
+}
+
+/// `kessai bench --quick --growth 1000`: a thousand historical orders are loaded, `kessai serve`
+/// starts on them, and the flows and Searches then complete on the same data directory.
+#[test]
+fn quick_growth_run_loads_orders_starts_serve_and_completes_flows() {
+    let (stdout, report) = bench(
+        "growth",
+        &["--quick", "--flow", "one-time", "--growth", "1000"],
+    );
+    assert!(stdout.contains("Growth"), "{stdout}");
+    let points = report["growth"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{report}");
+    let point = &points[0];
+    assert_eq!(point["orders"], 1000, "{report}");
+    // An Authorize for each order, a Capture for the half captured, a Refund for a quarter.
+    assert_eq!(point["history_rows"], 1750, "{report}");
+    for key in [
+        "first_start_ms",
+        "restart_ms",
+        "rss_at_rest_kib",
+        "load_rows_per_s",
+    ] {
+        assert!(point[key].as_f64().unwrap() > 0.0, "{key}: {report}");
+    }
+    assert_flows_completed(&point["flows"], &report);
+    assert_eq!(point["searches"]["errors"], json!({}), "{report}");
+    assert!(report.get("refusals").is_none(), "{report}");
+}
+
 /// `kessai bench --quick --database-url`: the same flows with the gateway on PostgreSQL, in a
 /// schema of the bench's own that is gone afterwards; the bound is PostgreSQL's commits.
 #[test]

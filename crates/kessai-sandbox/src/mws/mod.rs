@@ -52,11 +52,11 @@ impl Mws {
     /// notification signing identity.
     pub async fn open(
         db: &crate::db::Db,
-        path: &std::path::Path,
+        storage: &crate::db::Storage,
         ids: Arc<dyn IdSource>,
         base_url: &str,
     ) -> Result<Mws, String> {
-        let store = Store::open(path).await.map_err(|e| e.to_string())?;
+        let store = Store::open(storage).await.map_err(|e| e.to_string())?;
         let signer = Arc::new(ipn::IpnSigner::load_or_create(db).await?);
         let announcer = Arc::new(ipn::Announcer {
             signer: signer.clone(),

@@ -92,3 +92,93 @@ async fn records_live_in_the_file_and_reads_skip_the_lock() {
     assert!(helper.await.unwrap().unwrap().status().is_success());
     assert_eq!(state.engine.lock().await.held(), 0);
 }
+
+/// The null Amazon of `kessai bench --null-amazon`: a request signed with another key than the
+/// one registered is served (no signature is checked), its records are kept between requests, and
+/// no file is written. The same request to an emulator as Amazon is refused.
+#[tokio::test]
+async fn the_null_amazon_checks_no_signature_and_writes_no_file() {
+    let dir = std::env::temp_dir().join(format!(
+        "kessai-sandbox-null-{}-{}",
+        std::process::id(),
+        SeededIds::from_seed(rand::random()).hex(8)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = |name: &str| SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.join(name),
+        public_url: None,
+        tls: TlsSetting::Off,
+        test_helpers: None,
+        limits: kessai_http::Limits::default(),
+    };
+    let null = Sandbox::bind_null_for_benchmark(config("null.sqlite"), Sources::system())
+        .await
+        .unwrap();
+    let amazon = Sandbox::bind(config("amazon.sqlite")).await.unwrap();
+    let mut answers = Vec::new();
+    for sandbox in [null, amazon] {
+        let base = sandbox.base_url().to_owned();
+        tokio::spawn(sandbox.serve());
+        let registered = PrivateKey::generate().unwrap();
+        let v: serde_json::Value = reqwest::Client::new()
+            .post(format!("{base}/test_helpers/publicKeys"))
+            .json(&serde_json::json!({"publicKey": registered.public_key().to_pem().unwrap()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let store_id = v["storeId"].as_str().unwrap().to_owned();
+        // Signs with a key the emulator never saw, under the registered key's id.
+        let client = AmazonPayClient::new(
+            ClientConfig {
+                endpoint: url::Url::parse(&base).unwrap(),
+                public_key_id: v["publicKeyId"].as_str().unwrap().into(),
+                region: "jp".into(),
+                store_id: store_id.clone(),
+                timeout: Duration::from_secs(10),
+            },
+            Arc::new(PrivateKey::generate().unwrap()),
+        )
+        .unwrap();
+        let created = client
+            .create_checkout_session(
+                &CreateCheckoutSessionRequest {
+                    web_checkout_details: WebCheckoutDetailsRequest {
+                        checkout_review_return_url: Some("https://m.example/review".into()),
+                        ..Default::default()
+                    },
+                    store_id,
+                    ..Default::default()
+                },
+                "null-1",
+            )
+            .await;
+        let read = match &created {
+            Ok(cs) => Some(
+                client
+                    .get_checkout_session(&cs.checkout_session_id)
+                    .await
+                    .map(|r| r.checkout_session_id),
+            ),
+            Err(_) => None,
+        };
+        answers.push((created.map(|cs| cs.checkout_session_id), read));
+    }
+    let (null_created, null_read) = &answers[0];
+    let id = null_created.as_ref().expect("the null Amazon served it");
+    assert_eq!(null_read.as_ref().unwrap().as_ref().unwrap(), id);
+    assert!(
+        !dir.join("null.sqlite").exists(),
+        "the null Amazon wrote a file"
+    );
+    let (amazon_created, _) = &answers[1];
+    assert!(
+        amazon_created.is_err(),
+        "an emulator as Amazon served a request signed with an unknown key"
+    );
+    assert!(dir.join("amazon.sqlite").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

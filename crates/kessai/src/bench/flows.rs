@@ -3,9 +3,11 @@
 //! HTTP.
 
 use super::browser::Browser;
+use super::cpu::Split;
+use super::servers::{start_emulator, Amazon, OwnRuntime};
 use anyhow::{anyhow, Context};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,23 +19,38 @@ const MERCHANT_SITE: &str = "http://shop.example";
 pub struct Target {
     pub gateway: String,
     pub emulator: String,
+    /// Which Amazon the gateway talks to.
+    pub amazon: Amazon,
     ccid: String,
     secret: String,
     http: reqwest::Client,
     /// The gateway's store, for its count of commits.
     store: Arc<dyn kessai_store::Store>,
+    /// Threads born while the emulator started (its SQLite connections), counted as its CPU.
+    emulator_born: BTreeSet<u64>,
+    // Held only to be dropped, last and in this order: the gateway stops, then the emulator.
+    _gateway_runtime: OwnRuntime,
+    _emulator_runtime: OwnRuntime,
 }
 
 impl Target {
-    /// The gateway on SQLite in `data_dir`, or on the PostgreSQL database at `database_url`.
-    pub async fn start(data_dir: &Path, database_url: Option<String>) -> anyhow::Result<Target> {
-        let started = kessai::start(kessai::ServeOptions {
+    /// The emulator (`amazon` says which) on a runtime of its own, then the gateway on another,
+    /// talking to it over HTTP: on SQLite in `data_dir`, or on the PostgreSQL database at
+    /// `database_url`.
+    pub async fn start(
+        data_dir: &Path,
+        database_url: Option<String>,
+        amazon: Amazon,
+    ) -> anyhow::Result<Target> {
+        kessai::prepare_data_dir(data_dir)?;
+        let emulator = start_emulator(amazon, data_dir).await?;
+        let options = kessai::ServeOptions {
             listen: "127.0.0.1:0".parse()?,
             public_url: None,
             data_dir: data_dir.to_owned(),
             database_url,
             sandbox_listen: "127.0.0.1:0".parse()?,
-            amazon_pay_endpoint: None,
+            amazon_pay_endpoint: Some(emulator.url.clone()),
             amazon_pay_public_key_id: None,
             amazon_pay_store_id: None,
             amazon_pay_private_key: None,
@@ -49,32 +66,51 @@ impl Target {
             allow_private_push_targets: false,
             push_lease: Duration::from_secs(30),
             gateway_tls: kessai::GatewayTls::Off,
-            test_helpers: None,
+            test_helpers: Some(kessai_sandbox::TestHelpers::Open),
             limits: kessai_sandbox::Limits::default(),
-        })
-        .await
-        .context("starting the gateway and the emulator")?;
-        let target = Target {
-            gateway: started.gateway.base_url().to_owned(),
-            emulator: started
-                .amazon_pay_endpoint
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
-            ccid: started.demo.ccid.to_string(),
-            store: started.store.clone(),
-            secret: started.demo.secret_hex.expose().clone(),
+        };
+        let gateway_runtime = OwnRuntime::new(super::cpu::GATEWAY_THREADS)?;
+        // Started and served inside its runtime, so its sockets, pools and tasks belong to it.
+        let (gateway, ccid, secret, store) = gateway_runtime
+            .handle()?
+            .spawn(async move {
+                let started = kessai::start(options)
+                    .await
+                    .context("starting the gateway")?;
+                let out = (
+                    started.gateway.base_url().to_owned(),
+                    started.demo.ccid.to_string(),
+                    started.demo.secret_hex.expose().clone(),
+                    started.store.clone(),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = started.serve().await {
+                        tracing::error!(%e, "the benchmarked gateway stopped");
+                    }
+                });
+                anyhow::Ok(out)
+            })
+            .await??;
+        Ok(Target {
+            gateway,
+            emulator: emulator.url.as_str().trim_end_matches('/').to_owned(),
+            amazon,
+            ccid,
+            store,
+            secret,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .pool_max_idle_per_host(1024)
                 .build()?,
-        };
-        tokio::spawn(async move {
-            if let Err(e) = started.serve().await {
-                tracing::error!(%e, "the benchmarked gateway stopped");
-            }
-        });
-        Ok(target)
+            emulator_born: emulator.born,
+            _gateway_runtime: gateway_runtime,
+            _emulator_runtime: emulator.runtime,
+        })
+    }
+
+    /// CPU time so far by part of the process.
+    pub fn cpu(&self) -> anyhow::Result<Split> {
+        Split::now(&self.emulator_born)
     }
 
     /// One MDK command in test mode; the `result` object.
@@ -427,7 +463,8 @@ pub struct FlowRun {
     pub completed: u64,
     pub failed: u64,
     pub wall: Duration,
-    pub cpu: Duration,
+    /// CPU time by part of the process while the flows ran.
+    pub cpu: Split,
     pub notifications: usize,
     /// Transactions the gateway committed while the flows ran (the emulator's are not counted).
     pub gateway_commits: u64,
@@ -448,7 +485,7 @@ pub async fn run_flows(
     let failed = Arc::new(AtomicU64::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let notifications_before = t.notifications().await?;
-    let cpu_before = super::process_cpu()?;
+    let cpu_before = t.cpu()?;
     let commits_before = t.store.commit_count().unwrap_or(0);
     let started = Instant::now();
     let deadline = match amount {
@@ -498,7 +535,7 @@ pub async fn run_flows(
         w.await?;
     }
     let wall = started.elapsed();
-    let cpu = super::process_cpu()?.saturating_sub(cpu_before);
+    let cpu = t.cpu()?.since(&cpu_before);
     let gateway_commits = t
         .store
         .commit_count()

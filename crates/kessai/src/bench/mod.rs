@@ -1,16 +1,22 @@
 //! `kessai bench`: the machine's bounds (RSA, SQLite commits), full one-time and recurring flows,
 //! refused commands and Searches against a gateway and emulator started in this process, in one
-//! run; a table on stdout and, with `--json`, a report for machines.
+//! run; a table on stdout and, with `--json`, a report for machines. `--null-amazon` runs them
+//! against an emulator that does no crypto and no disk work (the gateway's own cost);
+//! `--growth` runs them again on data directories bulk-loaded with historical orders.
 
 mod bounds;
 mod browser;
+mod cpu;
 mod flows;
+mod growth;
 mod search;
+mod servers;
 
 use anyhow::Context;
 use flows::{Amount, FlowKind, StepStats, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
+use servers::Amazon;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,23 +80,17 @@ pub struct BenchArgs {
     /// then PostgreSQL's.
     #[arg(long)]
     database_url: Option<String>,
-}
-
-/// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
-pub fn process_cpu() -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("unexpected /proc/self/stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        Ok(fields.get(i).context("short /proc/self/stat")?.parse()?)
-    };
-    // Linux reports them in USER_HZ, 100 on every mainstream architecture.
-    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+    /// Run against a null Amazon: the emulator checks no signature and keeps its records in
+    /// memory (no file, no fsync), so what is left is the gateway's own cost per command. The
+    /// gateway still signs every call. A benchmark-only mode (`kessai serve` has none).
+    #[arg(long)]
+    null_amazon: bool,
+    /// Growth runs, one per number of historical orders (e.g. `10000,100000,1000000`): a fresh
+    /// data directory bulk-loaded with that many orders and their history (direct SQL, not the
+    /// API), `kessai serve`'s start-up on it (until /health answers) and its resident memory at
+    /// rest, then the same flows and Searches on it (no refusals). SQLite only.
+    #[arg(long, value_delimiter = ',', conflicts_with = "database_url")]
+    growth: Vec<u64>,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -145,41 +145,67 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     spinner.finish_and_clear();
 
-    let target =
-        Arc::new(Target::start(&dir.join("kessai"), schema.as_ref().map(|s| s.url.clone())).await?);
-    let mut flow_reports = Vec::new();
-    for &kind in args.flow.kinds() {
-        let rec = Arc::new(flows::Recorder::default());
-        let what = match kind {
-            FlowKind::OneTime => "one-time",
-            FlowKind::Recurring => "recurring",
-        };
-        let pb = match amount {
-            Amount::Count(n) => bar(n, what),
-            Amount::Duration(d) => bar(d.as_secs(), &format!("{what} (s)")),
-        };
-        let run = flows::run_flows(&target, &rec, kind, args.concurrency, amount, &pb).await?;
+    let amazon = if args.null_amazon {
+        Amazon::Null
+    } else {
+        Amazon::Emulator
+    };
+    let plan = Plan {
+        kinds: args.flow.kinds(),
+        concurrency: args.concurrency,
+        amount,
+        searches,
+    };
+    let mut suite = None;
+    let mut grown = Vec::new();
+    if args.growth.is_empty() {
+        let target = Arc::new(
+            Target::start(
+                &dir.join("kessai"),
+                schema.as_ref().map(|s| s.url.clone()),
+                amazon,
+            )
+            .await?,
+        );
+        let (flows, searched) = plan.run(&target).await?;
+        let pb = bar(refusals, "refusals");
+        let refused = flows::run_refusals(&target, refusals, args.concurrency, &pb).await?;
         pb.finish_and_clear();
-        flow_reports.push(FlowReport {
-            kind,
-            steps: rec.stats(kind.steps()),
-            errors: rec.errors(),
-            run,
+        suite = Some(Suite {
+            flows,
+            refused,
+            searched,
         });
     }
-    let pb = bar(refusals, "refusals");
-    let refused = flows::run_refusals(&target, refusals, args.concurrency, &pb).await?;
-    pb.finish_and_clear();
-    let made: Vec<search::Made> = flow_reports
-        .iter()
-        .map(|f| search::Made {
-            kind: f.kind,
-            count: f.run.completed + f.run.failed,
-        })
-        .collect();
-    let pb = bar(searches, "searches");
-    let searched = search::run_searches(&target, &made, searches, args.concurrency, &pb).await?;
-    pb.finish_and_clear();
+    for &orders in &args.growth {
+        let data = dir.join(format!("growth-{orders}"));
+        kessai::prepare_data_dir(&data)?;
+        let spinner = bar(orders, "loading");
+        spinner.set_message(format!("loading {orders}"));
+        let loaded = growth::load(&data, orders).await?;
+        spinner.set_message(format!("starting on {orders}"));
+        let file_bytes = growth::gateway_file_bytes(&data);
+        // The first start makes the keys and certificates; the second is a restart.
+        let first_start = growth::serve_start(&data).await?;
+        let restart = growth::serve_start(&data).await?;
+        spinner.finish_and_clear();
+        let target = Arc::new(Target::start(&data, None, amazon).await?);
+        let (flows, searched) = plan.run(&target).await?;
+        drop(target);
+        if !args.keep_data {
+            if let Err(e) = std::fs::remove_dir_all(&data) {
+                tracing::warn!(%e, "cannot remove {}", data.display());
+            }
+        }
+        grown.push(GrowthPoint {
+            loaded,
+            file_bytes,
+            first_start,
+            restart,
+            flows,
+            searched,
+        });
+    }
 
     let report = Report {
         threads,
@@ -189,6 +215,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
         concurrency: args.concurrency,
+        amazon,
         rsa,
         database: if schema.is_some() {
             Database::Postgres
@@ -196,9 +223,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Database::Sqlite
         },
         commits,
-        flows: flow_reports,
-        refused,
-        searched,
+        suite,
+        growth: grown,
     };
     print!("{}", report.human());
     if let Some(path) = &args.json {
@@ -220,21 +246,97 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    for f in &report.flows {
+    let runs = report
+        .suite
+        .iter()
+        .map(|s| (&s.flows, &s.searched))
+        .chain(report.growth.iter().map(|g| (&g.flows, &g.searched)));
+    for (flows, searched) in runs {
+        for f in flows {
+            anyhow::ensure!(
+                f.run.failed == 0,
+                "{} {} failed (errors: {:?}); run with RUST_LOG=warn for the first one",
+                f.run.failed,
+                f.kind.title(),
+                f.errors
+            );
+        }
         anyhow::ensure!(
-            f.run.failed == 0,
-            "{} {} failed (errors: {:?}); run with RUST_LOG=warn for the first one",
-            f.run.failed,
-            f.kind.title(),
-            f.errors
+            searched.errors.is_empty(),
+            "searches failed: {:?}",
+            searched.errors
         );
     }
-    anyhow::ensure!(
-        report.searched.errors.is_empty(),
-        "searches failed: {:?}",
-        report.searched.errors
-    );
     Ok(())
+}
+
+/// What one run of the flows does: which flows, how many at once, how many, then how many
+/// Searches.
+struct Plan {
+    kinds: &'static [FlowKind],
+    concurrency: usize,
+    amount: Amount,
+    searches: u64,
+}
+
+impl Plan {
+    /// The flows of each kind in turn, then the Searches over the orders they made.
+    async fn run(
+        &self,
+        target: &Arc<Target>,
+    ) -> anyhow::Result<(Vec<FlowReport>, search::SearchRun)> {
+        let mut reports = Vec::new();
+        for &kind in self.kinds {
+            let rec = Arc::new(flows::Recorder::default());
+            let what = match kind {
+                FlowKind::OneTime => "one-time",
+                FlowKind::Recurring => "recurring",
+            };
+            let pb = match self.amount {
+                Amount::Count(n) => bar(n, what),
+                Amount::Duration(d) => bar(d.as_secs(), &format!("{what} (s)")),
+            };
+            let run =
+                flows::run_flows(target, &rec, kind, self.concurrency, self.amount, &pb).await?;
+            pb.finish_and_clear();
+            reports.push(FlowReport {
+                kind,
+                amazon: target.amazon,
+                steps: rec.stats(kind.steps()),
+                errors: rec.errors(),
+                run,
+            });
+        }
+        let made: Vec<search::Made> = reports
+            .iter()
+            .map(|f| search::Made {
+                kind: f.kind,
+                count: f.run.completed + f.run.failed,
+            })
+            .collect();
+        let pb = bar(self.searches, "searches");
+        let searched =
+            search::run_searches(target, &made, self.searches, self.concurrency, &pb).await?;
+        pb.finish_and_clear();
+        Ok((reports, searched))
+    }
+}
+
+/// The flows, refusals and Searches of a run without `--growth`.
+struct Suite {
+    flows: Vec<FlowReport>,
+    refused: flows::RefusalRun,
+    searched: search::SearchRun,
+}
+
+/// One growth run: the load, `kessai serve`'s starts on the loaded directory, then the flows.
+struct GrowthPoint {
+    loaded: growth::Loaded,
+    file_bytes: u64,
+    first_start: growth::Start,
+    restart: growth::Start,
+    flows: Vec<FlowReport>,
+    searched: search::SearchRun,
 }
 
 /// The gateway's database in a run.
@@ -264,17 +366,18 @@ struct Report {
     threads: usize,
     load_before: String,
     concurrency: usize,
+    amazon: Amazon,
     rsa: bounds::RsaBounds,
     database: Database,
     commits: f64,
-    flows: Vec<FlowReport>,
-    refused: flows::RefusalRun,
-    searched: search::SearchRun,
+    suite: Option<Suite>,
+    growth: Vec<GrowthPoint>,
 }
 
 /// One kind of flow's run: its counts, its steps' latencies and its errors.
 struct FlowReport {
     kind: FlowKind,
+    amazon: Amazon,
     run: flows::FlowRun,
     steps: Vec<StepStats>,
     errors: std::collections::BTreeMap<String, u64>,
@@ -295,20 +398,63 @@ impl FlowReport {
     fn rsa_bound(&self, rsa: &bounds::RsaBounds) -> f64 {
         let calls = self.kind.signed_calls() as f64;
         let signatures = calls + self.notifications_per_flow();
-        let secs = signatures / rsa.sign.all_cores + calls / rsa.verify.all_cores;
+        let secs = signatures / rsa.sign.all_cores + self.verified_calls() / rsa.verify.all_cores;
         1.0 / secs
+    }
+
+    /// Signed calls whose signature the emulator verifies: none with the null Amazon.
+    fn verified_calls(&self) -> f64 {
+        match self.amazon {
+            Amazon::Emulator => self.kind.signed_calls() as f64,
+            Amazon::Null => 0.0,
+        }
     }
 
     /// CPU of the RSA work of one flow at the one-core rates, in ms.
     fn rsa_cpu_ms(&self, rsa: &bounds::RsaBounds) -> f64 {
         let calls = self.kind.signed_calls() as f64;
         let signatures = calls + self.notifications_per_flow();
-        1000.0 * (signatures / rsa.sign.one_core + calls / rsa.verify.one_core)
+        1000.0 * (signatures / rsa.sign.one_core + self.verified_calls() / rsa.verify.one_core)
+    }
+
+    /// `part` of the CPU time per flow, in ms.
+    fn per_flow_ms(&self, part: Duration) -> f64 {
+        let flows = (self.run.completed + self.run.failed).max(1);
+        part.as_secs_f64() * 1000.0 / flows as f64
     }
 
     fn cpu_ms_per_flow(&self) -> f64 {
-        let flows = (self.run.completed + self.run.failed).max(1);
-        self.run.cpu.as_secs_f64() * 1000.0 / flows as f64
+        self.per_flow_ms(self.run.cpu.total)
+    }
+
+    /// The gateway's CPU per flow: its runtime's threads and, with the null Amazon (whose one
+    /// SQLite connection is the emulator's), the SQLite threads.
+    fn gateway_cpu_ms_per_flow(&self) -> f64 {
+        let c = &self.run.cpu;
+        match self.amazon {
+            Amazon::Null => self.per_flow_ms(c.gateway + c.sqlite),
+            Amazon::Emulator => self.per_flow_ms(c.gateway),
+        }
+    }
+
+    fn cpu_parts_json(&self) -> Value {
+        let c = &self.run.cpu;
+        json!({
+            "gateway_runtime": self.per_flow_ms(c.gateway),
+            "emulator": self.per_flow_ms(c.emulator),
+            "sqlite_threads": self.per_flow_ms(c.sqlite),
+            "sqlite_threads_are": match self.amazon {
+                Amazon::Null => "the gateway's",
+                Amazon::Emulator => "the gateway's and the emulator's",
+            },
+            "load_generator": self.per_flow_ms(c.load),
+            "other": self.per_flow_ms(c.other()),
+        })
+    }
+
+    /// The MDK commands' latencies: with the null Amazon, the gateway's overhead per command.
+    fn commands(&self) -> impl Iterator<Item = &StepStats> {
+        self.steps.iter().filter(|st| !st.step.starts_with("buyer"))
     }
 
     fn gateway_commits_per_flow(&self) -> f64 {
@@ -339,10 +485,35 @@ impl FlowReport {
             self.cpu_ms_per_flow(),
             self.rsa_cpu_ms(rsa)
         );
+        let c = &self.run.cpu;
         let _ = writeln!(
             s,
-            "  RSA per flow     {} signed calls (gateway signs, emulator verifies) + {:.2} notifications (emulator signs; each may add a signed fetch)",
+            "  CPU by part      gateway {:.1} ms, emulator {:.1} ms, SQLite threads ({}) {:.1} ms, load generator {:.1} ms, other {:.1} ms",
+            self.per_flow_ms(c.gateway),
+            self.per_flow_ms(c.emulator),
+            match self.amazon {
+                Amazon::Null => "the gateway's",
+                Amazon::Emulator => "both sides'",
+            },
+            self.per_flow_ms(c.sqlite),
+            self.per_flow_ms(c.load),
+            self.per_flow_ms(c.other()),
+        );
+        if self.amazon == Amazon::Null {
+            let _ = writeln!(
+                s,
+                "  gateway CPU      {:.1} ms per flow (its runtime and its SQLite threads; Amazon is null)",
+                self.gateway_cpu_ms_per_flow()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  RSA per flow     {} signed calls (gateway signs, {}) + {:.2} notifications (emulator signs; each may add a signed fetch)",
             self.kind.signed_calls(),
+            match self.amazon {
+                Amazon::Null => "the null Amazon verifies nothing",
+                Amazon::Emulator => "emulator verifies",
+            },
             self.notifications_per_flow()
         );
         let bound = self.rsa_bound(rsa);
@@ -363,6 +534,12 @@ impl FlowReport {
             );
         }
         let _ = writeln!(s, "  errors           {}", errors_text(&self.errors));
+        if self.amazon == Amazon::Null {
+            let _ = writeln!(
+                s,
+                "\n  Amazon is null: each MDK command's time is the gateway's overhead (with the null Amazon's answers and the loopback)"
+            );
+        }
         steps_table(s, &self.steps);
     }
 
@@ -373,7 +550,10 @@ impl FlowReport {
             "failed": self.run.failed,
             "wall_s": self.run.wall.as_secs_f64(),
             "flows_per_s": self.flows_per_sec(),
+            "amazon": self.amazon.json_name(),
             "cpu_ms_per_flow": self.cpu_ms_per_flow(),
+            "cpu_ms_per_flow_by_part": self.cpu_parts_json(),
+            "gateway_cpu_ms_per_flow": self.gateway_cpu_ms_per_flow(),
             "rsa_cpu_ms_per_flow": self.rsa_cpu_ms(rsa),
             "signed_calls_per_flow": self.kind.signed_calls(),
             "notifications_per_flow": self.notifications_per_flow(),
@@ -384,6 +564,13 @@ impl FlowReport {
             "fraction_of_commit_bound": self.flows_per_sec() / self.commit_bound(commits),
             "errors": self.errors,
             "steps": self.steps.iter().map(step_json).collect::<Vec<_>>(),
+            // With the null Amazon, what each MDK command costs at the gateway.
+            "gateway_overhead_ms": match self.amazon {
+                Amazon::Null => Value::from(self.commands().map(|st| json!({
+                    "command": st.step, "p50_ms": st.p50, "p99_ms": st.p99,
+                })).collect::<Vec<_>>()),
+                Amazon::Emulator => Value::Null,
+            },
         })
     }
 }
@@ -427,6 +614,7 @@ impl Report {
             "kessai bench — {} cores, load average before the run {}",
             self.threads, self.load_before
         );
+        let _ = writeln!(s, "Amazon: {}", self.amazon.describe());
         let _ = writeln!(s, "\nMachine bounds");
         let _ = writeln!(s, "  {:<44} {:>10} {:>12}", "", "one core", "all cores");
         let _ = writeln!(
@@ -445,78 +633,227 @@ impl Report {
             self.database.commits_label(),
             self.commits
         );
-        for f in &self.flows {
-            f.human(&mut s, &self.rsa, self.commits, self.concurrency);
-        }
-        let f = &self.refused;
-        let _ = writeln!(
-            s,
-            "\nRefused commands (Capture above the authorized amount), concurrency {}",
-            self.concurrency
-        );
-        let _ = writeln!(
-            s,
-            "  {} in {:.2} s: {:.0} refusals/s; answers {:?}",
-            f.count,
-            f.wall.as_secs_f64(),
-            f.count as f64 / f.wall.as_secs_f64().max(1e-9),
-            f.codes
-        );
-        if let Some(st) = &f.stats {
+        if let Some(suite) = &self.suite {
+            for f in &suite.flows {
+                f.human(&mut s, &self.rsa, self.commits, self.concurrency);
+            }
+            let f = &suite.refused;
             let _ = writeln!(
                 s,
-                "  latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
-                st.p50, st.p90, st.p99, st.max
+                "\nRefused commands (Capture above the authorized amount), concurrency {}",
+                self.concurrency
             );
+            let _ = writeln!(
+                s,
+                "  {} in {:.2} s: {:.0} refusals/s; answers {:?}",
+                f.count,
+                f.wall.as_secs_f64(),
+                f.count as f64 / f.wall.as_secs_f64().max(1e-9),
+                f.codes
+            );
+            if let Some(st) = &f.stats {
+                let _ = writeln!(
+                    s,
+                    "  latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+                    st.p50, st.p90, st.p99, st.max
+                );
+            }
+            searches_human(&mut s, &suite.searched, self.concurrency);
         }
-        let q = &self.searched;
+        if !self.growth.is_empty() {
+            self.growth_human(&mut s);
+        }
+        s
+    }
+
+    fn growth_human(&self, s: &mut String) {
+        use std::fmt::Write;
         let _ = writeln!(
             s,
-            "\nSearches (maxCount 100) over the flows' orders, concurrency {}",
+            "\nGrowth: historical orders bulk-loaded into the gateway's SQLite file, then `kessai serve` started on it twice (the first start makes keys and certificates), then the flows, concurrency {}",
             self.concurrency
         );
         let _ = writeln!(
             s,
-            "  {} in {:.2} s: {:.0} searches/s; errors {}",
-            q.count,
-            q.wall.as_secs_f64(),
-            q.count as f64 / q.wall.as_secs_f64().max(1e-9),
-            errors_text(&q.errors)
+            "  {:>9} {:>8} {:>9} {:>8} {:>9} {:>9} {:>8}",
+            "orders", "load s", "rows/s", "file MB", "start ms", "restart", "RSS MB"
         );
-        steps_table(&mut s, &q.steps);
-        s
+        for g in &self.growth {
+            let _ = writeln!(
+                s,
+                "  {:>9} {:>8.1} {:>9.0} {:>8.0} {:>9.0} {:>9.0} {:>8.1}",
+                g.loaded.orders,
+                g.loaded.took.as_secs_f64(),
+                g.loaded.rows_per_sec(),
+                g.file_bytes as f64 / 1e6,
+                g.first_start.to_health.as_secs_f64() * 1000.0,
+                g.restart.to_health.as_secs_f64() * 1000.0,
+                g.restart.rss_kib as f64 / 1024.0,
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n  {:>9} {:<10} {:>8} {:>9} {:>10} {:>10} {:>13} {:>13}",
+            "orders",
+            "flow",
+            "flows/s",
+            "CPU ms",
+            "gateway ms",
+            "p99 max",
+            "Authorize p99",
+            "Capture p99"
+        );
+        for g in &self.growth {
+            for f in &g.flows {
+                let p99 = |step: &str| {
+                    f.steps
+                        .iter()
+                        .find(|st| st.step == step)
+                        .map_or(f64::NAN, |st| st.p99)
+                };
+                let worst = f.commands().map(|st| st.p99).fold(0.0, f64::max);
+                let _ = writeln!(
+                    s,
+                    "  {:>9} {:<10} {:>8.1} {:>9.1} {:>10.1} {:>10.1} {:>13.1} {:>13.1}",
+                    g.loaded.orders,
+                    match f.kind {
+                        FlowKind::OneTime => "one-time",
+                        FlowKind::Recurring => "recurring",
+                    },
+                    f.flows_per_sec(),
+                    f.cpu_ms_per_flow(),
+                    f.gateway_cpu_ms_per_flow(),
+                    worst,
+                    p99("Authorize"),
+                    p99("Capture"),
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\n  {:>9} {:>11} {:>20} {:>20} {:>20}",
+            "orders", "searches/s", "id p50/p99", "prefix* p50/p99", "state p50/p99"
+        );
+        for g in &self.growth {
+            let q = &g.searched;
+            let cell = |step: &str| {
+                q.steps.iter().find(|st| st.step == step).map_or_else(
+                    || "-".to_owned(),
+                    |st| format!("{:.1} / {:.1}", st.p50, st.p99),
+                )
+            };
+            let _ = writeln!(
+                s,
+                "  {:>9} {:>11.0} {:>20} {:>20} {:>20}",
+                g.loaded.orders,
+                q.count as f64 / q.wall.as_secs_f64().max(1e-9),
+                cell(search::SEARCH_STEPS[0]),
+                cell(search::SEARCH_STEPS[1]),
+                cell(search::SEARCH_STEPS[2]),
+            );
+        }
+        let errors: Vec<String> = self
+            .growth
+            .iter()
+            .flat_map(|g| {
+                g.flows
+                    .iter()
+                    .map(|f| &f.errors)
+                    .chain([&g.searched.errors])
+            })
+            .filter(|e| !e.is_empty())
+            .map(errors_text)
+            .collect();
+        let _ = writeln!(
+            s,
+            "  errors: {}",
+            if errors.is_empty() {
+                "none".to_owned()
+            } else {
+                errors.join(", ")
+            }
+        );
     }
 
     fn json(&self) -> Value {
         let rate = |r: &bounds::Rate| json!({"one_core": r.one_core, "all_cores": r.all_cores, "threads": r.threads});
         let mut report = json!({
             "machine": {"cores": self.threads, "load_before": self.load_before},
+            "amazon": self.amazon.json_name(),
             "bounds": {
                 "rsa_sign_per_s": rate(&self.rsa.sign),
                 "rsa_verify_per_s": rate(&self.rsa.verify),
             },
-            "refusals": {
-                "count": self.refused.count,
-                "concurrency": self.concurrency,
-                "wall_s": self.refused.wall.as_secs_f64(),
-                "per_s": self.refused.count as f64 / self.refused.wall.as_secs_f64().max(1e-9),
-                "answers": self.refused.codes,
-                "latency": self.refused.stats.as_ref().map(step_json),
-            },
-            "searches": {
-                "count": self.searched.count,
-                "concurrency": self.concurrency,
-                "max_count": 100,
-                "wall_s": self.searched.wall.as_secs_f64(),
-                "per_s": self.searched.count as f64 / self.searched.wall.as_secs_f64().max(1e-9),
-                "errors": self.searched.errors,
-                "steps": self.searched.steps.iter().map(step_json).collect::<Vec<_>>(),
-            },
         });
         report["bounds"][self.database.json_key()] = json!(self.commits);
-        for f in &self.flows {
-            report[f.kind.json_key()] = f.json(&self.rsa, self.commits, self.concurrency);
+        if let Some(suite) = &self.suite {
+            report["refusals"] = json!({
+                "count": suite.refused.count,
+                "concurrency": self.concurrency,
+                "wall_s": suite.refused.wall.as_secs_f64(),
+                "per_s": suite.refused.count as f64 / suite.refused.wall.as_secs_f64().max(1e-9),
+                "answers": suite.refused.codes,
+                "latency": suite.refused.stats.as_ref().map(step_json),
+            });
+            report["searches"] = searches_json(&suite.searched, self.concurrency);
+            for f in &suite.flows {
+                report[f.kind.json_key()] = f.json(&self.rsa, self.commits, self.concurrency);
+            }
+        }
+        if !self.growth.is_empty() {
+            report["growth"] = self
+                .growth
+                .iter()
+                .map(|g| {
+                    let mut point = json!({
+                        "orders": g.loaded.orders,
+                        "history_rows": g.loaded.history,
+                        "load_s": g.loaded.took.as_secs_f64(),
+                        "load_rows_per_s": g.loaded.rows_per_sec(),
+                        "gateway_file_bytes": g.file_bytes,
+                        "first_start_ms": g.first_start.to_health.as_secs_f64() * 1000.0,
+                        "first_start_rss_kib": g.first_start.rss_kib,
+                        "restart_ms": g.restart.to_health.as_secs_f64() * 1000.0,
+                        "rss_at_rest_kib": g.restart.rss_kib,
+                        "searches": searches_json(&g.searched, self.concurrency),
+                    });
+                    for f in &g.flows {
+                        point[f.kind.json_key()] =
+                            f.json(&self.rsa, self.commits, self.concurrency);
+                    }
+                    point
+                })
+                .collect();
         }
         report
     }
+}
+
+fn searches_human(s: &mut String, q: &search::SearchRun, concurrency: usize) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        s,
+        "\nSearches (maxCount 100) over the flows' orders, concurrency {concurrency}"
+    );
+    let _ = writeln!(
+        s,
+        "  {} in {:.2} s: {:.0} searches/s; errors {}",
+        q.count,
+        q.wall.as_secs_f64(),
+        q.count as f64 / q.wall.as_secs_f64().max(1e-9),
+        errors_text(&q.errors)
+    );
+    steps_table(s, &q.steps);
+}
+
+fn searches_json(q: &search::SearchRun, concurrency: usize) -> Value {
+    json!({
+        "count": q.count,
+        "concurrency": concurrency,
+        "max_count": 100,
+        "wall_s": q.wall.as_secs_f64(),
+        "per_s": q.count as f64 / q.wall.as_secs_f64().max(1e-9),
+        "errors": q.errors,
+        "steps": q.steps.iter().map(step_json).collect::<Vec<_>>(),
+    })
 }

@@ -5,10 +5,7 @@ use super::ids::SellerId;
 use super::{Authorization, BillingAgreement, Capture, OrderReference, Refund, Seller, Timestamp};
 use kessai_core::{Currency, Secret};
 use serde::de::DeserializeOwned;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use std::path::Path;
-use std::str::FromStr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -180,15 +177,9 @@ pub struct Store {
 
 impl Store {
     /// Opens the emulator's file (its migrations, this engine's included, already ran).
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+    pub async fn open(storage: &crate::db::Storage) -> Result<Store, StoreError> {
+        let (options, pool) = storage.connect_options(4)?;
+        let pool = pool.connect_with(options).await?;
         Ok(Store { pool })
     }
 
