@@ -14,7 +14,7 @@
 //! payload that passes creates the checkout session, and the buyer goes on to its sign-in page.
 
 use crate::auth::Caller;
-use crate::engine::Environment;
+use crate::engine::{Environment, ProductType};
 use crate::error::ApiError;
 use crate::server::AppState;
 use axum::extract::State;
@@ -182,8 +182,9 @@ async fn check(
     }
     one_of(&form.checkout_language, "checkoutLanguage", LANGUAGES)?;
     one_of(&form.placement, "placement", PLACEMENTS)?;
-    match form.product_type.as_deref() {
-        None | Some("" | "PayAndShip" | "PayOnly") => {}
+    let product = match form.product_type.as_deref() {
+        None | Some("" | "PayAndShip") => ProductType::PayAndShip,
+        Some("PayOnly") => ProductType::PayOnly,
         Some("SignIn") => {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
@@ -196,7 +197,7 @@ async fn check(
                 format!("productType {other:?} is not one of PayAndShip, PayOnly, SignIn."),
             ))
         }
-    }
+    };
     // A key named LIVE-…/SANDBOX-… picks its environment; a legacy key follows `sandbox`.
     let upper = key_id.to_ascii_uppercase();
     let environment = if upper.starts_with("LIVE") {
@@ -210,12 +211,13 @@ async fn check(
         merchant,
         environment,
     };
-    let new = crate::v2::new_session(payload.as_bytes(), &caller).map_err(|e| {
+    let mut new = crate::v2::new_session(payload.as_bytes(), &caller).map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
             format!("payloadJSON: {}", e.message),
         )
     })?;
+    new.product = product;
     Ok((caller, new))
 }
 

@@ -257,10 +257,13 @@ async fn signin_page(
             &format!("This checkout session is {}.", rec.state().name()),
         );
     }
+    // A PayOnly session collects no address: one choice per buyer.
+    let ships = rec.product().ships();
     let addresses: Vec<minijinja::Value> = BUYERS
         .iter()
         .flat_map(|b| {
-            b.addresses.iter().map(move |a| {
+            let per_buyer = if ships { b.addresses.len() } else { 1 };
+            b.addresses.iter().take(per_buyer).map(move |a| {
                 minijinja::context! {
                     value => format!("{}|{}", b.id, a.id),
                     buyer => b.name,
@@ -285,6 +288,7 @@ async fn signin_page(
             amount => amount_text(&rec),
             note => rec.metadata().note_to_buyer.clone(),
             addresses => addresses,
+            ships => ships,
             instruments => instruments,
             csrf => csrf.value.clone(),
         },

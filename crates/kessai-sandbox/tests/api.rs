@@ -2129,9 +2129,53 @@ async fn a_signed_button_payload_creates_the_checkout_session_and_goes_to_sign_i
         Some("order-7")
     );
     assert_eq!(cs.status_details.state.as_str(), "Open");
+    assert_eq!(cs.product_type.as_deref(), Some("PayAndShip"));
     // The sign-in page is there for it.
     let page = env.http.get(location.as_str()).send().await.unwrap();
     assert_eq!(page.status(), 200);
+
+    // A PayOnly button: the session collects and reports no shipping address, nor does its
+    // charge permission.
+    let mut form = env.button_form(&signed);
+    for (k, v) in form.iter_mut() {
+        if k == "productType" {
+            *v = "PayOnly".into();
+        }
+    }
+    let (status, location, body) = env.press_button(&form).await;
+    assert_eq!(status, 303, "{body}");
+    let location = url::Url::parse(&location.unwrap()).unwrap();
+    let id = location
+        .query_pairs()
+        .find(|(k, _)| k == "amazonCheckoutSessionId")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let page = env
+        .http
+        .get(location.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("PayOnly"), "{page}");
+    assert!(!page.contains("〒"), "no address to choose: {page}");
+    let signed_in = env
+        .http
+        .post(format!(
+            "{}/test_helpers/checkoutSessions/{id}/sign_in",
+            env.base
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.status().is_success());
+    let cs = env.client.get_checkout_session(&id).await.unwrap();
+    assert_eq!(cs.product_type.as_deref(), Some("PayOnly"));
+    assert!(cs.buyer.is_some());
+    assert_eq!(cs.shipping_address, None);
 }
 
 #[tokio::test]

@@ -349,6 +349,7 @@ async fn the_live_hand_off_loads_amazons_checkout_js_with_a_payload_signed_by_th
     assert_eq!(options["merchantId"], "A2EXAMPLEMERCHANT");
     assert_eq!(options["sandbox"], false);
     assert_eq!(options["ledgerCurrency"], "JPY");
+    assert_eq!(options["productType"], "PayAndShip");
     let config = &options["createCheckoutSessionConfig"];
     assert_eq!(config["publicKeyId"], key_id);
     assert_eq!(config["algorithm"], "AMZN-PAY-RSASSA-PSS-V2");
@@ -371,6 +372,20 @@ async fn the_live_hand_off_loads_amazons_checkout_js_with_a_payload_signed_by_th
         format!("{}/amazonpay/review/{}", env.gateway, order.public_ref)
     );
     assert_eq!(order.checkout_session_id, None, "nothing bound yet");
+
+    // suppressShippingAddressView: the button asks for a payment only.
+    let mut params = env.authorize_params("live-2", 500, false);
+    params["suppressShippingAddressView"] = "true".into();
+    let body = env.mdk_body(params, false);
+    let r = env
+        .mdk_path(
+            "/paynow/v2/Authorize/amazonpay",
+            body,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    let (options, _, _) = hand_off_of(r["responseContents"].as_str().unwrap());
+    assert_eq!(options["productType"], "PayOnly");
 
     // A test order of the same gateway goes to the built-in emulator's checkout.js.
     let r = env

@@ -26,7 +26,7 @@ pub use error::{Action, AmountOf, EngineError, Object};
 pub use ids::{ChargeId, MerchantId, PermissionId, RefundId, SessionId};
 pub use permission::{Permission, PermissionKind, PermissionState};
 pub use refund::{Refund, RefundState};
-pub use session::{CancelReason, Intent, Session, SessionState};
+pub use session::{CancelReason, Intent, ProductType, Session, SessionState};
 pub use simulation::Simulated;
 
 use kessai_core::{Currency, IdSource};

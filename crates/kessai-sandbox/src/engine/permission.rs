@@ -4,6 +4,7 @@
 use super::buyer::BuyerChoice;
 use super::charge::ChargeState;
 use super::ids::{currency, opt_money, MerchantId, PermissionId};
+use super::session::ProductType;
 use super::{Action, Engine, EngineError, Environment, Kind, Merchant, Metadata, Object};
 use kessai_core::{Currency, Money};
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,7 @@ pub(super) struct NewPermission {
     pub instrument_id: String,
     pub metadata: Metadata,
     pub environment: Environment,
+    pub product: ProductType,
     pub limit: Option<Money>,
     pub recurring: Option<Recurring>,
     pub currency: Currency,
@@ -123,6 +125,9 @@ pub struct Permission {
     instrument_id: String,
     metadata: Metadata,
     environment: Environment,
+    /// Records written before it existed read as `PayAndShip`.
+    #[serde(default)]
+    product: ProductType,
     #[serde(with = "opt_money")]
     limit: Option<Money>,
     #[serde(with = "opt_money")]
@@ -148,6 +153,7 @@ impl Permission {
             instrument_id: n.instrument_id,
             metadata: n.metadata,
             environment: n.environment,
+            product: n.product,
             limit: n.limit,
             balance: n.limit,
             recurring: n.recurring,
@@ -157,6 +163,9 @@ impl Permission {
 
     pub fn id(&self) -> &PermissionId {
         &self.id
+    }
+    pub fn product(&self) -> ProductType {
+        self.product
     }
     pub fn merchant_id(&self) -> &MerchantId {
         &self.merchant_id

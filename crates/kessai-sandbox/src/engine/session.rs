@@ -22,6 +22,30 @@ pub enum Intent {
     AuthorizeWithCapture,
 }
 
+/// The button's `productType`: with a shipping address, or a payment only (no address is
+/// collected or reported). Sessions made by API are `PayAndShip`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProductType {
+    #[default]
+    PayAndShip,
+    PayOnly,
+}
+
+impl ProductType {
+    /// Amazon's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProductType::PayAndShip => "PayAndShip",
+            ProductType::PayOnly => "PayOnly",
+        }
+    }
+
+    /// Whether a shipping address is collected and reported.
+    pub fn ships(self) -> bool {
+        self == ProductType::PayAndShip
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CancelReason {
     BuyerCanceled,
@@ -132,6 +156,7 @@ pub struct NewSession {
     /// Delivery specifications, kept as given.
     pub delivery: Option<serde_json::Value>,
     pub environment: Environment,
+    pub product: ProductType,
 }
 
 /// Update Checkout Session: unset fields keep their value.
@@ -161,6 +186,9 @@ pub struct Session {
     delivery: Option<serde_json::Value>,
     store_id: String,
     environment: Environment,
+    /// Records written before it existed read as `PayAndShip`.
+    #[serde(default)]
+    product: ProductType,
     choice: Option<BuyerChoice>,
     confirmed: bool,
     missing: Vec<Missing>,
@@ -213,6 +241,9 @@ impl Session {
     }
     pub fn store_id(&self) -> &str {
         &self.store_id
+    }
+    pub fn product(&self) -> ProductType {
+        self.product
     }
     pub fn environment(&self) -> Environment {
         self.environment
@@ -302,6 +333,7 @@ impl Engine {
             delivery: new.delivery,
             store_id: new.store_id,
             environment: new.environment,
+            product: new.product,
             choice: None,
             confirmed: false,
             missing: Vec::new(),
@@ -536,6 +568,7 @@ impl Engine {
             instrument_id: choice.instrument_id().to_owned(),
             metadata: rec.metadata.clone(),
             environment: rec.environment,
+            product: rec.product,
             limit: (!recurring).then_some(charge_amount),
             recurring: rec.recurring.clone(),
             currency: charge_amount.currency(),

@@ -49,6 +49,7 @@ fn authorized(
                 recurring: None,
                 delivery: None,
                 environment: Environment::Sandbox,
+                product: ProductType::default(),
             },
             now,
         )

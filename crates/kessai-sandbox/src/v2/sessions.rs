@@ -6,7 +6,7 @@ use super::{
     simulation, to_json,
 };
 use crate::auth::Caller;
-use crate::engine::session::{NewSession, Payment, ReturnUrls, SessionUpdate};
+use crate::engine::session::{NewSession, Payment, ProductType, ReturnUrls, SessionUpdate};
 use crate::engine::{Fetch, Metadata, SessionId};
 use crate::error::ApiError;
 use crate::input::{parse_object, Obj};
@@ -101,6 +101,8 @@ pub(crate) fn new_session(body: &[u8], caller: &Caller) -> Result<NewSession, Ap
         },
         delivery: root.opt_obj("deliverySpecifications")?.map(|d| d.value()),
         environment: caller.environment,
+        // The API takes no productType; the button's is set by `checkout_js`.
+        product: ProductType::default(),
     })
 }
 
