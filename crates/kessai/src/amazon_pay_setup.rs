@@ -341,25 +341,25 @@ pub fn check(input: &Input<'_>) -> Result<Setup, SetupError> {
             format!("{endpoint}: live and Amazon's hosts are reached over https only"),
         );
     }
-    if amazon {
-        match input.merchant_id {
-            None => {
-                return refuse(
-                    MERCHANT_ID,
-                    "Amazon's checkout.js needs the merchant id (Seller Central: Integration → Integration Central)",
-                )
-            }
-            Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) => {
-                return refuse(MERCHANT_ID, format!("{id:?} is not a merchant id (letters and digits)"))
-            }
-            Some(_) => {}
-        }
-        if input.private_key.is_none() {
+    // The Amazon Pay button of the hand-off page names the merchant, at Amazon and at an
+    // emulator alike (the emulator refuses a button without it).
+    match input.merchant_id {
+        None => {
             return refuse(
-                PRIVATE_KEY,
-                format!("the PEM file of the private key whose public key {key_id} names (the key made in Seller Central)"),
-            );
+                MERCHANT_ID,
+                "the Amazon Pay button (checkout.js) needs the merchant id (Seller Central: Integration → Integration Central; an emulator's registration answers it)",
+            )
         }
+        Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            return refuse(MERCHANT_ID, format!("{id:?} is not a merchant id (letters and digits)"))
+        }
+        Some(_) => {}
+    }
+    if amazon && input.private_key.is_none() {
+        return refuse(
+            PRIVATE_KEY,
+            format!("the PEM file of the private key whose public key {key_id} names (the key made in Seller Central)"),
+        );
     }
     Ok(Setup {
         target: Target::Credentials {
@@ -628,7 +628,7 @@ mod tests {
                     endpoint: Some(url("http://127.0.0.1:9000")),
                     public_key_id: Some("SANDBOX-X"),
                     sandbox: true,
-                    merchant_id: None,
+                    merchant_id: Some("M1"),
                     private_key: None,
                     ..live()
                 },
@@ -805,6 +805,18 @@ mod tests {
                 "Amazon without a merchant id",
                 Input {
                     merchant_id: None,
+                    ..live()
+                },
+                MERCHANT_ID,
+            ),
+            (
+                "an emulator with credentials but no merchant id",
+                Input {
+                    endpoint: Some(url("http://127.0.0.1:9000")),
+                    public_key_id: Some("SANDBOX-X"),
+                    sandbox: true,
+                    merchant_id: None,
+                    private_key: None,
                     ..live()
                 },
                 MERCHANT_ID,

@@ -124,6 +124,7 @@ async fn credentials_at_an_https_endpoint_are_checked_at_start_with_the_ca_file(
         o.amazon_pay_endpoint = Some(emulator.clone());
         o.amazon_pay_public_key_id = Some(reg.public_key_id.clone());
         o.amazon_pay_store_id = Some(reg.store_id.clone());
+        o.amazon_pay_merchant_id = reg.merchant_id.clone();
         o.amazon_pay_private_key = Some(key_path.clone());
         o.amazon_pay_sandbox = true;
         o.amazon_pay_ca_file = ca;
