@@ -334,14 +334,8 @@ async fn the_live_hand_off_loads_amazons_checkout_js_with_a_payload_signed_by_th
         o.amazon_pay_merchant_id = Some("A2EXAMPLEMERCHANT".into());
     })
     .await;
-    let params = env.authorize_params("live-1", 2400, false);
-    let body = env.mdk_body(params, false);
     let r = env
-        .mdk_path(
-            "/paynow/v2/Authorize/amazonpay",
-            body,
-            "application/x-www-form-urlencoded",
-        )
+        .mdk_live("Authorize", env.authorize_params("live-1", 2400, false))
         .await;
     assert_eq!(r["mstatus"], "success", "{r:?}");
     let (options, src, has_form) = hand_off_of(r["responseContents"].as_str().unwrap());
@@ -377,14 +371,7 @@ async fn the_live_hand_off_loads_amazons_checkout_js_with_a_payload_signed_by_th
     // suppressShippingAddressView: the button asks for a payment only.
     let mut params = env.authorize_params("live-2", 500, false);
     params["suppressShippingAddressView"] = "true".into();
-    let body = env.mdk_body(params, false);
-    let r = env
-        .mdk_path(
-            "/paynow/v2/Authorize/amazonpay",
-            body,
-            "application/x-www-form-urlencoded",
-        )
-        .await;
+    let r = env.mdk_live("Authorize", params).await;
     let (options, _, _) = hand_off_of(r["responseContents"].as_str().unwrap());
     assert_eq!(options["productType"], "PayOnly");
 
