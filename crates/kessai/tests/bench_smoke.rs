@@ -171,6 +171,46 @@ fn quick_bench_against_the_null_amazon_completes_flows() {
     assert_eq!(report["searches"]["errors"], json!({}), "{report}");
 }
 
+/// `kessai bench --quick --rate 200 --pin-load 0`: the refused commands go open loop at 200/s
+/// from a load generator pinned to core 0; they are all answered (refused, E306) and the report
+/// says how they were sent and where the load generator ran. No speed is asserted.
+#[test]
+fn quick_open_loop_bench_with_a_pinned_load_generator_completes() {
+    let (stdout, report) = bench(
+        "open",
+        &[
+            "--quick",
+            "--flow",
+            "one-time",
+            "--rate",
+            "200",
+            "--pin-load",
+            "0",
+        ],
+    );
+    assert!(stdout.contains("open loop at 200/s"), "{stdout}");
+    assert!(stdout.contains("Load generator: pinned"), "{stdout}");
+    assert_flows_completed(&report["flows"], &report);
+    let refusals = &report["refusals"];
+    assert_eq!(refusals["mode"], "open", "{report}");
+    assert_eq!(refusals["rate_per_s"], 200.0, "{report}");
+    let count = refusals["count"].as_u64().unwrap();
+    assert!(count > 0, "{report}");
+    assert_eq!(refusals["answers"], json!({"E306": count}), "{report}");
+    assert_eq!(refusals["latency"]["count"], count, "{report}");
+    for key in [
+        "achieved_start_rate_per_s",
+        "late_starts",
+        "max_start_lag_ms",
+    ] {
+        assert!(refusals.get(key).is_some(), "refusals.{key}: {report}");
+    }
+    let load = &report["load_generator"];
+    assert_eq!(load["pinned_cores"], json!([0]), "{report}");
+    assert_eq!(load["affinity"], json!([0]), "{report}");
+    assert_eq!(report["searches"]["errors"], json!({}), "{report}");
+}
+
 /// `kessai bench --quick --growth 1000`: a thousand historical orders are loaded, `kessai serve`
 /// starts on them, and the flows and Searches then complete on the same data directory.
 #[test]

@@ -4,6 +4,7 @@
 
 use super::browser::Browser;
 use super::cpu::Split;
+use super::load::{open_loop, OpenRun};
 use super::servers::{start_emulator, Amazon, OwnRuntime};
 use anyhow::{anyhow, Context};
 use serde_json::{json, Map, Value};
@@ -563,22 +564,62 @@ pub struct RefusalRun {
     pub count: u64,
     pub wall: Duration,
     pub codes: BTreeMap<String, u64>,
+    /// With an open loop, latencies from each request's scheduled start.
     pub stats: Option<StepStats>,
+    /// The open loop's figures (`--rate`), or none for the closed loop.
+    pub open: Option<OpenRun>,
+}
+
+/// One Capture above the authorized amount of `bench-refused`; the answer's result code.
+async fn refuse(t: &Target) -> String {
+    let params = json!({"orderId": "bench-refused", "amount": "2000"});
+    match t.mdk("Capture", params).await {
+        Ok(r) => r
+            .get("vResultCode")
+            .and_then(Value::as_str)
+            .map(|c| c.get(..4).unwrap_or(c).to_owned())
+            .unwrap_or_else(|| "no vResultCode".into()),
+        Err(_) => "HTTP error".into(),
+    }
 }
 
 /// `count` Captures above the authorized amount of one authorized order (each refused with E306
-/// and its attempt written to the order's history), `concurrency` at a time.
+/// and its attempt written to the order's history): `concurrency` at a time (closed loop), or
+/// with `rate`, that many per second on a fixed schedule (open loop).
 pub async fn run_refusals(
     t: &Arc<Target>,
     count: u64,
     concurrency: usize,
+    rate: Option<f64>,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<RefusalRun> {
+    const STEP: &str = "refused Capture";
     let setup = Recorder::default();
     authorize(t, &setup, authorize_params("bench-refused", 1000))
         .await
         .context("authorizing the order whose captures are refused")?;
     let rec = Arc::new(Recorder::default());
+    if let Some(rate) = rate {
+        let (t, r, pb) = (t.clone(), rec.clone(), progress.clone());
+        let (latencies, open) = open_loop(rate, count, move |_| {
+            let (t, rec, pb) = (t.clone(), r.clone(), pb.clone());
+            async move {
+                rec.error(refuse(&t).await);
+                pb.inc(1);
+            }
+        })
+        .await?;
+        for took in latencies {
+            rec.record(STEP, took);
+        }
+        return Ok(RefusalRun {
+            count,
+            wall: open.wall,
+            codes: rec.errors(),
+            stats: rec.stats(&[STEP]).into_iter().next(),
+            open: Some(open),
+        });
+    }
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -586,16 +627,9 @@ pub async fn run_refusals(
         let (t, rec, next, progress) = (t.clone(), rec.clone(), next.clone(), progress.clone());
         workers.push(tokio::spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < count {
-                let params = json!({"orderId": "bench-refused", "amount": "2000"});
-                let answer = timed(&rec, "refused Capture", t.mdk("Capture", params)).await;
-                let code = match answer {
-                    Ok(r) => r
-                        .get("vResultCode")
-                        .and_then(Value::as_str)
-                        .map(|c| c.get(..4).unwrap_or(c).to_owned())
-                        .unwrap_or_else(|| "no vResultCode".into()),
-                    Err(_) => "HTTP error".into(),
-                };
+                let started = Instant::now();
+                let code = refuse(&t).await;
+                rec.record(STEP, started.elapsed());
                 rec.error(code);
                 progress.inc(1);
             }
@@ -609,6 +643,7 @@ pub async fn run_refusals(
         count,
         wall,
         codes: rec.errors(),
-        stats: rec.stats(&["refused Capture"]).into_iter().next(),
+        stats: rec.stats(&[STEP]).into_iter().next(),
+        open: None,
     })
 }

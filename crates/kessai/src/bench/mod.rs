@@ -9,6 +9,7 @@ mod browser;
 mod cpu;
 mod flows;
 mod growth;
+mod load;
 mod search;
 mod servers;
 
@@ -44,9 +45,21 @@ impl FlowChoice {
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Flows run at once (each a merchant and a buyer in a closed loop).
+    /// Flows run at once (each a merchant and a buyer in a closed loop); refused commands too,
+    /// unless --rate is given.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Send the refused commands open loop at this many per second: each started on a fixed
+    /// schedule whether or not the earlier ones have answered, its latency measured from its
+    /// scheduled start (a stalled server shows as latency). Without it, refused commands run
+    /// closed loop, --concurrency at a time.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Pin the load generator's runtime to these cores (e.g. `1` or `0,1`): one worker thread per
+    /// core listed, each pinned to one of them, so the load does not run on the cores it
+    /// measures. The gateway and the emulator are not pinned. Linux only.
+    #[arg(long, value_delimiter = ',')]
+    pin_load: Vec<usize>,
     /// Which flows to run; with both, each runs for the whole --flows or --duration.
     #[arg(long, value_enum, default_value_t = FlowChoice::Both)]
     flow: FlowChoice,
@@ -118,6 +131,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let refusals = args.refusals.unwrap_or(if args.quick { 20 } else { 2000 });
     let searches = args.searches.unwrap_or(if args.quick { 9 } else { 600 });
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--rate must be above 0, not {rate}"
+        );
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let dir = std::env::temp_dir().join(format!(
         "kessai-bench-{}-{}",
@@ -144,6 +163,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
     spinner.finish_and_clear();
+    // Made after the bounds (whose threads would inherit its pinning) and before no server:
+    // the servers' runtimes are built from the main runtime, unpinned.
+    let generator = load::LoadRuntime::new(&args.pin_load)?;
 
     let amazon = if args.null_amazon {
         Amazon::Null
@@ -167,10 +189,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             )
             .await?,
         );
-        let (flows, searched) = plan.run(&target).await?;
-        let pb = bar(refusals, "refusals");
-        let refused = flows::run_refusals(&target, refusals, args.concurrency, &pb).await?;
-        pb.finish_and_clear();
+        let (flows, searched, refused) = {
+            let (plan, target) = (plan.clone(), target.clone());
+            let (concurrency, rate) = (args.concurrency, args.rate);
+            generator
+                .run(async move {
+                    let (flows, searched) = plan.run(&target).await?;
+                    let pb = bar(refusals, "refusals");
+                    let refused =
+                        flows::run_refusals(&target, refusals, concurrency, rate, &pb).await?;
+                    pb.finish_and_clear();
+                    anyhow::Ok((flows, searched, refused))
+                })
+                .await?
+        };
         suite = Some(Suite {
             flows,
             refused,
@@ -190,7 +222,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let restart = growth::serve_start(&data).await?;
         spinner.finish_and_clear();
         let target = Arc::new(Target::start(&data, None, amazon).await?);
-        let (flows, searched) = plan.run(&target).await?;
+        let (flows, searched) = {
+            let (plan, target) = (plan.clone(), target.clone());
+            generator
+                .run(async move { plan.run(&target).await })
+                .await?
+        };
         drop(target);
         if !args.keep_data {
             if let Err(e) = std::fs::remove_dir_all(&data) {
@@ -215,6 +252,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
         concurrency: args.concurrency,
+        load_generator: generator.describe(),
+        load_generator_json: json!({
+            "runtime_threads": load::LOAD_THREADS,
+            "worker_threads": generator.worker_threads,
+            "pinned_cores": (!generator.pinned.is_empty()).then(|| generator.pinned.clone()),
+            "affinity": generator.affinity(),
+            "servers_pinned": false,
+        }),
         amazon,
         rsa,
         database: if schema.is_some() {
@@ -272,6 +317,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// What one run of the flows does: which flows, how many at once, how many, then how many
 /// Searches.
+#[derive(Clone)]
 struct Plan {
     kinds: &'static [FlowKind],
     concurrency: usize,
@@ -366,6 +412,9 @@ struct Report {
     threads: usize,
     load_before: String,
     concurrency: usize,
+    /// Where the load generator ran, in words and for the JSON report.
+    load_generator: String,
+    load_generator_json: Value,
     amazon: Amazon,
     rsa: bounds::RsaBounds,
     database: Database,
@@ -615,6 +664,7 @@ impl Report {
             self.threads, self.load_before
         );
         let _ = writeln!(s, "Amazon: {}", self.amazon.describe());
+        let _ = writeln!(s, "Load generator: {}", self.load_generator);
         let _ = writeln!(s, "\nMachine bounds");
         let _ = writeln!(s, "  {:<44} {:>10} {:>12}", "", "one core", "all cores");
         let _ = writeln!(
@@ -638,11 +688,31 @@ impl Report {
                 f.human(&mut s, &self.rsa, self.commits, self.concurrency);
             }
             let f = &suite.refused;
-            let _ = writeln!(
-                s,
-                "\nRefused commands (Capture above the authorized amount), concurrency {}",
-                self.concurrency
-            );
+            match &f.open {
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "\nRefused commands (Capture above the authorized amount), closed loop, concurrency {}",
+                        self.concurrency
+                    );
+                }
+                Some(o) => {
+                    let _ = writeln!(
+                        s,
+                        "\nRefused commands (Capture above the authorized amount), open loop at {:.0}/s (latency from each request's scheduled start)",
+                        o.rate
+                    );
+                    let _ = writeln!(
+                        s,
+                        "  started at {:.0}/s; {} of {} started more than {} ms late (latest {:.2} ms)",
+                        o.achieved,
+                        o.late,
+                        o.count,
+                        load::LATE.as_millis(),
+                        o.max_start_lag.as_secs_f64() * 1000.0
+                    );
+                }
+            }
             let _ = writeln!(
                 s,
                 "  {} in {:.2} s: {:.0} refusals/s; answers {:?}",
@@ -779,6 +849,7 @@ impl Report {
         let rate = |r: &bounds::Rate| json!({"one_core": r.one_core, "all_cores": r.all_cores, "threads": r.threads});
         let mut report = json!({
             "machine": {"cores": self.threads, "load_before": self.load_before},
+            "load_generator": self.load_generator_json,
             "amazon": self.amazon.json_name(),
             "bounds": {
                 "rsa_sign_per_s": rate(&self.rsa.sign),
@@ -787,9 +858,17 @@ impl Report {
         });
         report["bounds"][self.database.json_key()] = json!(self.commits);
         if let Some(suite) = &self.suite {
+            let open = suite.refused.open.as_ref();
             report["refusals"] = json!({
                 "count": suite.refused.count,
-                "concurrency": self.concurrency,
+                "mode": if open.is_some() { "open" } else { "closed" },
+                "concurrency": if open.is_some() { Value::Null } else { json!(self.concurrency) },
+                "rate_per_s": open.map(|o| o.rate),
+                "achieved_start_rate_per_s": open.map(|o| o.achieved),
+                "late_starts": open.map(|o| o.late),
+                "late_threshold_ms": open.map(|_| load::LATE.as_secs_f64() * 1000.0),
+                "max_start_lag_ms": open.map(|o| o.max_start_lag.as_secs_f64() * 1000.0),
+                "latency_from": if open.is_some() { "scheduled start" } else { "send" },
                 "wall_s": suite.refused.wall.as_secs_f64(),
                 "per_s": suite.refused.count as f64 / suite.refused.wall.as_secs_f64().max(1e-9),
                 "answers": suite.refused.codes,

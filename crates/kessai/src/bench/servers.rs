@@ -53,6 +53,11 @@ impl OwnRuntime {
         Ok(OwnRuntime(Some(rt)))
     }
 
+    /// A runtime built elsewhere, shut down the same way.
+    pub fn from_runtime(rt: tokio::runtime::Runtime) -> OwnRuntime {
+        OwnRuntime(Some(rt))
+    }
+
     pub fn handle(&self) -> anyhow::Result<&tokio::runtime::Handle> {
         self.0
             .as_ref()
