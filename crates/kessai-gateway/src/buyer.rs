@@ -216,17 +216,29 @@ async fn order_for(
             return Err(problem(state, status, &r, None));
         }
     };
-    if let Some(id) = session {
-        if record.checkout_session_id.as_deref() != Some(id) {
+    match not_own_session(state, &record, session) {
+        Some(refused) => Err(refused),
+        None => Ok(record),
+    }
+}
+
+/// The refusal page when the session id a buyer URL came back with is not the order's own.
+fn not_own_session(
+    state: &AppState,
+    record: &OrderRecord,
+    session: Option<&str>,
+) -> Option<Response> {
+    match session {
+        Some(id) if record.checkout_session_id.as_deref() != Some(id) => {
             let r = ResultCode::field(
                 Kind::CheckoutSessionMismatch,
                 Field::AmazonCheckoutSessionId,
                 "is not the Amazon Pay checkout session of this order.",
             );
-            return Err(problem(state, StatusCode::BAD_REQUEST, &r, None));
+            Some(problem(state, StatusCode::BAD_REQUEST, &r, None))
         }
+        _ => None,
     }
-    Ok(record)
 }
 
 /// The session id a cancel came back with, where the order has one bound to compare it with. A
@@ -913,14 +925,14 @@ async fn finish(
 }
 
 async fn buyer_cancels(state: &AppState, reference: &str, session: Option<&str>) -> Response {
-    let session = match order_for(state, reference, None).await {
-        Ok(record) => bound_only(&record, session.map(str::to_owned)),
-        Err(resp) => return resp,
-    };
-    let (record, _guard) = match locked_order_for(state, reference, session.as_deref()).await {
+    let (record, _guard) = match locked_order_for(state, reference, None).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
+    let session = bound_only(&record, session.map(str::to_owned));
+    if let Some(resp) = not_own_session(state, &record, session.as_deref()) {
+        return resp;
+    }
     if let Some(done) = outcome_of(&record) {
         return to_merchant(state, &record, &done).await;
     }
@@ -977,17 +989,15 @@ async fn cancel_page(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let q = SessionQuery {
-        id: bound_only(&record, q.id),
-    };
-    if let Err(resp) = order_for(&state, &reference, q.id.as_deref()).await {
+    let session = bound_only(&record, q.id);
+    if let Some(resp) = not_own_session(&state, &record, session.as_deref()) {
         return resp;
     }
     if let Some(done) = outcome_of(&record) {
         return to_merchant(&state, &record, &done).await;
     }
     let csrf = CSRF.token(&headers, || state.random_hex(16));
-    let action = match &q.id {
+    let action = match &session {
         Some(id) => format!(
             "/amazonpay/cancel/{reference}?amazonCheckoutSessionId={}",
             form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()

@@ -2283,6 +2283,24 @@ async fn button_payloads_that_are_not_the_merchants_are_refused_and_create_nothi
             "is not one of Home, Product, Cart, Checkout, Other",
         ),
         (
+            "unknown checkout language",
+            with("checkoutLanguage", "xx_XX"),
+            400,
+            "is not one of ja_JP",
+        ),
+        (
+            "productType SignIn",
+            with("productType", "SignIn"),
+            400,
+            "is not emulated by this checkout.js",
+        ),
+        (
+            "unknown productType",
+            with("productType", "PayLater"),
+            400,
+            "is not one of PayAndShip, PayOnly, SignIn",
+        ),
+        (
             "another store's payload",
             env.button_form(&other_store),
             400,

@@ -511,6 +511,11 @@ async fn a_session_that_is_not_the_orders_payload_is_refused_at_the_review_url()
         assert!(page.html.contains(says), "{says}: {}", page.html);
         assert_eq!(env.order("fs-1").await.unwrap(), before, "{says}");
     }
+    // The review URL without a session, for an order that has none bound: refused, nothing bound.
+    let page = browser.go(reqwest::Method::GET, review.clone(), None).await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(page.html.contains("E201F020"), "{}", page.html);
+    assert_eq!(env.order("fs-1").await.unwrap(), before);
     // The order's own button still leads to a payment.
     let landed = common::walk_buyer(&env, &r, "visa-1111").await;
     assert_eq!(landed.path(), "/ok");

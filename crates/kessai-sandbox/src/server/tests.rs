@@ -6,6 +6,55 @@ use kessai_amazonpay::wire::{CreateCheckoutSessionRequest, WebCheckoutDetailsReq
 use kessai_amazonpay::{AmazonPay, AmazonPayClient, ClientConfig, PrivateKey};
 use std::time::Duration;
 
+/// Registers a fresh key at the emulator at `base`; a client that signs with `signing` (the
+/// registered key, or another) under the registered key's id, and the store id.
+async fn client_of(base: &str, signing: Option<Arc<PrivateKey>>) -> (AmazonPayClient, String) {
+    let registered = Arc::new(PrivateKey::generate().unwrap());
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/test_helpers/publicKeys"))
+        .json(&serde_json::json!({"publicKey": registered.public_key().to_pem().unwrap()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let store_id = v["storeId"].as_str().unwrap().to_owned();
+    let client = AmazonPayClient::new(
+        ClientConfig {
+            endpoint: url::Url::parse(base).unwrap(),
+            public_key_id: v["publicKeyId"].as_str().unwrap().into(),
+            region: "jp".into(),
+            store_id: store_id.clone(),
+            timeout: Duration::from_secs(10),
+        },
+        signing.unwrap_or(registered),
+    )
+    .unwrap();
+    (client, store_id)
+}
+
+/// A checkout session with nothing but its review URL, under `key`.
+async fn open_session(
+    client: &AmazonPayClient,
+    store_id: String,
+    key: &str,
+) -> Result<kessai_amazonpay::wire::CheckoutSession, kessai_amazonpay::AmazonPayError> {
+    client
+        .create_checkout_session(
+            &CreateCheckoutSessionRequest {
+                web_checkout_details: WebCheckoutDetailsRequest {
+                    checkout_review_return_url: Some("https://m.example/review".into()),
+                    ..Default::default()
+                },
+                store_id,
+                ..Default::default()
+            },
+            key,
+        )
+        .await
+}
+
 /// The emulator keeps no object in memory between requests, and reads answer while a change
 /// holds the lock.
 #[tokio::test]
@@ -29,42 +78,8 @@ async fn records_live_in_the_file_and_reads_skip_the_lock() {
     let state = sandbox.state.clone();
     let base = sandbox.base_url().to_owned();
     tokio::spawn(sandbox.serve());
-    let key = Arc::new(PrivateKey::generate().unwrap());
-    let v: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/test_helpers/publicKeys"))
-        .json(&serde_json::json!({"publicKey": key.public_key().to_pem().unwrap()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let store_id = v["storeId"].as_str().unwrap().to_owned();
-    let client = AmazonPayClient::new(
-        ClientConfig {
-            endpoint: url::Url::parse(&base).unwrap(),
-            public_key_id: v["publicKeyId"].as_str().unwrap().into(),
-            region: "jp".into(),
-            store_id: store_id.clone(),
-            timeout: Duration::from_secs(10),
-        },
-        key,
-    )
-    .unwrap();
-    let cs = client
-        .create_checkout_session(
-            &CreateCheckoutSessionRequest {
-                web_checkout_details: WebCheckoutDetailsRequest {
-                    checkout_review_return_url: Some("https://m.example/review".into()),
-                    ..Default::default()
-                },
-                store_id,
-                ..Default::default()
-            },
-            "unit-1",
-        )
-        .await
-        .unwrap();
+    let (client, store_id) = client_of(&base, None).await;
+    let cs = open_session(&client, store_id, "unit-1").await.unwrap();
     assert_eq!(state.engine.lock().await.held(), 0);
     // A change in progress holds the lock; a read still answers, from the file.
     let guard = state.engine.lock().await;
@@ -120,42 +135,10 @@ async fn the_null_amazon_checks_no_signature_and_writes_no_file() {
     for sandbox in [null, amazon] {
         let base = sandbox.base_url().to_owned();
         tokio::spawn(sandbox.serve());
-        let registered = PrivateKey::generate().unwrap();
-        let v: serde_json::Value = reqwest::Client::new()
-            .post(format!("{base}/test_helpers/publicKeys"))
-            .json(&serde_json::json!({"publicKey": registered.public_key().to_pem().unwrap()}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let store_id = v["storeId"].as_str().unwrap().to_owned();
         // Signs with a key the emulator never saw, under the registered key's id.
-        let client = AmazonPayClient::new(
-            ClientConfig {
-                endpoint: url::Url::parse(&base).unwrap(),
-                public_key_id: v["publicKeyId"].as_str().unwrap().into(),
-                region: "jp".into(),
-                store_id: store_id.clone(),
-                timeout: Duration::from_secs(10),
-            },
-            Arc::new(PrivateKey::generate().unwrap()),
-        )
-        .unwrap();
-        let created = client
-            .create_checkout_session(
-                &CreateCheckoutSessionRequest {
-                    web_checkout_details: WebCheckoutDetailsRequest {
-                        checkout_review_return_url: Some("https://m.example/review".into()),
-                        ..Default::default()
-                    },
-                    store_id,
-                    ..Default::default()
-                },
-                "null-1",
-            )
-            .await;
+        let other = Arc::new(PrivateKey::generate().unwrap());
+        let (client, store_id) = client_of(&base, Some(other)).await;
+        let created = open_session(&client, store_id, "null-1").await;
         let read = match &created {
             Ok(cs) => Some(
                 client
