@@ -76,6 +76,53 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        let text = e.to_string();
+        sqlite_error(&e, text)
+    }
+}
+
+/// The store's error for SQLite's `e` (described as `text`).
+fn sqlite_error(e: &rusqlite::Error, text: String) -> StoreError {
+    use rusqlite::ffi::ErrorCode;
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Duplicate
+        }
+        // Another process held the file's lock past the busy timeout, or the disk failed.
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::CannotOpen
+            ) =>
+        {
+            StoreError::Unavailable(text)
+        }
+        _ => StoreError::Database(text),
+    }
+}
+
+impl From<kessai_sqlite::DbError> for StoreError {
+    fn from(e: kessai_sqlite::DbError) -> Self {
+        match e {
+            kessai_sqlite::DbError::Sqlite(sqlite) => match std::sync::Arc::try_unwrap(sqlite) {
+                Ok(sqlite) => sqlite.into(),
+                Err(shared) => sqlite_error(&shared, shared.to_string()),
+            },
+            kessai_sqlite::DbError::Stopped => StoreError::Unavailable(e.to_string()),
+            e => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         match e {

@@ -906,3 +906,50 @@ async fn sqlite_a_burst_of_units_shares_commits() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SQLite only: a file migrated by sqlx's migrator (as Kessai did before its store had threads of
+/// its own) opens, and a file the store migrated passes sqlx's migrator's checks (the same record
+/// of applied migrations, with the same checksums), so either Kessai opens the other's file.
+#[tokio::test]
+async fn sqlite_migration_records_match_earlier_kessai() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = std::env::temp_dir().join(harness::unique_name("kessai-store-migrations"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = |path: &std::path::Path| {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+    };
+
+    let earlier = dir.join("earlier.sqlite");
+    let pool = sqlx::SqlitePool::connect_with(options(&earlier))
+        .await
+        .unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = SqliteStore::open(&earlier).await.unwrap();
+    with_merchant(&store, "A100000000000001069951cc").await;
+
+    let ours = dir.join("ours.sqlite");
+    drop(SqliteStore::open(&ours).await.unwrap());
+    let pool = sqlx::SqlitePool::connect_with(options(&ours))
+        .await
+        .unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
+        .await
+        .expect("sqlx's migrator accepts the store's record");
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
+    assert_eq!(applied as usize, files, "each migration recorded once");
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

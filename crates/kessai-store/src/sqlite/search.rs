@@ -7,8 +7,68 @@ use crate::search::{
 };
 use crate::StoreError;
 use kessai_core::{OrderState, Yen};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use rusqlite::types::Value;
+use rusqlite::Connection;
 use std::collections::HashMap;
+
+/// SQL text with its bound values, built piece by piece.
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub values: Vec<Value>,
+}
+
+impl Sql {
+    fn new(text: &str) -> Sql {
+        Sql {
+            text: text.to_owned(),
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    /// A placeholder bound to `value`.
+    fn push_bind(&mut self, value: impl Into<Value>) -> &mut Sql {
+        self.text.push('?');
+        self.values.push(value.into());
+        self
+    }
+
+    /// Placeholders separated by commas, one bound to each of `values`.
+    fn push_list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Sql {
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.push_bind(value);
+        }
+        self
+    }
+
+    /// Runs the query; each row made by `make`.
+    pub(crate) fn rows<T>(
+        &self,
+        conn: &Connection,
+        make: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        // Not kept prepared: the text changes with the filters.
+        let mut statement = conn.prepare(&self.text)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(self.values.iter()))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(make(row)?);
+        }
+        Ok(out)
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
 
 /// Stored instants are RFC 3339 UTC with a `Z` and as many fraction digits as needed, so they
 /// do not compare as text to the second: `…:19Z` sorts after `…:19.5Z`. A bound written to the
@@ -27,8 +87,8 @@ fn to_i64(y: Yen) -> i64 {
 }
 
 /// The orders query of `q`, after `prefix` (`""`, or `EXPLAIN QUERY PLAN ` in tests).
-pub(crate) fn orders_query<'q>(q: &'q SearchQuery, prefix: &str) -> QueryBuilder<'q, Sqlite> {
-    let mut b = QueryBuilder::new(prefix);
+pub(crate) fn orders_query(q: &SearchQuery, prefix: &str) -> Sql {
+    let mut b = Sql::new(prefix);
     if q.states.len() < 2 {
         push_select(&mut b, q, q.states.first().copied());
         return b;
@@ -51,13 +111,9 @@ pub(crate) fn orders_query<'q>(q: &'q SearchQuery, prefix: &str) -> QueryBuilder
 }
 
 /// One `SELECT` of the orders of `q`, in `state` if given (`q.states` is not read).
-fn push_select<'q>(
-    b: &mut QueryBuilder<'q, Sqlite>,
-    q: &'q SearchQuery,
-    state: Option<OrderState>,
-) {
+fn push_select(b: &mut Sql, q: &SearchQuery, state: Option<OrderState>) {
     b.push("SELECT o.* FROM orders o WHERE o.merchant_ccid = ");
-    b.push_bind(q.merchant.as_str());
+    b.push_bind(text(q.merchant.as_str()));
     match q.dummy {
         DummyFilter::LiveOnly => {
             b.push(" AND o.dummy = 0");
@@ -70,32 +126,30 @@ fn push_select<'q>(
     match &q.order_id {
         None => {}
         Some(OrderIdFilter::Exact(id)) => {
-            b.push(" AND o.order_id = ").push_bind(id.as_str());
+            b.push(" AND o.order_id = ").push_bind(text(id.as_str()));
         }
         // GLOB, not LIKE: it is case-sensitive (as order ids are) and its only wildcards that an
         // order id's characters could hold are none at all (`*`, `?`, `[` are not order-id
         // characters), so `_` and `%` can only match themselves. A fixed prefix lets SQLite seek
         // the primary key.
         Some(OrderIdFilter::Pattern(p)) => {
-            b.push(" AND o.order_id GLOB ").push_bind(p.as_str());
+            b.push(" AND o.order_id GLOB ").push_bind(text(p.as_str()));
         }
     }
     if let Some(state) = state {
-        b.push(" AND o.state = ").push_bind(state.as_str());
+        b.push(" AND o.state = ").push_bind(text(state.as_str()));
     }
     if let Some(t) = q.accounting_type {
         b.push(" AND o.accounting_type = ").push_bind(i64::from(t));
     }
     if let Some(id) = &q.original_order_id {
-        b.push(" AND o.original_order_id = ").push_bind(id.as_str());
+        b.push(" AND o.original_order_id = ")
+            .push_bind(text(id.as_str()));
     }
     if !q.consent_states.is_empty() {
-        b.push(" AND o.consent_state IN (");
-        let mut list = b.separated(", ");
-        for s in &q.consent_states {
-            list.push_bind(s.as_str());
-        }
-        b.push(")");
+        b.push(" AND o.consent_state IN (")
+            .push_list(q.consent_states.iter().map(|s| text(s.as_str())))
+            .push(")");
     }
     if let Some(t) = q.pay_confirm_screen_type {
         b.push(" AND o.pay_confirm_screen_type = ")
@@ -103,10 +157,10 @@ fn push_select<'q>(
     }
     if let Some(id) = &q.charge_permission_id {
         b.push(" AND o.charge_permission_id = ")
-            .push_bind(id.as_str());
+            .push_bind(text(id.as_str()));
     }
     if let Some(id) = &q.charge_id {
-        b.push(" AND o.charge_id = ").push_bind(id.as_str());
+        b.push(" AND o.charge_id = ").push_bind(text(id.as_str()));
     }
     let t = &q.transactions;
     if !t.is_empty() {
@@ -125,23 +179,17 @@ fn push_select<'q>(
             b.push(" AND EXISTS (SELECT 1 FROM order_history h INDEXED BY order_history_by_order WHERE h.merchant_ccid = o.merchant_ccid AND h.order_id = o.order_id");
         } else {
             b.push(" AND o.order_id IN (SELECT h.order_id FROM order_history h WHERE h.merchant_ccid = ");
-            b.push_bind(q.merchant.as_str());
+            b.push_bind(text(q.merchant.as_str()));
         }
         if !t.commands.is_empty() {
-            b.push(" AND h.command IN (");
-            let mut list = b.separated(", ");
-            for c in &t.commands {
-                list.push_bind(c.as_str());
-            }
-            b.push(")");
+            b.push(" AND h.command IN (")
+                .push_list(t.commands.iter().map(|c| text(c.as_str())))
+                .push(")");
         }
         if !t.mstatuses.is_empty() {
-            b.push(" AND h.mstatus IN (");
-            let mut list = b.separated(", ");
-            for m in &t.mstatuses {
-                list.push_bind(m.as_str());
-            }
-            b.push(")");
+            b.push(" AND h.mstatus IN (")
+                .push_list(t.mstatuses.iter().map(|m| text(m.as_str())))
+                .push(")");
         }
         if let Some(from) = t.at.from {
             b.push(" AND h.at >= ").push_bind(second_text(from));
@@ -166,35 +214,30 @@ fn push_select<'q>(
     b.push_bind(i64::from(q.max_count) + 1);
 }
 
-pub(super) async fn search(pool: &SqlitePool, q: &SearchQuery) -> Result<SearchResult, StoreError> {
+pub(super) fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchResult, StoreError> {
     q.check()?;
-    let rows = orders_query(q, "").build().fetch_all(pool).await?;
-    let more = rows.len() > q.max_count as usize;
-    let orders = rows
-        .iter()
-        .take(q.max_count as usize)
-        .map(order_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    // One read transaction: the history read belongs to the same state as the orders.
+    let tx = conn.unchecked_transaction()?;
+    let mut orders = orders_query(q, "").rows(&tx, order_from_row)?;
+    let more = orders.len() > q.max_count as usize;
+    orders.truncate(q.max_count as usize);
     if orders.is_empty() {
         return Ok(SearchResult {
             orders: Vec::new(),
             more,
         });
     }
-    let mut b = QueryBuilder::<Sqlite>::new(
+    let mut b = Sql::new(
         "SELECT id, order_id, command, mstatus, v_result_code, message, amount, at FROM order_history WHERE merchant_ccid = ",
     );
-    b.push_bind(q.merchant.as_str());
-    b.push(" AND order_id IN (");
-    let mut list = b.separated(", ");
-    for o in &orders {
-        list.push_bind(o.order_id.as_str());
-    }
-    b.push(") ORDER BY order_id, id");
+    b.push_bind(text(q.merchant.as_str()))
+        .push(" AND order_id IN (")
+        .push_list(orders.iter().map(|o| text(o.order_id.as_str())))
+        .push(") ORDER BY order_id, id");
     let mut history: HashMap<String, Vec<Transaction>> = HashMap::new();
-    for r in b.build().fetch_all(pool).await? {
-        let order_id: String = r.try_get("order_id")?;
-        let amount: Option<i64> = r.try_get("amount")?;
+    let rows = b.rows(&tx, |r| {
+        let order_id: String = r.get("order_id")?;
+        let amount: Option<i64> = r.get("amount")?;
         let amount = amount
             .map(|v| {
                 u64::try_from(v)
@@ -202,15 +245,22 @@ pub(super) async fn search(pool: &SqlitePool, q: &SearchQuery) -> Result<SearchR
                     .map_err(|_| StoreError::Corrupt("a history amount is negative".into()))
             })
             .transpose()?;
-        history.entry(order_id).or_default().push(Transaction {
-            id: r.try_get("id")?,
-            command: r.try_get("command")?,
-            mstatus: r.try_get("mstatus")?,
-            v_result_code: r.try_get("v_result_code")?,
-            message: r.try_get("message")?,
-            amount,
-            at: r.try_get("at")?,
-        });
+        Ok((
+            order_id,
+            Transaction {
+                id: r.get("id")?,
+                command: r.get("command")?,
+                mstatus: r.get("mstatus")?,
+                v_result_code: r.get("v_result_code")?,
+                message: r.get("message")?,
+                amount,
+                at: r.get("at")?,
+            },
+        ))
+    })?;
+    tx.commit()?;
+    for (order_id, transaction) in rows {
+        history.entry(order_id).or_default().push(transaction);
     }
     let orders = orders
         .into_iter()
@@ -269,14 +319,10 @@ mod tests {
 
     /// The plan SQLite picks for `q`, one line per step.
     async fn plan(s: &SqliteStore, q: &SearchQuery) -> Vec<String> {
-        let rows = orders_query(q, "EXPLAIN QUERY PLAN ")
-            .build()
-            .fetch_all(&s.pool)
+        let query = orders_query(q, "EXPLAIN QUERY PLAN ");
+        s.db.read(move |c| query.rows(c, |r| Ok(r.get::<_, String>("detail")?)))
             .await
-            .unwrap();
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("detail").unwrap())
-            .collect()
+            .unwrap()
     }
 
     #[tokio::test]
@@ -472,7 +518,11 @@ mod scale {
                i % 7 = 0, CASE WHEN i % 7 = 0 THEN 'https://shop.example/confirm' END
              FROM k"
         );
-        sqlx::query(&sql).execute(&store.pool).await.unwrap();
+        store
+            .db
+            .write(move |c| Ok::<_, crate::StoreError>(c.execute_batch(&sql)?))
+            .await
+            .unwrap();
         for (command, offset, states) in [
             (
                 "Authorize",
@@ -490,7 +540,11 @@ mod scale {
                    strftime('%Y-%m-%dT%H:%M:%SZ', unixepoch(created_at) + {offset}, 'unixepoch')
                  FROM orders WHERE state IN ({states}) ORDER BY created_at"
             );
-            sqlx::query(&sql).execute(&store.pool).await.unwrap();
+            store
+                .db
+                .write(move |c| Ok::<_, crate::StoreError>(c.execute_batch(&sql)?))
+                .await
+                .unwrap();
         }
     }
 
@@ -506,8 +560,15 @@ mod scale {
         add_merchant(&store, M).await;
         let started = Instant::now();
         fill(&store, n).await;
-        let history: i64 = sqlx::query_scalar("SELECT count(*) FROM order_history")
-            .fetch_one(&store.pool)
+        let history: i64 = store
+            .db
+            .read(|c| {
+                Ok::<i64, crate::StoreError>(c.query_row(
+                    "SELECT count(*) FROM order_history",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .await
             .unwrap();
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

@@ -4,8 +4,6 @@
 use anyhow::Context;
 use kessai_amazonpay::signing::{self, Algorithm};
 use kessai_amazonpay::PrivateKey;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::ConnectOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -109,30 +107,27 @@ pub fn rsa(threads: usize, time: Duration) -> anyhow::Result<RsaBounds> {
 }
 
 /// Single-row inserts, each its own transaction, in WAL with `synchronous = FULL` (the gateway's
-/// settings), in a fresh file under `dir`: commits per second.
+/// settings, and its SQLite library), in a fresh file under `dir`: commits per second.
 pub async fn sqlite_commits(dir: &Path, time: Duration) -> anyhow::Result<f64> {
     let path = dir.join("commits.sqlite");
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .connect()
-        .await
-        .context("opening the commit bench database")?;
-    sqlx::query("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        .execute(&mut conn)
-        .await?;
-    let started = Instant::now();
-    let mut commits = 0u64;
-    while started.elapsed() < time {
-        sqlx::query("INSERT INTO rows (body) VALUES (?)")
-            .bind("a history row of about this size, as the gateway writes one")
-            .execute(&mut conn)
-            .await?;
-        commits += 1;
-    }
-    Ok(commits as f64 / started.elapsed().as_secs_f64())
+    tokio::task::spawn_blocking(move || {
+        let conn =
+            rusqlite::Connection::open(&path).context("opening the commit bench database")?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL;
+             CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+        )?;
+        let mut insert = conn.prepare("INSERT INTO rows (body) VALUES (?)")?;
+        let started = Instant::now();
+        let mut commits = 0u64;
+        while started.elapsed() < time {
+            insert.execute(["a history row of about this size, as the gateway writes one"])?;
+            commits += 1;
+        }
+        Ok(commits as f64 / started.elapsed().as_secs_f64())
+    })
+    .await?
 }
 
 /// As [`sqlite_commits`], on PostgreSQL at `url` (in the bench's own schema, which the caller
