@@ -19,6 +19,10 @@
 //! The threads end when the last handle is dropped. A closure that panics is rolled back and
 //! answered with [`DbError::Panicked`]; the thread goes on.
 
+mod migrate;
+
+pub use migrate::{file_names, migrate, MigrateError, Migration};
+
 use rusqlite::{Connection, OpenFlags};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;

@@ -1,21 +1,9 @@
-//! The SQLite schema's migrations, applied when a store opens its file.
-//!
-//! The record of applied migrations is the table `_sqlx_migrations`, kept exactly as earlier
-//! Kessai versions kept it (one row per migration: version, description, success, the SHA-384 of
-//! its SQL, how long it took), so a file written by any Kessai opens with any other: one that
-//! knows fewer migrations refuses a file with more ([`StoreError::NewerSchema`]) instead of
-//! running on a schema it does not know.
+//! The SQLite schema's migrations, applied when a store opens its file
+//! ([`kessai_sqlite::migrate`]: recorded in `_sqlx_migrations` as earlier Kessai versions did).
 
 use crate::StoreError;
+use kessai_sqlite::{MigrateError, Migration};
 use rusqlite::Connection;
-use sha2::{Digest, Sha384};
-use std::time::Instant;
-
-struct Migration {
-    version: i64,
-    description: &'static str,
-    sql: &'static str,
-}
 
 macro_rules! migration {
     ($version:literal, $description:literal, $file:literal) => {
@@ -38,71 +26,13 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "search", "0008_search.sql"),
 ];
 
-/// Applies the migrations `conn`'s file lacks, all in one transaction (a second process opening
-/// the same new file waits, then finds them applied).
+/// Applies the migrations `conn`'s file lacks.
 pub(crate) fn run(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match apply_missing(conn) {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
-fn apply_missing(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
-            version BIGINT PRIMARY KEY,
-            description TEXT NOT NULL,
-            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-            success BOOLEAN NOT NULL,
-            checksum BLOB NOT NULL,
-            execution_time BIGINT NOT NULL
-        )",
-    )?;
-    let applied = {
-        let mut statement = conn
-            .prepare("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")?;
-        let rows = statement.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    for (version, success, checksum) in &applied {
-        if !success {
-            return Err(StoreError::Database(format!(
-                "migration {version} failed part-way earlier; the file needs repair by hand"
-            )));
-        }
-        let Some(known) = MIGRATIONS.iter().find(|m| m.version == *version) else {
-            return Err(StoreError::NewerSchema(*version));
-        };
-        if Sha384::digest(known.sql.as_bytes()).as_slice() != checksum.as_slice() {
-            return Err(StoreError::Database(format!(
-                "migration {version} ({}) was changed after this file was migrated",
-                known.description
-            )));
-        }
-    }
-    for m in MIGRATIONS {
-        if applied.iter().any(|(version, _, _)| *version == m.version) {
-            continue;
-        }
-        let started = Instant::now();
-        conn.execute_batch(m.sql)?;
-        let took = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
-        conn.execute(
-            "INSERT INTO _sqlx_migrations(version, description, success, checksum, execution_time) VALUES (?1, ?2, 1, ?3, ?4)",
-            rusqlite::params![m.version, m.description, Sha384::digest(m.sql.as_bytes()).as_slice(), took],
-        )?;
-    }
-    Ok(())
+    kessai_sqlite::migrate(conn, MIGRATIONS).map_err(|e| match e {
+        MigrateError::Newer(version) => StoreError::NewerSchema(version),
+        MigrateError::Sqlite(e) => e.into(),
+        e => StoreError::Database(e.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -120,10 +50,6 @@ mod tests {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         files.sort();
-        let listed: Vec<String> = MIGRATIONS
-            .iter()
-            .map(|m| format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_")))
-            .collect();
-        assert_eq!(files, listed);
+        assert_eq!(files, kessai_sqlite::file_names(MIGRATIONS));
     }
 }

@@ -1,0 +1,112 @@
+//! Migrations: a schema's SQL files applied in order, each once, recorded in the table
+//! `_sqlx_migrations` exactly as sqlx's migrator records them (version, description, success, the
+//! SHA-384 of the SQL, how long it took), so a file migrated by either opens with the other.
+//! A file with a migration the caller does not know is refused ([`MigrateError::Newer`]) instead
+//! of used with a schema the caller does not know.
+
+use rusqlite::Connection;
+use sha2::{Digest, Sha384};
+use std::time::Instant;
+
+/// One migration: its number, its description (the file name's words) and its SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The file has this migration, which the caller does not know: a newer program wrote it.
+    #[error("the database has migration {0}, which this program does not know")]
+    Newer(i64),
+    #[error("migration {0} failed part-way earlier; the file needs repair by hand")]
+    Dirty(i64),
+    #[error("migration {version} ({description}) was changed after this file was migrated")]
+    Changed {
+        version: i64,
+        description: &'static str,
+    },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Applies the `migrations` `conn`'s file lacks, all in one transaction (a second process
+/// opening the same new file waits, then finds them applied).
+pub fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<(), MigrateError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match apply_missing(conn, migrations) {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn apply_missing(conn: &Connection, migrations: &[Migration]) -> Result<(), MigrateError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            success BOOLEAN NOT NULL,
+            checksum BLOB NOT NULL,
+            execution_time BIGINT NOT NULL
+        )",
+    )?;
+    let applied = {
+        let mut statement = conn
+            .prepare("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")?;
+        let rows = statement.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    for (version, success, checksum) in &applied {
+        if !success {
+            return Err(MigrateError::Dirty(*version));
+        }
+        let Some(known) = migrations.iter().find(|m| m.version == *version) else {
+            return Err(MigrateError::Newer(*version));
+        };
+        if Sha384::digest(known.sql.as_bytes()).as_slice() != checksum.as_slice() {
+            return Err(MigrateError::Changed {
+                version: *version,
+                description: known.description,
+            });
+        }
+    }
+    for m in migrations {
+        if applied.iter().any(|(version, _, _)| *version == m.version) {
+            continue;
+        }
+        let started = Instant::now();
+        conn.execute_batch(m.sql)?;
+        let took = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        conn.execute(
+            "INSERT INTO _sqlx_migrations(version, description, success, checksum, execution_time) VALUES (?1, ?2, 1, ?3, ?4)",
+            rusqlite::params![
+                m.version,
+                m.description,
+                Sha384::digest(m.sql.as_bytes()).as_slice(),
+                took
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The file names `migrations` stand for (`0001_init.sql`), for a test that the list matches the
+/// folder.
+pub fn file_names(migrations: &[Migration]) -> Vec<String> {
+    migrations
+        .iter()
+        .map(|m| format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_")))
+        .collect()
+}
