@@ -171,9 +171,10 @@ fn quick_bench_against_the_null_amazon_completes_flows() {
     assert_eq!(report["searches"]["errors"], json!({}), "{report}");
 }
 
-/// `kessai bench --quick --rate 200 --pin-load 0`: the refused commands go open loop at 200/s
-/// from a load generator pinned to core 0; they are all answered (refused, E306) and the report
-/// says how they were sent and where the load generator ran. No speed is asserted.
+/// `kessai bench --quick --rate 200 --flow-rate 20 --pin-load 0`: the flows start open loop at
+/// 20/s and the refused commands at 200/s, from a load generator pinned to core 0; the flows
+/// complete, the refusals are all answered (refused, E306) and the report says how they were sent
+/// and where the load generator ran. No speed is asserted.
 #[test]
 fn quick_open_loop_bench_with_a_pinned_load_generator_completes() {
     let (stdout, report) = bench(
@@ -184,13 +185,26 @@ fn quick_open_loop_bench_with_a_pinned_load_generator_completes() {
             "one-time",
             "--rate",
             "200",
+            "--flow-rate",
+            "20",
             "--pin-load",
             "0",
         ],
     );
     assert!(stdout.contains("open loop at 200/s"), "{stdout}");
+    assert!(stdout.contains("open loop at 20.0 flows/s"), "{stdout}");
     assert!(stdout.contains("Load generator: pinned"), "{stdout}");
-    assert_flows_completed(&report["flows"], &report);
+    let flows = &report["flows"];
+    assert_flows_completed(flows, &report);
+    assert_eq!(flows["mode"], "open", "{report}");
+    assert_eq!(flows["flow_rate_per_s"], 20.0, "{report}");
+    let whole = flows["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["step"] == "whole flow")
+        .unwrap_or_else(|| panic!("no whole-flow step: {report}"));
+    assert_eq!(whole["count"], flows["completed"], "{report}");
     let refusals = &report["refusals"];
     assert_eq!(refusals["mode"], "open", "{report}");
     assert_eq!(refusals["rate_per_s"], 200.0, "{report}");

@@ -460,7 +460,21 @@ pub enum Amount {
     Duration(Duration),
 }
 
+/// How the flows are started.
+#[derive(Debug, Clone, Copy)]
+pub enum Load {
+    /// This many workers, each starting its next flow when its last one ends.
+    Closed(usize),
+    /// This many flows per second on a fixed schedule ([`super::load::open_loop`]).
+    Open(f64),
+}
+
+/// The step under which an open loop records each whole flow, from its scheduled start.
+pub const WHOLE_FLOW: &str = "whole flow";
+
 pub struct FlowRun {
+    /// The open loop's figures (`None`: closed loop).
+    pub open: Option<super::load::OpenRun>,
     pub completed: u64,
     pub failed: u64,
     pub wall: Duration,
@@ -471,13 +485,13 @@ pub struct FlowRun {
     pub gateway_commits: u64,
 }
 
-/// Runs flows of `kind` with `concurrency` workers (closed loop: each starts its next flow when
-/// one ends).
+/// Runs flows of `kind`, closed loop (workers each starting its next flow when one ends) or open
+/// loop (on a schedule; each whole flow's latency recorded as [`WHOLE_FLOW`]).
 pub async fn run_flows(
     t: &Arc<Target>,
     rec: &Arc<Recorder>,
     kind: FlowKind,
-    concurrency: usize,
+    load: Load,
     amount: Amount,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<FlowRun> {
@@ -493,25 +507,24 @@ pub async fn run_flows(
         Amount::Duration(d) => Some(started + d),
         Amount::Count(_) => None,
     };
-    let mut workers = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (t, rec, next, ok, failed, first_error, progress) = (
+    // One flow: its outcome counted, the first error kept.
+    let one = {
+        let (t, rec, ok, failed, first_error) = (
             t.clone(),
             rec.clone(),
-            next.clone(),
             ok.clone(),
             failed.clone(),
             first_error.clone(),
-            progress.clone(),
         );
-        workers.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                match (amount, deadline) {
-                    (Amount::Count(c), _) if n >= c => break,
-                    (_, Some(d)) if Instant::now() >= d => break,
-                    _ => {}
-                }
+        move |n: u64| {
+            let (t, rec, ok, failed, first_error) = (
+                t.clone(),
+                rec.clone(),
+                ok.clone(),
+                failed.clone(),
+                first_error.clone(),
+            );
+            async move {
                 let order_id = format!("{}{n}", kind.order_prefix());
                 match flow(&t, &rec, kind, &order_id).await {
                     Ok(()) => {
@@ -524,6 +537,48 @@ pub async fn run_flows(
                         }
                     }
                 }
+            }
+        }
+    };
+    let concurrency = match load {
+        Load::Closed(concurrency) => concurrency,
+        Load::Open(_) => 0,
+    };
+    let mut open = None;
+    if let Load::Open(rate) = load {
+        let count = match amount {
+            Amount::Count(c) => c,
+            Amount::Duration(d) => (d.as_secs_f64() * rate).ceil().max(1.0) as u64,
+        };
+        let (progress, one) = (progress.clone(), one.clone());
+        let (latencies, run) = super::load::open_loop(rate, count, move |n| {
+            let (flow, progress) = (one(n), progress.clone());
+            async move {
+                flow.await;
+                match deadline {
+                    None => progress.inc(1),
+                    Some(_) => progress.set_position(started.elapsed().as_secs()),
+                }
+            }
+        })
+        .await?;
+        for took in latencies {
+            rec.record(WHOLE_FLOW, took);
+        }
+        open = Some(run);
+    }
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (next, progress, one) = (next.clone(), progress.clone(), one.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                match (amount, deadline) {
+                    (Amount::Count(c), _) if n >= c => break,
+                    (_, Some(d)) if Instant::now() >= d => break,
+                    _ => {}
+                }
+                one(n).await;
                 if deadline.is_none() {
                     progress.inc(1);
                 } else {
@@ -548,6 +603,7 @@ pub async fn run_flows(
         }
     }
     Ok(FlowRun {
+        open,
         completed: ok.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
         wall,

@@ -55,6 +55,11 @@ pub struct BenchArgs {
     /// closed loop, --concurrency at a time.
     #[arg(long)]
     rate: Option<f64>,
+    /// Start the flows open loop at this many per second (instead of --concurrency at a time):
+    /// each flow on a fixed schedule whether or not the earlier ones have ended, the whole flow's
+    /// latency measured from its scheduled start. With --duration, rate × duration flows.
+    #[arg(long, value_name = "FLOWS_PER_S")]
+    flow_rate: Option<f64>,
     /// Pin the load generator's runtime to these cores (e.g. `1` or `0,1`): one worker thread per
     /// core listed, each pinned to one of them, so the load does not run on the cores it
     /// measures. The gateway and the emulator are not pinned. Linux only.
@@ -131,11 +136,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let refusals = args.refusals.unwrap_or(if args.quick { 20 } else { 2000 });
     let searches = args.searches.unwrap_or(if args.quick { 9 } else { 600 });
-    if let Some(rate) = args.rate {
-        anyhow::ensure!(
-            rate.is_finite() && rate > 0.0,
-            "--rate must be above 0, not {rate}"
-        );
+    for (flag, rate) in [("--rate", args.rate), ("--flow-rate", args.flow_rate)] {
+        if let Some(rate) = rate {
+            anyhow::ensure!(
+                rate.is_finite() && rate > 0.0,
+                "{flag} must be above 0, not {rate}"
+            );
+        }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let dir = std::env::temp_dir().join(format!(
@@ -175,6 +182,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let plan = Plan {
         kinds: args.flow.kinds(),
         concurrency: args.concurrency,
+        flow_rate: args.flow_rate,
         amount,
         searches,
     };
@@ -321,6 +329,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 struct Plan {
     kinds: &'static [FlowKind],
     concurrency: usize,
+    /// Flows started per second, open loop, instead of `concurrency` at a time.
+    flow_rate: Option<f64>,
     amount: Amount,
     searches: u64,
 }
@@ -342,13 +352,22 @@ impl Plan {
                 Amount::Count(n) => bar(n, what),
                 Amount::Duration(d) => bar(d.as_secs(), &format!("{what} (s)")),
             };
-            let run =
-                flows::run_flows(target, &rec, kind, self.concurrency, self.amount, &pb).await?;
+            let load = match self.flow_rate {
+                Some(rate) => flows::Load::Open(rate),
+                None => flows::Load::Closed(self.concurrency),
+            };
+            let run = flows::run_flows(target, &rec, kind, load, self.amount, &pb).await?;
             pb.finish_and_clear();
+            let steps: Vec<&'static str> = kind
+                .steps()
+                .iter()
+                .copied()
+                .chain([flows::WHOLE_FLOW])
+                .collect();
             reports.push(FlowReport {
                 kind,
                 amazon: target.amazon,
-                steps: rec.stats(kind.steps()),
+                steps: rec.stats(&steps),
                 errors: rec.errors(),
                 run,
             });
@@ -503,7 +522,9 @@ impl FlowReport {
 
     /// The MDK commands' latencies: with the null Amazon, the gateway's overhead per command.
     fn commands(&self) -> impl Iterator<Item = &StepStats> {
-        self.steps.iter().filter(|st| !st.step.starts_with("buyer"))
+        self.steps
+            .iter()
+            .filter(|st| !st.step.starts_with("buyer") && st.step != flows::WHOLE_FLOW)
     }
 
     fn gateway_commits_per_flow(&self) -> f64 {
@@ -519,7 +540,28 @@ impl FlowReport {
 
     fn human(&self, s: &mut String, rsa: &bounds::RsaBounds, commits: f64, concurrency: usize) {
         use std::fmt::Write;
-        let _ = writeln!(s, "\n{}, concurrency {concurrency}", self.kind.title());
+        match &self.run.open {
+            None => {
+                let _ = writeln!(s, "\n{}, concurrency {concurrency}", self.kind.title());
+            }
+            Some(o) => {
+                let _ = writeln!(
+                    s,
+                    "\n{}, open loop at {:.1} flows/s (the whole flow's latency from its scheduled start)",
+                    self.kind.title(),
+                    o.rate
+                );
+                let _ = writeln!(
+                    s,
+                    "  started at {:.1}/s; {} of {} started more than {} ms late (latest {:.2} ms)",
+                    o.achieved,
+                    o.late,
+                    o.count,
+                    load::LATE.as_millis(),
+                    o.max_start_lag.as_secs_f64() * 1000.0
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "  flows            {} completed, {} failed in {:.2} s",
@@ -593,8 +635,14 @@ impl FlowReport {
     }
 
     fn json(&self, rsa: &bounds::RsaBounds, commits: f64, concurrency: usize) -> Value {
+        let open = self.run.open.as_ref();
         json!({
-            "concurrency": concurrency,
+            "mode": if open.is_some() { "open" } else { "closed" },
+            "concurrency": if open.is_some() { Value::Null } else { json!(concurrency) },
+            "flow_rate_per_s": open.map(|o| o.rate),
+            "achieved_start_rate_per_s": open.map(|o| o.achieved),
+            "late_starts": open.map(|o| o.late),
+            "max_start_lag_ms": open.map(|o| o.max_start_lag.as_secs_f64() * 1000.0),
             "completed": self.run.completed,
             "failed": self.run.failed,
             "wall_s": self.run.wall.as_secs_f64(),
