@@ -90,7 +90,9 @@ impl Split {
                 &mut s.gateway
             } else if t.name == EMULATOR_THREADS || emulator_born.contains(&t.tid) {
                 &mut s.emulator
-            } else if t.name.starts_with("sqlx-sqlite") {
+            } else if t.name.starts_with("sqlx-sqlite") || t.name.starts_with("kessai-sqlite") {
+                // sqlx's connection threads, and the threads of `kessai_sqlite` (the gateway's
+                // store; the emulator's, born while it started, count as the emulator's above).
                 &mut s.sqlite
             } else {
                 &mut s.load
