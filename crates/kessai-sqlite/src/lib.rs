@@ -232,7 +232,8 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Opens the database with `settings` on the writer's thread, runs `prepare` on the writer's
     /// connection before anything else (the migrations), then starts the readers. Each commit of
-    /// the writer adds one to `commits`, if given.
+    /// the writer that changed at least one row adds one to `commits`, if given (a batch of
+    /// writes that found nothing to change, such as a poll for due work, is not counted).
     pub async fn start<E>(
         settings: Settings,
         commits: Option<Arc<AtomicU64>>,
@@ -258,15 +259,8 @@ impl Db {
                     let _ = ready.send(Err(e));
                     return;
                 }
-                if let Some(commits) = commits {
-                    conn.commit_hook(Some(move || {
-                        commits.fetch_add(1, Ordering::Relaxed);
-                        // false: let the commit go ahead.
-                        false
-                    }));
-                }
                 let _ = ready.send(Ok(()));
-                write_loop(&conn, &queue);
+                write_loop(&conn, &queue, commits.as_deref());
             })
             .map_err(|e| DbError::Spawn(e.to_string()))?;
         started.await.map_err(|_| DbError::Stopped)??;
@@ -342,7 +336,11 @@ impl Db {
     }
 }
 
-fn write_loop(conn: &Connection, queue: &flume::Receiver<Box<dyn WriteJob>>) {
+fn write_loop(
+    conn: &Connection,
+    queue: &flume::Receiver<Box<dyn WriteJob>>,
+    commits: Option<&AtomicU64>,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -351,7 +349,13 @@ fn write_loop(conn: &Connection, queue: &flume::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
+        let changes = conn.total_changes();
         let commit = run_batch(conn, &mut batch);
+        if let Some(commits) = commits {
+            if commit.is_ok() && conn.total_changes() != changes {
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         for job in batch {
             job.finish(commit.clone());
         }
@@ -485,6 +489,23 @@ mod tests {
             1,
             "only the write after the panic is stored"
         );
+    }
+
+    /// A commit is counted when its batch changed a row: a write that finds nothing to change (a
+    /// poll) and a read count nothing.
+    #[tokio::test]
+    async fn only_commits_that_change_rows_are_counted() {
+        let (db, commits) = open(Location::File(temp("count"))).await;
+        let before = commits.load(Ordering::Relaxed);
+        db.write(|c| Ok::<usize, TestError>(c.execute("DELETE FROM t WHERE n = 1", [])?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        count(&db).await;
+        assert_eq!(commits.load(Ordering::Relaxed), before);
+        db.write(|c| Ok::<usize, TestError>(c.execute("INSERT INTO t(n) VALUES (1)", [])?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(commits.load(Ordering::Relaxed), before + 1);
     }
 
     /// In memory, reads run on the writer and see its commits.
