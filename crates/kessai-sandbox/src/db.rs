@@ -1,21 +1,34 @@
-//! The emulator's SQLite file: the engine's records, loaded on demand (by id, with the records
-//! their rules read) and written with the notifications a change causes in one transaction per
-//! change. Nothing is read at start but merchants, keys and settings.
+//! The emulator's SQLite file, on `kessai-sqlite`'s threads: the engine's records, loaded on
+//! demand (by id, with the records their rules read) and written with the notifications a change
+//! causes in one write per change. Nothing is read at start but merchants, keys and settings.
+//!
+//! Every method is one closure run on the database's threads (`read` on a reader, `write` on the
+//! writer, group-committed: atomic in its own savepoint, answered after the commit), whatever
+//! the number of statements inside; the closures return plain rows, which the caller puts into
+//! the engine ([`Records::put_into`]).
+
+mod migrate;
 
 use crate::engine::clock::timestamp;
-use crate::engine::{Changed, Engine, Fetch, Kind, Merchant, MerchantId, RecordError};
+use crate::engine::{
+    Changed, Engine, Fetch, Kind, Merchant, MerchantId, RecordError, StoredRecord,
+};
 use kessai_core::Currency;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use kessai_sqlite::{Location, Settings, Synchronous};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::str::FromStr;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(#[from] rusqlite::Error),
+    /// The database's threads (stopped, a closure that panicked) or its batch's commit.
+    #[error("database: {0}")]
+    Threads(#[from] kessai_sqlite::DbError),
     #[error("migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] kessai_sqlite::MigrateError),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error("merchant {0} has an unknown ledger currency")]
@@ -24,7 +37,7 @@ pub enum DbError {
 
 #[derive(Debug, Clone)]
 pub struct Db {
-    pool: SqlitePool,
+    db: kessai_sqlite::Db,
 }
 
 /// A stored public key.
@@ -38,9 +51,9 @@ pub struct KeyRow {
 
 /// An idempotent answer to store with the change it reports.
 #[derive(Debug, Clone)]
-pub struct Remembered<'a> {
-    pub merchant_id: &'a str,
-    pub key: &'a str,
+pub struct Remembered {
+    pub merchant_id: String,
+    pub key: String,
     pub row: IdemRow,
     pub created_at: String,
 }
@@ -53,10 +66,97 @@ pub struct IdemRow {
     pub body: String,
 }
 
+/// Stored records read from the file, to put into an engine's working set.
+#[derive(Debug, Default)]
+pub struct Records {
+    rows: Vec<(Kind, String, String)>,
+}
+
+impl Records {
+    /// Puts every record into `engine` (replacing what it held of them).
+    pub fn put_into(&self, engine: &mut Engine) -> Result<(), RecordError> {
+        for (kind, id, json) in &self.rows {
+            engine.put(*kind, id, json)?;
+        }
+        Ok(())
+    }
+
+    /// How many records were read.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Reads the record `kind`/`id`; answers whether it was found and its parent.
+    fn add(
+        &mut self,
+        conn: &Connection,
+        kind: Kind,
+        id: &str,
+    ) -> rusqlite::Result<Option<Option<String>>> {
+        let row = conn
+            .prepare_cached("SELECT parent_id, json FROM records WHERE kind = ?1 AND id = ?2")?
+            .query_row(params![kind.as_str(), id], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?;
+        Ok(row.map(|(parent, json)| {
+            self.rows.push((kind, id.to_owned(), json));
+            parent
+        }))
+    }
+
+    /// Reads the records of `kind` that belong to `parent`.
+    fn add_children(
+        &mut self,
+        conn: &Connection,
+        kind: Kind,
+        parent: &str,
+    ) -> rusqlite::Result<()> {
+        let mut statement =
+            conn.prepare_cached("SELECT id, json FROM records WHERE kind = ?1 AND parent_id = ?2")?;
+        let rows = statement.query_map(params![kind.as_str(), parent], |r| {
+            Ok((kind, r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            self.rows.push(row?);
+        }
+        Ok(())
+    }
+
+    /// Reads what `what` names (see [`Fetch`]).
+    fn add_fetch(&mut self, conn: &Connection, what: &Fetch) -> rusqlite::Result<()> {
+        match what {
+            Fetch::Session(id) => {
+                self.add(conn, Kind::CheckoutSession, id.as_str())?;
+            }
+            Fetch::Permission(id) => {
+                self.add(conn, Kind::ChargePermission, id.as_str())?;
+                self.add_children(conn, Kind::Charge, id.as_str())?;
+            }
+            Fetch::Charge(id) => {
+                if let Some(Some(permission)) = self.add(conn, Kind::Charge, id.as_str())? {
+                    self.add(conn, Kind::ChargePermission, &permission)?;
+                }
+                self.add_children(conn, Kind::Refund, id.as_str())?;
+            }
+            Fetch::Refund(id) => {
+                if let Some(Some(charge)) = self.add(conn, Kind::Refund, id.as_str())? {
+                    self.add(conn, Kind::Charge, &charge)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where the emulator keeps its records.
 #[derive(Debug, Clone)]
 pub enum Storage {
-    /// Its SQLite file (WAL): what every emulator uses.
+    /// Its SQLite file (WAL, `synchronous = NORMAL`): what every emulator uses.
     File(PathBuf),
     /// An SQLite database in this process's memory, under this name (SQLite's `memdb` VFS): no
     /// file, no fsync, gone when the process ends. Only for the null Amazon of `kessai bench`.
@@ -64,262 +164,226 @@ pub enum Storage {
 }
 
 impl Storage {
-    /// How to connect, and a pool of at most `max_connections` (one, kept open, in memory).
-    pub fn connect_options(
-        &self,
-        max_connections: u32,
-    ) -> Result<(SqliteConnectOptions, SqlitePoolOptions), sqlx::Error> {
+    /// How `kessai-sqlite` opens it: in memory, no readers (reads run on the writer, whose
+    /// connection keeps the database alive for the server's life).
+    pub fn settings(&self) -> Settings {
+        let busy_timeout = Duration::from_secs(5);
         match self {
-            Storage::File(path) => Ok((
-                SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(std::time::Duration::from_secs(5)),
-                SqlitePoolOptions::new().max_connections(max_connections),
-            )),
-            // One connection for the server's life: the database lives while one is open, and a
-            // single connection never waits on another's lock. A name starting with `/` is shared
-            // by the connections of this process that use it (the face that keeps its own pool).
-            Storage::Memory(name) => Ok((
-                SqliteConnectOptions::new()
-                    .filename(format!("/{name}"))
-                    .vfs("memdb")
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Memory)
-                    .synchronous(SqliteSynchronous::Off)
-                    .busy_timeout(std::time::Duration::from_secs(5)),
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None),
-            )),
+            Storage::File(path) => Settings {
+                busy_timeout,
+                ..Settings::file(path.clone(), Synchronous::Normal)
+            },
+            Storage::Memory(name) => Settings {
+                location: Location::Memory(name.clone()),
+                synchronous: Synchronous::Off,
+                readers: 0,
+                busy_timeout,
+                foreign_keys: true,
+            },
         }
     }
 }
 
 impl Db {
+    /// Opens the file (or memory) and applies the migrations it lacks.
     pub async fn open(storage: &Storage) -> Result<Db, DbError> {
-        let (options, pool) = storage.connect_options(8)?;
-        let pool = pool.connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Db { pool })
+        let db = kessai_sqlite::Db::start(storage.settings(), None, migrate::run).await?;
+        Ok(Db { db })
+    }
+
+    /// The database's threads, for the MWS face's store, which shares them.
+    pub fn sqlite(&self) -> &kessai_sqlite::Db {
+        &self.db
     }
 
     /// Every registered merchant.
     pub async fn merchants(&self) -> Result<Vec<Merchant>, DbError> {
-        let rows =
-            sqlx::query("SELECT merchant_id, store_id, region, ledger_currency FROM merchants")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                let code: String = row.try_get(3)?;
-                let currency =
-                    Currency::parse(&code).ok_or_else(|| DbError::Currency(id.clone()))?;
-                Ok(Merchant::new(
-                    MerchantId::new(id),
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    currency,
-                ))
+        self.db
+            .read(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT merchant_id, store_id, region, ledger_currency FROM merchants",
+                )?;
+                let rows = statement.query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (id, store_id, region, code) = row?;
+                    let currency =
+                        Currency::parse(&code).ok_or_else(|| DbError::Currency(id.clone()))?;
+                    out.push(Merchant::new(
+                        MerchantId::new(id),
+                        store_id,
+                        region,
+                        currency,
+                    ));
+                }
+                Ok(out)
             })
-            .collect()
+            .await
     }
 
-    /// Puts one stored record into the engine; answers whether it was found and its parent.
-    async fn put(
-        &self,
-        engine: &mut Engine,
-        kind: Kind,
-        id: &str,
-    ) -> Result<Option<Option<String>>, DbError> {
-        let row = sqlx::query("SELECT parent_id, json FROM records WHERE kind = ? AND id = ?")
-            .bind(kind.as_str())
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let parent: Option<String> = row.try_get(0)?;
-        let json: String = row.try_get(1)?;
-        engine.put(kind, id, &json)?;
-        Ok(Some(parent))
-    }
-
-    /// Puts the records of `kind` that belong to `parent` into the engine.
-    async fn put_children(
-        &self,
-        engine: &mut Engine,
-        kind: Kind,
-        parent: &str,
-    ) -> Result<(), DbError> {
-        let rows = sqlx::query("SELECT id, json FROM records WHERE kind = ? AND parent_id = ?")
-            .bind(kind.as_str())
-            .bind(parent)
-            .fetch_all(&self.pool)
-            .await?;
-        for row in rows {
-            let id: String = row.try_get(0)?;
-            let json: String = row.try_get(1)?;
-            engine.put(kind, &id, &json)?;
-        }
-        Ok(())
-    }
-
-    /// Loads what an operation needs (see [`Fetch`]) into the engine's working set.
-    pub async fn fetch(&self, engine: &mut Engine, what: &Fetch) -> Result<(), DbError> {
-        match what {
-            Fetch::Session(id) => {
-                self.put(engine, Kind::CheckoutSession, id.as_str()).await?;
-            }
-            Fetch::Permission(id) => {
-                self.put(engine, Kind::ChargePermission, id.as_str())
-                    .await?;
-                self.put_children(engine, Kind::Charge, id.as_str()).await?;
-            }
-            Fetch::Charge(id) => {
-                if let Some(Some(permission)) = self.put(engine, Kind::Charge, id.as_str()).await? {
-                    self.put(engine, Kind::ChargePermission, &permission)
-                        .await?;
+    /// Reads what an operation needs (see [`Fetch`]), every `what` in one call, for the
+    /// engine's working set.
+    pub async fn fetch(&self, what: &[Fetch]) -> Result<Records, DbError> {
+        let what = what.to_vec();
+        self.db
+            .read(move |conn| {
+                let mut records = Records::default();
+                for f in &what {
+                    records.add_fetch(conn, f)?;
                 }
-                self.put_children(engine, Kind::Refund, id.as_str()).await?;
-            }
-            Fetch::Refund(id) => {
-                if let Some(Some(charge)) = self.put(engine, Kind::Refund, id.as_str()).await? {
-                    self.put(engine, Kind::Charge, &charge).await?;
-                }
-            }
-        }
-        Ok(())
+                Ok(records)
+            })
+            .await
     }
 
-    /// Loads only the record `what` names, as last committed (for reads, without the lock).
-    pub async fn fetch_one(&self, engine: &mut Engine, what: &Fetch) -> Result<(), DbError> {
+    /// Reads only the record `what` names, as last committed (for reads, without the lock).
+    pub async fn fetch_one(&self, what: &Fetch) -> Result<Records, DbError> {
         let (kind, id) = match what {
             Fetch::Session(id) => (Kind::CheckoutSession, id.as_str()),
             Fetch::Permission(id) => (Kind::ChargePermission, id.as_str()),
             Fetch::Charge(id) => (Kind::Charge, id.as_str()),
             Fetch::Refund(id) => (Kind::Refund, id.as_str()),
         };
-        self.put(engine, kind, id).await?;
-        Ok(())
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                let mut records = Records::default();
+                records.add(conn, kind, &id)?;
+                Ok(records)
+            })
+            .await
     }
 
     /// Whether some record waits for a transition due at `now`.
     pub async fn has_due(&self, now: i64) -> Result<bool, DbError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM records WHERE deadline IS NOT NULL AND deadline <= ? LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT 1 FROM records WHERE deadline IS NOT NULL AND deadline <= ?1 LIMIT 1",
+                    )?
+                    .exists([now])?)
+            })
+            .await
     }
 
-    /// Loads up to `limit` records whose transition is due at `now` (earliest first), with the
+    /// Reads up to `limit` records whose transition is due at `now` (earliest first), with the
     /// records their transitions change or report (a charge's permission, a refund's charge).
-    /// Answers how many were due.
-    pub async fn fetch_due(
-        &self,
-        engine: &mut Engine,
-        now: i64,
-        limit: i64,
-    ) -> Result<usize, DbError> {
-        let rows = sqlx::query("SELECT kind, id, parent_id, json FROM records WHERE deadline IS NOT NULL AND deadline <= ? ORDER BY deadline LIMIT ?")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        for row in &rows {
-            let kind: String = row.try_get(0)?;
-            let id: String = row.try_get(1)?;
-            let parent: Option<String> = row.try_get(2)?;
-            let json: String = row.try_get(3)?;
-            let Some(kind) = Kind::parse(&kind) else {
-                continue;
-            };
-            engine.put(kind, &id, &json)?;
-            let parent_kind = match kind {
-                Kind::Charge => Some(Kind::ChargePermission),
-                Kind::Refund => Some(Kind::Charge),
-                _ => None,
-            };
-            if let (Some(parent_kind), Some(parent)) = (parent_kind, parent) {
-                self.put(engine, parent_kind, &parent).await?;
-            }
-        }
-        Ok(rows.len())
+    /// Answers them and how many were due.
+    pub async fn fetch_due(&self, now: i64, limit: i64) -> Result<(Records, usize), DbError> {
+        self.db
+            .read(move |conn| {
+                let due = {
+                    let mut statement = conn.prepare_cached("SELECT kind, id, parent_id, json FROM records WHERE deadline IS NOT NULL AND deadline <= ?1 ORDER BY deadline LIMIT ?2")?;
+                    let rows = statement.query_map(params![now, limit], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    })?;
+                    rows.collect::<Result<Vec<_>, _>>()?
+                };
+                let mut records = Records::default();
+                for (kind, id, parent, json) in &due {
+                    let Some(kind) = Kind::parse(kind) else {
+                        continue;
+                    };
+                    records.rows.push((kind, id.clone(), json.clone()));
+                    let parent_kind = match kind {
+                        Kind::Charge => Some(Kind::ChargePermission),
+                        Kind::Refund => Some(Kind::Charge),
+                        _ => None,
+                    };
+                    if let (Some(parent_kind), Some(parent)) = (parent_kind, parent) {
+                        records.add(conn, parent_kind, parent)?;
+                    }
+                }
+                Ok((records, due.len()))
+            })
+            .await
     }
 
     /// Whether the session exists.
     pub async fn session_exists(&self, id: &str) -> Result<bool, DbError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM records WHERE kind = ? AND id = ?")
-                .bind(Kind::CheckoutSession.as_str())
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.is_some())
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT 1 FROM records WHERE kind = ?1 AND id = ?2")?
+                    .exists(params![Kind::CheckoutSession.as_str(), id])?)
+            })
+            .await
     }
 
     /// Writes the changed records, the idempotent answer that reports them if any, and the
-    /// notifications of what changed on its own, in one transaction: a replay can never find the
-    /// answer without the change, and no change is stored without its notifications.
+    /// notifications of what changed on its own, in one write (its savepoint of the writer's
+    /// transaction): a replay can never find the answer without the change, and no change is
+    /// stored without its notifications. Answered once it is committed.
     pub async fn save(
         &self,
         engine: &Engine,
         changed: &[Changed],
-        answer: Option<&Remembered<'_>>,
-        outbox: &[Outgoing],
+        answer: Option<Remembered>,
+        outbox: Vec<Outgoing>,
     ) -> Result<(), DbError> {
         if changed.is_empty() && answer.is_none() && outbox.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        for n in outbox {
-            sqlx::query("INSERT INTO notifications(id, merchant_id, url, object_type, object_id, body, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
-                .bind(&n.id)
-                .bind(&n.merchant_id)
-                .bind(&n.url)
-                .bind(&n.object_type)
-                .bind(&n.object_id)
-                .bind(&n.body)
-                .bind(n.created_unix)
-                .bind(timestamp(n.created_unix))
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(a) = answer {
-            sqlx::query("INSERT OR REPLACE INTO idempotency(merchant_id, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(a.merchant_id)
-                .bind(a.key)
-                .bind(&a.row.fingerprint)
-                .bind(i64::from(a.row.status))
-                .bind(&a.row.body)
-                .bind(&a.created_at)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut records: Vec<StoredRecord> = Vec::with_capacity(changed.len());
         for c in changed {
-            let Some(r) = engine.stored(c)? else {
-                continue;
-            };
-            sqlx::query("INSERT INTO records(kind, id, merchant_id, parent_id, deadline, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET deadline = excluded.deadline, json = excluded.json")
-                .bind(r.kind.as_str())
-                .bind(&r.id)
-                .bind(&r.merchant_id)
-                .bind(&r.parent_id)
-                .bind(r.deadline)
-                .bind(&r.json)
-                .execute(&mut *tx)
-                .await?;
+            if let Some(r) = engine.stored(c)? {
+                records.push(r);
+            }
         }
-        tx.commit().await?;
-        Ok(())
+        self.db
+            .write(move |conn| {
+                for n in &outbox {
+                    conn.prepare_cached("INSERT INTO notifications(id, merchant_id, url, object_type, object_id, body, status, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8)")?
+                        .execute(params![
+                            n.id,
+                            n.merchant_id,
+                            n.url,
+                            n.object_type,
+                            n.object_id,
+                            n.body,
+                            n.created_unix,
+                            timestamp(n.created_unix)
+                        ])?;
+                }
+                if let Some(a) = &answer {
+                    conn.prepare_cached("INSERT OR REPLACE INTO idempotency(merchant_id, key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                        .execute(params![
+                            a.merchant_id,
+                            a.key,
+                            a.row.fingerprint,
+                            i64::from(a.row.status),
+                            a.row.body,
+                            a.created_at
+                        ])?;
+                }
+                for r in &records {
+                    conn.prepare_cached("INSERT INTO records(kind, id, merchant_id, parent_id, deadline, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(kind, id) DO UPDATE SET deadline = excluded.deadline, json = excluded.json")?
+                        .execute(params![
+                            r.kind.as_str(),
+                            r.id,
+                            r.merchant_id,
+                            r.parent_id,
+                            r.deadline,
+                            r.json
+                        ])?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub async fn insert_merchant_and_key(
@@ -328,42 +392,49 @@ impl Db {
         key: &KeyRow,
         now: &str,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT OR IGNORE INTO merchants(merchant_id, store_id, region, ledger_currency, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(merchant.id().as_str())
-            .bind(merchant.store_id())
-            .bind(merchant.region())
-            .bind(merchant.currency().code())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO public_keys(public_key_id, merchant_id, pem, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&key.public_key_id)
-            .bind(&key.merchant_id)
-            .bind(&key.pem)
-            .bind(&key.fingerprint)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let merchant = merchant.clone();
+        let key = key.clone();
+        let now = now.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("INSERT OR IGNORE INTO merchants(merchant_id, store_id, region, ledger_currency, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                    .execute(params![
+                        merchant.id().as_str(),
+                        merchant.store_id(),
+                        merchant.region(),
+                        merchant.currency().code(),
+                        now
+                    ])?;
+                conn.prepare_cached("INSERT INTO public_keys(public_key_id, merchant_id, pem, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                    .execute(params![
+                        key.public_key_id,
+                        key.merchant_id,
+                        key.pem,
+                        key.fingerprint,
+                        now
+                    ])?;
+                Ok(())
+            })
+            .await
     }
 
     pub async fn keys(&self) -> Result<Vec<KeyRow>, DbError> {
-        let rows =
-            sqlx::query("SELECT public_key_id, merchant_id, pem, fingerprint FROM public_keys")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(KeyRow {
-                    public_key_id: r.try_get(0)?,
-                    merchant_id: r.try_get(1)?,
-                    pem: r.try_get(2)?,
-                    fingerprint: r.try_get(3)?,
-                })
+        self.db
+            .read(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT public_key_id, merchant_id, pem, fingerprint FROM public_keys",
+                )?;
+                let rows = statement.query_map([], |r| {
+                    Ok(KeyRow {
+                        public_key_id: r.get(0)?,
+                        merchant_id: r.get(1)?,
+                        pem: r.get(2)?,
+                        fingerprint: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
-            .collect()
+            .await
     }
 
     pub async fn idempotent(
@@ -371,39 +442,46 @@ impl Db {
         merchant_id: &str,
         key: &str,
     ) -> Result<Option<IdemRow>, DbError> {
-        let row = sqlx::query(
-            "SELECT fingerprint, status, body FROM idempotency WHERE merchant_id = ? AND key = ?",
-        )
-        .bind(merchant_id)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(IdemRow {
-                fingerprint: r.try_get(0)?,
-                status: u16::try_from(r.try_get::<i64, _>(1)?).unwrap_or(200),
-                body: r.try_get(2)?,
+        let (merchant_id, key) = (merchant_id.to_owned(), key.to_owned());
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT fingerprint, status, body FROM idempotency WHERE merchant_id = ?1 AND key = ?2")?
+                    .query_row(params![merchant_id, key], |r| {
+                        Ok(IdemRow {
+                            fingerprint: r.get(0)?,
+                            status: u16::try_from(r.get::<_, i64>(1)?).unwrap_or(200),
+                            body: r.get(2)?,
+                        })
+                    })
+                    .optional()?)
             })
-        })
-        .transpose()
+            .await
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        let name = name.to_owned();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?)
+            })
+            .await
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {
-        sqlx::query("INSERT OR REPLACE INTO settings(name, value) VALUES (?, ?)")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT OR REPLACE INTO settings(name, value) VALUES (?1, ?2)",
+                )?
+                .execute([name, value])?;
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -431,43 +509,62 @@ pub struct Outgoing {
 }
 
 impl Db {
-    pub async fn notification_url(&self, merchant_id: &str) -> Result<Option<String>, sqlx::Error> {
-        let url: Option<Option<String>> =
-            sqlx::query_scalar("SELECT notification_url FROM merchants WHERE merchant_id = ?")
-                .bind(merchant_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(url.flatten())
+    /// The notification URLs of `merchants` (those that have one), in one read.
+    pub async fn notification_urls(
+        &self,
+        merchants: BTreeSet<String>,
+    ) -> Result<HashMap<String, String>, DbError> {
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT notification_url FROM merchants WHERE merchant_id = ?1",
+                )?;
+                let mut urls = HashMap::new();
+                for merchant in merchants {
+                    let url: Option<Option<String>> =
+                        statement.query_row([&merchant], |r| r.get(0)).optional()?;
+                    if let Some(url) = url.flatten() {
+                        urls.insert(merchant, url);
+                    }
+                }
+                Ok(urls)
+            })
+            .await
     }
 
     pub async fn set_notification_url(
         &self,
         merchant_id: &str,
         url: Option<&str>,
-    ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("UPDATE merchants SET notification_url = ? WHERE merchant_id = ?")
-            .bind(url)
-            .bind(merchant_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+    ) -> Result<bool, DbError> {
+        let (merchant_id, url) = (merchant_id.to_owned(), url.map(str::to_owned));
+        self.db
+            .write(move |conn| {
+                let done = conn
+                    .prepare_cached(
+                        "UPDATE merchants SET notification_url = ?1 WHERE merchant_id = ?2",
+                    )?
+                    .execute(params![url, merchant_id])?;
+                Ok(done == 1)
+            })
+            .await
     }
 
-    pub async fn due_notifications(&self, now: i64) -> Result<Vec<DueNotification>, sqlx::Error> {
-        let rows = sqlx::query("SELECT id, url, body, attempts FROM notifications WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 32")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DueNotification {
-                    id: r.try_get(0)?,
-                    url: r.try_get(1)?,
-                    body: r.try_get(2)?,
-                    attempts: r.try_get(3)?,
-                })
+    pub async fn due_notifications(&self, now: i64) -> Result<Vec<DueNotification>, DbError> {
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached("SELECT id, url, body, attempts FROM notifications WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 32")?;
+                let rows = statement.query_map([now], |r| {
+                    Ok(DueNotification {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        body: r.get(2)?,
+                        attempts: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
-            .collect()
+            .await
     }
 
     /// Records one attempt: delivered, or retried after a backoff, or failed for good.
@@ -477,56 +574,62 @@ impl Db {
         attempts: i64,
         error: Option<&str>,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        match error {
-            None => {
-                sqlx::query("UPDATE notifications SET status = 'delivered', attempts = ?, last_error = NULL, delivered_at = ? WHERE id = ?")
-                    .bind(attempts)
-                    .bind(timestamp(now))
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
-            }
-            Some(e) => {
-                let status = if attempts >= crate::notify::MAX_ATTEMPTS {
-                    "failed"
-                } else {
-                    "pending"
-                };
-                sqlx::query("UPDATE notifications SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?")
-                    .bind(status)
-                    .bind(attempts)
-                    .bind(e)
-                    .bind(now + crate::notify::backoff(attempts - 1))
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
-            }
-        }
-        Ok(())
+    ) -> Result<(), DbError> {
+        let (id, error) = (id.to_owned(), error.map(str::to_owned));
+        self.db
+            .write(move |conn| {
+                match error {
+                    None => {
+                        conn.prepare_cached("UPDATE notifications SET status = 'delivered', attempts = ?1, last_error = NULL, delivered_at = ?2 WHERE id = ?3")?
+                            .execute(params![attempts, timestamp(now), id])?;
+                    }
+                    Some(e) => {
+                        let status = if attempts >= crate::notify::MAX_ATTEMPTS {
+                            "failed"
+                        } else {
+                            "pending"
+                        };
+                        conn.prepare_cached("UPDATE notifications SET status = ?1, attempts = ?2, last_error = ?3, next_attempt_at = ?4 WHERE id = ?5")?
+                            .execute(params![
+                                status,
+                                attempts,
+                                e,
+                                now + crate::notify::backoff(attempts - 1),
+                                id
+                            ])?;
+                    }
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub async fn notifications(
         &self,
         merchant_id: Option<&str>,
-    ) -> Result<Vec<crate::notify::Listed>, sqlx::Error> {
-        let rows = sqlx::query("SELECT * FROM notifications WHERE (? IS NULL OR merchant_id = ?) ORDER BY created_at, rowid")
-            .bind(merchant_id)
-            .bind(merchant_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(crate::notify::listed_from_row).collect()
+    ) -> Result<Vec<crate::notify::Listed>, DbError> {
+        let merchant_id = merchant_id.map(str::to_owned);
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached("SELECT * FROM notifications WHERE (?1 IS NULL OR merchant_id = ?1) ORDER BY created_at, rowid")?;
+                let rows = statement.query_map([merchant_id], crate::notify::listed_from_row)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
     }
 
     /// Sends a notification again now (whatever its status).
-    pub async fn resend(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE notifications SET status = 'pending', next_attempt_at = ? WHERE id = ?",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    pub async fn resend(&self, id: &str, now: i64) -> Result<bool, DbError> {
+        let id = id.to_owned();
+        self.db
+            .write(move |conn| {
+                let done = conn
+                    .prepare_cached(
+                        "UPDATE notifications SET status = 'pending', next_attempt_at = ?1 WHERE id = ?2",
+                    )?
+                    .execute(params![now, id])?;
+                Ok(done == 1)
+            })
+            .await
     }
 }

@@ -2,17 +2,17 @@
 //! `text/plain`, signed (`SignatureVersion` 2, SHA256withRSA) with the emulator's own key, whose
 //! certificate is served at the envelope's `SigningCertURL`.
 //!
-//! Notifications are written to an outbox in the same SQLite transaction as the change they report
+//! Notifications are written to an outbox in the same SQLite write as the change they report
 //! (`Db::save`); a worker delivers them and retries with exponential backoff until the merchant
 //! answers 2xx.
 
-use crate::db::{Db, Outgoing};
+use crate::db::{Db, DbError, Outgoing};
 use crate::engine::{Changed, Engine, Kind};
 use base64::Engine as _;
 use kessai_amazonpay::PrivateKey;
 use kessai_core::{Clock, IdSource};
 use serde_json::{json, Value};
-use sqlx::Row;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub enum NotifyError {
     #[error("cannot sign the SNS envelope: {0}")]
     Sign(String),
     #[error("cannot read the notification URL: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(#[from] DbError),
 }
 
 /// Attempts before a notification is given up (about 17 hours of backoff in all).
@@ -174,12 +174,23 @@ pub async fn outgoing(
     ids: &dyn IdSource,
     now: time::OffsetDateTime,
 ) -> Result<Vec<Outgoing>, NotifyError> {
+    // The URLs of every merchant concerned, in one read (none when nothing is reported).
+    let merchants: BTreeSet<String> = fired
+        .iter()
+        .filter_map(|changed| engine.notice(changed))
+        .filter(|notice| notice.kind != Kind::CheckoutSession)
+        .map(|notice| notice.merchant_id.as_str().to_owned())
+        .collect();
+    if merchants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let urls = db.notification_urls(merchants).await?;
     let mut out = Vec::new();
     for changed in fired {
         let Some((merchant, object_type, message)) = message_for(engine, changed, ids) else {
             continue;
         };
-        let Some(url) = db.notification_url(&merchant).await? else {
+        let Some(url) = urls.get(&merchant) else {
             continue;
         };
         let id = ids.uuid();
@@ -189,7 +200,7 @@ pub async fn outgoing(
         out.push(Outgoing {
             id,
             merchant_id: merchant,
-            url,
+            url: url.clone(),
             object_type,
             object_id: changed.id.clone(),
             body,
@@ -291,20 +302,21 @@ pub struct Listed {
     pub body: String,
 }
 
-pub fn listed_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Listed, sqlx::Error> {
+/// A row of the `notifications` table, read by column name.
+pub fn listed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     Ok(Listed {
-        id: r.try_get("id")?,
-        merchant_id: r.try_get("merchant_id")?,
-        url: r.try_get("url")?,
-        object_type: r.try_get("object_type")?,
-        object_id: r.try_get("object_id")?,
-        status: r.try_get("status")?,
-        attempts: r.try_get("attempts")?,
-        next_attempt_at: r.try_get("next_attempt_at")?,
-        last_error: r.try_get("last_error")?,
-        created_at: r.try_get("created_at")?,
-        delivered_at: r.try_get("delivered_at")?,
-        body: r.try_get("body")?,
+        id: r.get("id")?,
+        merchant_id: r.get("merchant_id")?,
+        url: r.get("url")?,
+        object_type: r.get("object_type")?,
+        object_id: r.get("object_id")?,
+        status: r.get("status")?,
+        attempts: r.get("attempts")?,
+        next_attempt_at: r.get("next_attempt_at")?,
+        last_error: r.get("last_error")?,
+        created_at: r.get("created_at")?,
+        delivered_at: r.get("delivered_at")?,
+        body: r.get("body")?,
     })
 }
 

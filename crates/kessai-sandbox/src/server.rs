@@ -194,17 +194,17 @@ impl Inner {
     }
 
     /// Writes what changed in the engine and the notifications of what changed on its own, in one
-    /// transaction. If that fails, the changed records are put back as the file has them, so
+    /// write (`Db::save`). If that fails, the changed records are put back as the file has them, so
     /// the emulator never answers from a state it did not store.
     pub async fn commit(&self, engine: &mut Engine) -> Result<(), ApiError> {
         self.commit_with(engine, None).await
     }
 
-    /// As [`Inner::commit`], storing `answer` (an idempotent reply) in the same transaction.
+    /// As [`Inner::commit`], storing `answer` (an idempotent reply) in the same write.
     async fn commit_with(
         &self,
         engine: &mut Engine,
-        answer: Option<&Remembered<'_>>,
+        answer: Option<Remembered>,
     ) -> Result<(), ApiError> {
         let changed = engine.take_changed();
         let fired = engine.take_fired();
@@ -221,7 +221,7 @@ impl Inner {
         {
             Ok(outbox) => self
                 .db
-                .save(engine, &changed, answer, &outbox)
+                .save(engine, &changed, answer, outbox)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -239,11 +239,12 @@ impl Inner {
     async fn settle_due(&self, engine: &mut Engine, now: i64) -> Result<(), ApiError> {
         const BATCH: i64 = 500;
         loop {
-            let due = self
+            let (records, due) = self
                 .db
-                .fetch_due(engine, now, BATCH)
+                .fetch_due(now, BATCH)
                 .await
                 .map_err(ApiError::internal)?;
+            records.put_into(engine).map_err(ApiError::internal)?;
             if due == 0 {
                 return Ok(());
             }
@@ -276,15 +277,22 @@ impl Inner {
         let mut engine = self.lock().await;
         let now = self.now();
         self.settle_due(&mut engine, now).await?;
-        for f in fetch {
-            if let Err(e) = self.db.fetch(&mut engine, f).await {
-                engine.evict();
-                return Err(ApiError::internal(e));
-            }
+        if let Err(e) = self.fetch(&mut engine, fetch).await {
+            engine.evict();
+            return Err(ApiError::internal(e));
         }
         let out = op(&mut engine, now);
         self.commit(&mut engine).await?;
         Ok(out)
+    }
+
+    /// Reads the records `fetch` names (one call) into the engine's working set.
+    async fn fetch(&self, engine: &mut Engine, fetch: &[Fetch]) -> Result<(), DbError> {
+        if fetch.is_empty() {
+            return Ok(());
+        }
+        self.db.fetch(fetch).await?.put_into(engine)?;
+        Ok(())
     }
 
     pub fn key(&self, public_key_id: &str) -> Option<KeyEntry> {
@@ -328,17 +336,15 @@ impl Inner {
         if let Err(e) = self.settle_due(&mut engine, now).await {
             return e.into_response();
         }
-        for f in fetch {
-            if let Err(e) = self.db.fetch(&mut engine, f).await {
-                engine.evict();
-                return ApiError::internal(e).into_response();
-            }
+        if let Err(e) = self.fetch(&mut engine, fetch).await {
+            engine.evict();
+            return ApiError::internal(e).into_response();
         }
         let result = op(&mut engine, now);
         let answer = match (&result, &idem) {
             (Ok((status, value)), Some(idem)) => Some(Remembered {
-                merchant_id: idem.merchant_id,
-                key: idem.key,
+                merchant_id: idem.merchant_id.to_owned(),
+                key: idem.key.to_owned(),
                 row: IdemRow {
                     fingerprint: idem.fingerprint.clone(),
                     status: status.as_u16(),
@@ -348,7 +354,7 @@ impl Inner {
             }),
             _ => None,
         };
-        if let Err(e) = self.commit_with(&mut engine, answer.as_ref()).await {
+        if let Err(e) = self.commit_with(&mut engine, answer).await {
             // An emulator that cannot write its own file has no good answer: report (nothing
             // was changed) and carry on.
             return e.into_response();
@@ -380,8 +386,10 @@ impl Inner {
         self.tick().await?;
         let mut snapshot = Engine::new(self.ids.clone());
         self.db
-            .fetch_one(&mut snapshot, fetch)
+            .fetch_one(fetch)
             .await
+            .map_err(ApiError::internal)?
+            .put_into(&mut snapshot)
             .map_err(ApiError::internal)?;
         Ok(snapshot)
     }
@@ -520,7 +528,7 @@ impl Sandbox {
             .test_helpers
             .clone()
             .unwrap_or_else(|| TestHelpers::default_for(&addr));
-        let mws = crate::mws::Mws::open(&db, &storage, sources.ids.clone(), &base_url)
+        let mws = crate::mws::Mws::open(&db, sources.ids.clone(), &base_url)
             .await
             .map_err(|e| SandboxError::Serve(std::io::Error::other(e)))?;
         let state = Arc::new(Inner {

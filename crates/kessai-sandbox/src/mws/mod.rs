@@ -48,15 +48,14 @@ pub struct Mws {
 }
 
 impl Mws {
-    /// Opens this face's tables in the emulator's file (`db` ran the migrations) and its
-    /// notification signing identity.
+    /// This face's tables in the emulator's file (`db` ran the migrations; its store shares
+    /// `db`'s threads) and its notification signing identity.
     pub async fn open(
         db: &crate::db::Db,
-        storage: &crate::db::Storage,
         ids: Arc<dyn IdSource>,
         base_url: &str,
     ) -> Result<Mws, String> {
-        let store = Store::open(storage).await.map_err(|e| e.to_string())?;
+        let store = Store::new(db.sqlite().clone());
         let signer = Arc::new(ipn::IpnSigner::load_or_create(db).await?);
         let announcer = Arc::new(ipn::Announcer {
             signer: signer.clone(),

@@ -1,16 +1,21 @@
 //! All the SQL of the billing-agreement engine: sellers, objects (typed records stored as JSON,
-//! read by indexed id), reference ids and the notification outbox.
+//! read by indexed id), reference ids and the notification outbox. Each method is one closure on
+//! the emulator's database threads (shared with its `Db`): a read on a reader, a write on the
+//! writer, answered after its commit.
 
 use super::ids::SellerId;
 use super::{Authorization, BillingAgreement, Capture, OrderReference, Refund, Seller, Timestamp};
 use kessai_core::{Currency, Secret};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
-use sqlx::{Row, SqlitePool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(#[from] rusqlite::Error),
+    /// The database's threads (stopped, a closure that panicked) or its batch's commit.
+    #[error("database: {0}")]
+    Threads(#[from] kessai_sqlite::DbError),
     #[error("stored {kind} {id} is unreadable: {detail}")]
     Corrupt {
         kind: &'static str,
@@ -170,44 +175,70 @@ pub struct Write {
     pub outbox: Vec<OutboxRow>,
 }
 
+/// An object as written: its kind, id, seller, JSON and when it falls due.
+type ObjectRow = (Kind, String, String, String, Option<Timestamp>);
+
+/// A seller as stored, before its id and currency are checked.
+type SellerRow = (String, String, String, String, String, Option<String>);
+
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    db: kessai_sqlite::Db,
 }
 
 impl Store {
-    /// Opens the emulator's file (its migrations, this engine's included, already ran).
-    pub async fn open(storage: &crate::db::Storage) -> Result<Store, StoreError> {
-        let (options, pool) = storage.connect_options(4)?;
-        let pool = pool.connect_with(options).await?;
-        Ok(Store { pool })
+    /// The store on the emulator's database (its migrations, this engine's included, already ran).
+    pub fn new(db: kessai_sqlite::Db) -> Store {
+        Store { db }
     }
 
     pub async fn insert_seller(&self, seller: &Seller, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mws_sellers(seller_id, access_key, secret_key, lwa_client_id, currency, ipn_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(seller.id().as_str())
-            .bind(seller.access_key())
-            .bind(seller.secret_key().expose())
-            .bind(seller.lwa_client_id())
-            .bind(seller.currency().code())
-            .bind(seller.ipn_url())
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let row = (
+            seller.id().as_str().to_owned(),
+            seller.access_key().to_owned(),
+            seller.secret_key().expose().to_owned(),
+            seller.lwa_client_id().to_owned(),
+            seller.currency().code(),
+            seller.ipn_url().map(str::to_owned),
+        );
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("INSERT INTO mws_sellers(seller_id, access_key, secret_key, lwa_client_id, currency, ipn_url, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+                    .execute(params![row.0, row.1, row.2, row.3, row.4, row.5, now])?;
+                Ok(())
+            })
+            .await
     }
 
-    async fn seller_where(&self, column: &str, value: &str) -> Result<Option<Seller>, StoreError> {
-        let sql = format!("SELECT seller_id, access_key, secret_key, lwa_client_id, currency, ipn_url FROM mws_sellers WHERE {column} = ?");
-        let Some(row) = sqlx::query(&sql)
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
+    async fn seller_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<Seller>, StoreError> {
+        let value = value.to_owned();
+        let row: Option<SellerRow> = self
+            .db
+            .read(move |conn| {
+                let sql = format!("SELECT seller_id, access_key, secret_key, lwa_client_id, currency, ipn_url FROM mws_sellers WHERE {column} = ?1");
+                Ok::<_, StoreError>(
+                    conn.prepare_cached(&sql)?
+                        .query_row([value], |r| {
+                            Ok((
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                r.get(5)?,
+                            ))
+                        })
+                        .optional()?,
+                )
+            })
+            .await?;
+        let Some((id, access_key, secret_key, lwa_client_id, currency, ipn_url)) = row else {
             return Ok(None);
         };
-        let id: String = row.try_get(0)?;
-        let currency: String = row.try_get(4)?;
         let corrupt = |detail: &str| StoreError::Corrupt {
             kind: "seller",
             id: id.clone(),
@@ -215,11 +246,11 @@ impl Store {
         };
         Ok(Some(Seller::new(
             SellerId::lookup(&id).ok_or_else(|| corrupt("bad id"))?,
-            row.try_get(1)?,
-            Secret::new(row.try_get(2)?),
-            row.try_get(3)?,
+            access_key,
+            Secret::new(secret_key),
+            lwa_client_id,
             Currency::parse(&currency).ok_or_else(|| corrupt("bad currency"))?,
-            row.try_get(5)?,
+            ipn_url,
         )))
     }
 
@@ -237,12 +268,15 @@ impl Store {
     }
 
     pub async fn set_ipn_url(&self, id: &SellerId, url: Option<&str>) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE mws_sellers SET ipn_url = ? WHERE seller_id = ?")
-            .bind(url)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let (id, url) = (id.as_str().to_owned(), url.map(str::to_owned));
+        self.db
+            .write(move |conn| {
+                let done = conn
+                    .prepare_cached("UPDATE mws_sellers SET ipn_url = ?1 WHERE seller_id = ?2")?
+                    .execute(params![url, id])?;
+                Ok(done == 1)
+            })
+            .await
     }
 
     async fn load<T: DeserializeOwned>(
@@ -250,12 +284,19 @@ impl Store {
         kind: Kind,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        let json: Option<String> =
-            sqlx::query_scalar("SELECT json FROM mws_objects WHERE kind = ? AND id = ?")
-                .bind(kind.as_str())
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let key = id.to_owned();
+        let json: Option<String> = self
+            .db
+            .read(move |conn| {
+                Ok::<_, StoreError>(
+                    conn.prepare_cached(
+                        "SELECT json FROM mws_objects WHERE kind = ?1 AND id = ?2",
+                    )?
+                    .query_row(params![kind.as_str(), key], |r| r.get(0))
+                    .optional()?,
+                )
+            })
+            .await?;
         json.map(|j| {
             serde_json::from_str(&j).map_err(|e| StoreError::Corrupt {
                 kind: kind.as_str(),
@@ -284,41 +325,47 @@ impl Store {
 
     /// Whether an object of `kind` has this id (new ids are checked against it).
     pub async fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM mws_objects WHERE kind = ? AND id = ?")
-                .bind(kind.as_str())
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(n > 0)
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT 1 FROM mws_objects WHERE kind = ?1 AND id = ?2")?
+                    .exists(params![kind.as_str(), id])?)
+            })
+            .await
     }
 
     /// Whether anything falls due at `now` (cheap: the `due_at` index).
     pub async fn any_due(&self, now: Timestamp) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT 1 FROM mws_objects WHERE due_at IS NOT NULL AND due_at <= ? LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT 1 FROM mws_objects WHERE due_at IS NOT NULL AND due_at <= ?1 LIMIT 1",
+                    )?
+                    .exists([now])?)
+            })
+            .await
     }
 
     /// The objects that fall due at `now`, earliest first (at most `limit`).
     pub async fn due(&self, now: Timestamp, limit: i64) -> Result<Vec<(Kind, String)>, StoreError> {
-        let rows = sqlx::query("SELECT kind, id FROM mws_objects WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let kind: String = r.try_get(0)?;
-            if let Some(kind) = Kind::parse(&kind) {
-                out.push((kind, r.try_get(1)?));
-            }
-        }
-        Ok(out)
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached("SELECT kind, id FROM mws_objects WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2")?;
+                let rows = statement.query_map(params![now, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (kind, id) = row?;
+                    if let Some(kind) = Kind::parse(&kind) {
+                        out.push((kind, id));
+                    }
+                }
+                Ok(out)
+            })
+            .await
     }
 
     pub async fn reference(
@@ -326,15 +373,22 @@ impl Store {
         seller: &SellerId,
         reference_id: &str,
     ) -> Result<Option<ReferenceRow>, StoreError> {
-        let Some(r) = sqlx::query("SELECT kind, object_id, fingerprint FROM mws_reference_ids WHERE seller_id = ? AND reference_id = ?")
-            .bind(seller.as_str())
-            .bind(reference_id)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
+        let (seller_id, reference) = (seller.as_str().to_owned(), reference_id.to_owned());
+        let row: Option<(String, String, String)> = self
+            .db
+            .read(move |conn| {
+                Ok::<_, StoreError>(
+                    conn.prepare_cached("SELECT kind, object_id, fingerprint FROM mws_reference_ids WHERE seller_id = ?1 AND reference_id = ?2")?
+                        .query_row(params![seller_id, reference], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
+                        .optional()?,
+                )
+            })
+            .await?;
+        let Some((kind, object_id, fingerprint)) = row else {
             return Ok(None);
         };
-        let kind: String = r.try_get(0)?;
         let kind = Kind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
             kind: "reference id",
             id: reference_id.to_owned(),
@@ -344,74 +398,54 @@ impl Store {
             seller: seller.clone(),
             reference_id: reference_id.to_owned(),
             kind,
-            object_id: r.try_get(1)?,
-            fingerprint: r.try_get(2)?,
+            object_id,
+            fingerprint,
         }))
     }
 
-    /// Writes the records, reference ids and notifications of one change in one transaction.
+    /// Writes the records, reference ids and notifications of one change in one write (its
+    /// savepoint of the writer's transaction), answered once committed.
     pub async fn write(&self, write: &Write) -> Result<(), StoreError> {
         if write.records.is_empty() && write.references.is_empty() && write.outbox.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut objects: Vec<ObjectRow> = Vec::with_capacity(write.records.len());
         for r in &write.records {
             let json = r.json().map_err(|e| StoreError::Corrupt {
                 kind: r.kind().as_str(),
                 id: r.id().to_owned(),
                 detail: e.to_string(),
             })?;
-            sqlx::query("INSERT INTO mws_objects(kind, id, seller_id, json, due_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET json = excluded.json, due_at = excluded.due_at")
-                .bind(r.kind().as_str())
-                .bind(r.id())
-                .bind(r.seller().as_str())
-                .bind(json)
-                .bind(r.due_at())
-                .execute(&mut *tx)
-                .await?;
+            objects.push((
+                r.kind(),
+                r.id().to_owned(),
+                r.seller().as_str().to_owned(),
+                json,
+                r.due_at(),
+            ));
         }
-        for f in &write.references {
-            sqlx::query("INSERT INTO mws_reference_ids(seller_id, reference_id, kind, object_id, fingerprint) VALUES (?, ?, ?, ?, ?)")
-                .bind(f.seller.as_str())
-                .bind(&f.reference_id)
-                .bind(f.kind.as_str())
-                .bind(&f.object_id)
-                .bind(&f.fingerprint)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for n in &write.outbox {
-            sqlx::query("INSERT INTO mws_outbox(id, seller_id, url, notification_type, object_id, body, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
-                .bind(&n.id)
-                .bind(n.seller.as_str())
-                .bind(&n.url)
-                .bind(&n.notification_type)
-                .bind(&n.object_id)
-                .bind(&n.body)
-                .bind(n.created_at)
-                .bind(n.created_at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let references = write.references.clone();
+        let outbox = write.outbox.clone();
+        self.db
+            .write(move |conn| write_rows(conn, &objects, &references, &outbox))
+            .await
     }
 
     pub async fn due_notifications(&self, now: i64) -> Result<Vec<DueRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, url, body, attempts FROM mws_outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, rowid LIMIT 32")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DueRow {
-                    id: r.try_get(0)?,
-                    url: r.try_get(1)?,
-                    body: r.try_get(2)?,
-                    attempts: r.try_get(3)?,
-                })
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached("SELECT id, url, body, attempts FROM mws_outbox WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, rowid LIMIT 32")?;
+                let rows = statement.query_map([now], |r| {
+                    Ok(DueRow {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        body: r.get(2)?,
+                        attempts: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
-            .collect()
+            .await
     }
 
     /// Records one delivery attempt: delivered, or retried at `retry_at`, or failed for good.
@@ -423,48 +457,87 @@ impl Store {
         retry_at: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        match (error, retry_at) {
-            (None, _) => {
-                sqlx::query("UPDATE mws_outbox SET status = 'delivered', attempts = ?, last_error = NULL, delivered_at = ? WHERE id = ?")
-                    .bind(attempts)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
-            }
-            (Some(e), retry) => {
-                sqlx::query("UPDATE mws_outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?")
-                    .bind(if retry.is_some() { "pending" } else { "failed" })
-                    .bind(attempts)
-                    .bind(e)
-                    .bind(retry.unwrap_or(now))
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
-            }
-        }
-        Ok(())
+        let (id, error) = (id.to_owned(), error.map(str::to_owned));
+        self.db
+            .write(move |conn| {
+                match error {
+                    None => {
+                        conn.prepare_cached("UPDATE mws_outbox SET status = 'delivered', attempts = ?1, last_error = NULL, delivered_at = ?2 WHERE id = ?3")?
+                            .execute(params![attempts, now, id])?;
+                    }
+                    Some(e) => {
+                        conn.prepare_cached("UPDATE mws_outbox SET status = ?1, attempts = ?2, last_error = ?3, next_attempt_at = ?4 WHERE id = ?5")?
+                            .execute(params![
+                                if retry_at.is_some() { "pending" } else { "failed" },
+                                attempts,
+                                e,
+                                retry_at.unwrap_or(now),
+                                id
+                            ])?;
+                    }
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub async fn notifications(&self, seller: &SellerId) -> Result<Vec<ListedRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, seller_id, url, notification_type, object_id, status, attempts, last_error, body FROM mws_outbox WHERE seller_id = ? ORDER BY created_at, rowid")
-            .bind(seller.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ListedRow {
-                    id: r.try_get(0)?,
-                    seller_id: r.try_get(1)?,
-                    url: r.try_get(2)?,
-                    notification_type: r.try_get(3)?,
-                    object_id: r.try_get(4)?,
-                    status: r.try_get(5)?,
-                    attempts: r.try_get(6)?,
-                    last_error: r.try_get(7)?,
-                    body: r.try_get(8)?,
-                })
+        let seller = seller.as_str().to_owned();
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached("SELECT id, seller_id, url, notification_type, object_id, status, attempts, last_error, body FROM mws_outbox WHERE seller_id = ?1 ORDER BY created_at, rowid")?;
+                let rows = statement.query_map([seller], |r| {
+                    Ok(ListedRow {
+                        id: r.get(0)?,
+                        seller_id: r.get(1)?,
+                        url: r.get(2)?,
+                        notification_type: r.get(3)?,
+                        object_id: r.get(4)?,
+                        status: r.get(5)?,
+                        attempts: r.get(6)?,
+                        last_error: r.get(7)?,
+                        body: r.get(8)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
-            .collect()
+            .await
     }
+}
+
+/// The statements of [`Store::write`], on the writer.
+fn write_rows(
+    conn: &Connection,
+    objects: &[ObjectRow],
+    references: &[ReferenceRow],
+    outbox: &[OutboxRow],
+) -> Result<(), StoreError> {
+    for (kind, id, seller, json, due_at) in objects {
+        conn.prepare_cached("INSERT INTO mws_objects(kind, id, seller_id, json, due_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(kind, id) DO UPDATE SET json = excluded.json, due_at = excluded.due_at")?
+            .execute(params![kind.as_str(), id, seller, json, due_at])?;
+    }
+    for f in references {
+        conn.prepare_cached("INSERT INTO mws_reference_ids(seller_id, reference_id, kind, object_id, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![
+                f.seller.as_str(),
+                f.reference_id,
+                f.kind.as_str(),
+                f.object_id,
+                f.fingerprint
+            ])?;
+    }
+    for n in outbox {
+        conn.prepare_cached("INSERT INTO mws_outbox(id, seller_id, url, notification_type, object_id, body, status, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8)")?
+            .execute(params![
+                n.id,
+                n.seller.as_str(),
+                n.url,
+                n.notification_type,
+                n.object_id,
+                n.body,
+                n.created_at,
+                n.created_at
+            ])?;
+    }
+    Ok(())
 }
