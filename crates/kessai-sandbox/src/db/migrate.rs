@@ -44,4 +44,52 @@ mod tests {
         files.sort();
         assert_eq!(files, kessai_sqlite::file_names(MIGRATIONS));
     }
+
+    /// A file migrated by sqlx's migrator (as the emulator did before) opens, and a file migrated
+    /// here passes sqlx's migrator's checks: either version opens the other's file.
+    #[tokio::test]
+    async fn migration_records_match_earlier_versions() {
+        use crate::db::{Db, Storage};
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+        let dir = std::env::temp_dir().join(format!(
+            "kessai-sandbox-migrations-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let options = |path: &std::path::Path| {
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+        };
+
+        let earlier = dir.join("earlier.sqlite");
+        let pool = SqlitePool::connect_with(options(&earlier)).await.unwrap();
+        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+        pool.close().await;
+        let db = Db::open(&Storage::File(earlier)).await.unwrap();
+        db.merchants().await.unwrap();
+
+        let ours = dir.join("ours.sqlite");
+        drop(Db::open(&Storage::File(ours.clone())).await.unwrap());
+        let pool = SqlitePool::connect_with(options(&ours)).await.unwrap();
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .expect("sqlx's migrator accepts the emulator's record");
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            applied as usize,
+            MIGRATIONS.len(),
+            "each migration recorded once"
+        );
+        pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
