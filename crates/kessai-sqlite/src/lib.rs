@@ -21,7 +21,7 @@
 
 mod migrate;
 
-pub use migrate::{file_names, migrate, MigrateError, Migration};
+pub use migrate::{files_and_list, migrate, MigrateError, Migration};
 
 use rusqlite::{Connection, OpenFlags};
 use std::panic::{catch_unwind, AssertUnwindSafe};

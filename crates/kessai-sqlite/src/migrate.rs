@@ -102,11 +102,23 @@ fn apply_missing(conn: &Connection, migrations: &[Migration]) -> Result<(), Migr
     Ok(())
 }
 
-/// The file names `migrations` stand for (`0001_init.sql`), for a test that the list matches the
-/// folder.
-pub fn file_names(migrations: &[Migration]) -> Vec<String> {
-    migrations
+/// The `.sql` files of folder `dir`, sorted, and the file names `migrations` stand for
+/// (`0001_init.sql`), for a test that the list matches the folder.
+pub fn files_and_list(
+    dir: &std::path::Path,
+    migrations: &[Migration],
+) -> (Vec<String>, Vec<String>) {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    files.sort();
+    let listed = migrations
         .iter()
         .map(|m| format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_")))
-        .collect()
+        .collect();
+    (files, listed)
 }

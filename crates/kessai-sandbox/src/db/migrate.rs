@@ -35,14 +35,8 @@ mod tests {
     #[test]
     fn every_migration_file_is_listed() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        files.sort();
-        assert_eq!(files, kessai_sqlite::file_names(MIGRATIONS));
+        let (files, listed) = kessai_sqlite::files_and_list(std::path::Path::new(dir), MIGRATIONS);
+        assert_eq!(files, listed);
     }
 
     /// A file migrated by sqlx's migrator (as the emulator did before) opens, and a file migrated

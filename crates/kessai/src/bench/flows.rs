@@ -485,6 +485,30 @@ pub struct FlowRun {
     pub gateway_commits: u64,
 }
 
+/// Flows that ended, and the first error.
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+/// Runs flow `n` of `kind` and counts its outcome in `tally`.
+async fn run_one(t: Arc<Target>, rec: Arc<Recorder>, tally: Arc<Tally>, kind: FlowKind, n: u64) {
+    let order_id = format!("{}{n}", kind.order_prefix());
+    match flow(&t, &rec, kind, &order_id).await {
+        Ok(()) => {
+            tally.ok.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            tally.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut first) = tally.first_error.lock() {
+                first.get_or_insert_with(|| format!("{order_id}: {e:#}"));
+            }
+        }
+    }
+}
+
 /// Runs flows of `kind`, closed loop (workers each starting its next flow when one ends) or open
 /// loop (on a schedule; each whole flow's latency recorded as [`WHOLE_FLOW`]).
 pub async fn run_flows(
@@ -496,9 +520,7 @@ pub async fn run_flows(
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<FlowRun> {
     let next = Arc::new(AtomicU64::new(0));
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
+    let tally = Arc::new(Tally::default());
     let notifications_before = t.notifications().await?;
     let cpu_before = t.cpu()?;
     let commits_before = t.store.commit_count().unwrap_or(0);
@@ -509,36 +531,8 @@ pub async fn run_flows(
     };
     // One flow: its outcome counted, the first error kept.
     let one = {
-        let (t, rec, ok, failed, first_error) = (
-            t.clone(),
-            rec.clone(),
-            ok.clone(),
-            failed.clone(),
-            first_error.clone(),
-        );
-        move |n: u64| {
-            let (t, rec, ok, failed, first_error) = (
-                t.clone(),
-                rec.clone(),
-                ok.clone(),
-                failed.clone(),
-                first_error.clone(),
-            );
-            async move {
-                let order_id = format!("{}{n}", kind.order_prefix());
-                match flow(&t, &rec, kind, &order_id).await {
-                    Ok(()) => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut first) = first_error.lock() {
-                            first.get_or_insert_with(|| format!("{order_id}: {e:#}"));
-                        }
-                    }
-                }
-            }
-        }
+        let (t, rec, tally) = (t.clone(), rec.clone(), tally.clone());
+        move |n: u64| run_one(t.clone(), rec.clone(), tally.clone(), kind, n)
     };
     let concurrency = match load {
         Load::Closed(concurrency) => concurrency,
@@ -597,15 +591,15 @@ pub async fn run_flows(
         .commit_count()
         .unwrap_or(0)
         .saturating_sub(commits_before);
-    if let Ok(first) = first_error.lock() {
+    if let Ok(first) = tally.first_error.lock() {
         if let Some(e) = first.as_ref() {
             tracing::warn!("first failed flow: {e}");
         }
     }
     Ok(FlowRun {
         open,
-        completed: ok.load(Ordering::Relaxed),
-        failed: failed.load(Ordering::Relaxed),
+        completed: tally.ok.load(Ordering::Relaxed),
+        failed: tally.failed.load(Ordering::Relaxed),
         wall,
         cpu,
         notifications: t
