@@ -47,21 +47,11 @@ pub enum DbError {
     Panicked,
     #[error("cannot start a database thread: {0}")]
     Spawn(String),
-    #[error("the database file would not go into WAL mode (it is in {0} mode)")]
-    NotWal(String),
+    #[error("the database would not take journal mode {wanted} (it is in {got} mode)")]
+    JournalMode { wanted: &'static str, got: String },
     /// Opening, beginning, a savepoint or the commit of a batch failed.
     #[error("{0}")]
     Sqlite(Arc<rusqlite::Error>),
-}
-
-impl DbError {
-    /// The SQLite error, if this is one.
-    pub fn sqlite(&self) -> Option<&rusqlite::Error> {
-        match self {
-            DbError::Sqlite(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -154,7 +144,7 @@ impl Settings {
         let mode: String =
             conn.query_row(&format!("PRAGMA journal_mode = {wanted}"), [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case(wanted) {
-            return Err(DbError::NotWal(mode));
+            return Err(DbError::JournalMode { wanted, got: mode });
         }
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {}; PRAGMA foreign_keys = {};",

@@ -122,3 +122,83 @@ pub fn files_and_list(
         .collect();
     (files, listed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &[Migration] = &[Migration {
+        version: 1,
+        description: "init",
+        sql: "CREATE TABLE a (n INTEGER);",
+    }];
+    const TWO: &[Migration] = &[
+        ONE[0],
+        Migration {
+            version: 2,
+            description: "more",
+            sql: "CREATE TABLE b (n INTEGER);",
+        },
+    ];
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut statement = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
+            .unwrap();
+        let rows = statement.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<Vec<String>, _>>().unwrap()
+    }
+
+    #[test]
+    fn applies_each_migration_once() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, ONE).unwrap();
+        migrate(&conn, TWO).unwrap();
+        migrate(&conn, TWO).unwrap();
+        assert_eq!(tables(&conn), ["a", "b"]);
+    }
+
+    /// A migration changed after it was applied is refused, and nothing of the later ones runs.
+    #[test]
+    fn a_changed_migration_is_refused_and_nothing_runs() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, ONE).unwrap();
+        let changed = [
+            Migration {
+                sql: "CREATE TABLE a (n INTEGER, m INTEGER);",
+                ..ONE[0]
+            },
+            TWO[1],
+        ];
+        let refused = migrate(&conn, &changed);
+        assert!(
+            matches!(refused, Err(MigrateError::Changed { version: 1, .. })),
+            "{refused:?}"
+        );
+        assert_eq!(tables(&conn), ["a"]);
+    }
+
+    /// A migration recorded as failed part-way, or one this program does not know, is refused
+    /// and nothing runs.
+    #[test]
+    fn a_dirty_or_unknown_record_is_refused_and_nothing_runs() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, ONE).unwrap();
+        conn.execute("UPDATE _sqlx_migrations SET success = 0", [])
+            .unwrap();
+        let refused = migrate(&conn, TWO);
+        assert!(
+            matches!(refused, Err(MigrateError::Dirty(1))),
+            "{refused:?}"
+        );
+        assert_eq!(tables(&conn), ["a"]);
+
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, TWO).unwrap();
+        let refused = migrate(&conn, ONE);
+        assert!(
+            matches!(refused, Err(MigrateError::Newer(2))),
+            "{refused:?}"
+        );
+    }
+}

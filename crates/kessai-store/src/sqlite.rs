@@ -199,8 +199,6 @@ fn insert_history(
     Ok(())
 }
 
-const MERCHANT_COLUMNS: &str = "ccid, secret_hex, name, consent_auth_default, created_at";
-
 #[async_trait]
 impl Store for SqliteStore {
     fn commit_count(&self) -> Option<u64> {
@@ -213,7 +211,7 @@ impl Store for SqliteStore {
             .read(move |c| {
                 first(
                     c,
-                    &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE ccid = ?"),
+                    "SELECT ccid, secret_hex, name, consent_auth_default, created_at FROM merchants WHERE ccid = ?",
                     [ccid.as_str()],
                     merchant_from_row,
                 )
@@ -227,7 +225,7 @@ impl Store for SqliteStore {
             .write(move |c| {
                 exec(
                     c,
-                    &format!("INSERT INTO merchants({MERCHANT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
+                    "INSERT INTO merchants(ccid, secret_hex, name, consent_auth_default, created_at) VALUES (?, ?, ?, ?, ?)",
                     params![
                         m.ccid.as_str(),
                         m.secret_hex.expose(),
@@ -246,7 +244,7 @@ impl Store for SqliteStore {
             .read(|c| {
                 all(
                     c,
-                    &format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY created_at, ccid"),
+                    "SELECT ccid, secret_hex, name, consent_auth_default, created_at FROM merchants ORDER BY created_at, ccid",
                     [],
                     merchant_from_row,
                 )
