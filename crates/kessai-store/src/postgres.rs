@@ -117,7 +117,17 @@ async fn claim_key_in(
 async fn rolled_back(tx: sqlx::Transaction<'_, sqlx::Postgres>, error: StoreError) -> StoreError {
     match tx.rollback().await {
         Ok(()) => error,
-        Err(e) => StoreError::Database(format!("{error}; the rollback failed too: {e}")),
+        // A rollback that fails has lost its connection (the server ends the transaction with
+        // it): the error stays retryable if either one was.
+        Err(e) => {
+            let text = format!("{error}; the rollback failed too: {e}");
+            match (&error, StoreError::from(e)) {
+                (StoreError::Unavailable(_), _) | (_, StoreError::Unavailable(_)) => {
+                    StoreError::Unavailable(text)
+                }
+                _ => StoreError::Database(text),
+            }
+        }
     }
 }
 
